@@ -1,0 +1,28 @@
+//! The feed task: steps the simulator on a fixed tick and publishes each tick's events to the
+//! hub as one batch (one frame per tick, however many events it holds).
+
+use super::hub::Hub;
+use super::simulator::Simulator;
+use chrono::Utc;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio::time::MissedTickBehavior;
+
+/// Spawns the task that drives `sim` into `hub` every `tick` until the runtime stops.
+pub fn spawn(mut sim: Simulator, hub: Arc<Hub>, tick: Duration) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(tick);
+        // After a stall, carry on from now rather than firing a burst of catch-up ticks: the
+        // simulator already scales its step to the real elapsed time.
+        interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            let now = Utc::now();
+            let events = sim.step(now);
+            if !events.is_empty() {
+                hub.publish(now, events);
+            }
+        }
+    })
+}

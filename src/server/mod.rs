@@ -1,0 +1,148 @@
+//! Everything that only runs on the server (feature `ssr`).
+
+pub mod config;
+pub mod feed;
+pub mod hub;
+pub mod page;
+pub mod simulator;
+pub mod ws;
+
+use axum::extract::FromRef;
+use axum::routing::get;
+use axum::Router;
+use chrono::Utc;
+use config::Config;
+use hub::Hub;
+use leptos::prelude::LeptosOptions;
+use simulator::{SimConfig, Simulator};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tower_http::compression::CompressionLayer;
+use tower_http::services::ServeDir;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub hub: Arc<Hub>,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<Hub> {
+    fn from_ref(state: &AppState) -> Self {
+        state.hub.clone()
+    }
+}
+
+/// The HTTP routes: the page, `/ws`, and the static site (bundle, CSS, favicon).
+pub fn router(state: AppState) -> Router {
+    let site = ServeDir::new(state.leptos_options.site_root.as_ref());
+    Router::new()
+        .route("/", get(page::render))
+        .fallback_service(site)
+        // Compress the page and the bundle; the WebSocket route is added after the layer so the
+        // upgrade response is left alone.
+        .layer(CompressionLayer::new())
+        .route("/ws", get(ws::upgrade))
+        .with_state(state)
+}
+
+/// A running server: the address it listens on and the hub it publishes to.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub hub: Arc<Hub>,
+    pub server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Leptos options from the environment cargo-leptos sets, with our defaults for a plain run of
+/// the binary from the repository root.
+pub fn leptos_options(config: &Config) -> LeptosOptions {
+    let env = |k: &str, default: &str| std::env::var(k).unwrap_or_else(|_| default.to_string());
+    LeptosOptions::builder()
+        .output_name(env("LEPTOS_OUTPUT_NAME", "livetape"))
+        .site_root(
+            config
+                .site_root
+                .clone()
+                .unwrap_or_else(|| env("LEPTOS_SITE_ROOT", "target/site")),
+        )
+        .site_pkg_dir(env("LEPTOS_SITE_PKG_DIR", "pkg"))
+        .reload_port(env("LEPTOS_RELOAD_PORT", "3001").parse::<u32>().unwrap_or(3001))
+        .env(match env("LEPTOS_ENV", "PROD").to_ascii_uppercase().as_str() {
+            "DEV" | "DEVELOPMENT" => leptos::prelude::Env::DEV,
+            _ => leptos::prelude::Env::PROD,
+        })
+        .build()
+}
+
+/// Binds, starts the simulator feed and serves until the returned task is aborted or fails.
+pub async fn start(config: &Config) -> std::io::Result<Running> {
+    let addr = config.addr.unwrap_or_else(|| {
+        std::env::var("LEPTOS_SITE_ADDR")
+            .ok()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 3000)))
+    });
+    let listener = TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+
+    let now = Utc::now();
+    let sim = Simulator::new(
+        &SimConfig {
+            seed: config.seed,
+            symbols: usize::from(config.symbols),
+            games: usize::from(config.games),
+        },
+        now,
+    );
+    // The epoch only needs to differ between runs; the start time in microseconds does.
+    let epoch = now.timestamp_micros().unsigned_abs();
+    let hub = Arc::new(Hub::new(
+        epoch,
+        now,
+        sim.quotes(),
+        sim.games(),
+        config.lag_capacity as usize,
+    ));
+    feed::spawn(sim, hub.clone(), config.tick());
+
+    let app = router(AppState {
+        leptos_options: leptos_options(config),
+        hub: hub.clone(),
+    });
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+    });
+    Ok(Running { addr, hub, server })
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,135 @@
+//! How numbers and clocks read on screen. Pure functions, shared by server render and browser.
+
+use crate::protocol::{Game, GameStatus};
+use chrono::{DateTime, Utc};
+
+/// A price with cents: `1234.5` -> `1,234.50`.
+pub fn price(x: f64) -> String {
+    let cents = (x * 100.0).round() as i64;
+    let sign = if cents < 0 { "-" } else { "" };
+    let cents = cents.unsigned_abs();
+    format!("{sign}{}.{:02}", grouped(cents / 100), cents % 100)
+}
+
+/// A change with an explicit sign: `+1.25`, `-0.40`, `0.00`.
+pub fn signed(x: f64) -> String {
+    let cents = (x * 100.0).round() as i64;
+    if cents > 0 {
+        format!("+{}", price(x))
+    } else if cents < 0 {
+        price(x)
+    } else {
+        price(0.0)
+    }
+}
+
+/// A percentage with sign and two decimals: `+1.25%`.
+pub fn percent(x: f64) -> String {
+    let hundredths = (x * 100.0).round() as i64;
+    if hundredths == 0 {
+        "0.00%".into()
+    } else {
+        format!("{}{:.2}%", if hundredths > 0 { "+" } else { "" }, x)
+    }
+}
+
+/// An integer with thousands separators: `1234567` -> `1,234,567`.
+pub fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Minutes and seconds: `754_000` ms -> `12:34`.
+pub fn clock(ms: u32) -> String {
+    let secs = ms / 1000;
+    format!("{}:{:02}", secs / 60, secs % 60)
+}
+
+/// What the scoreboard says about where a game stands at `now`: "Q3 4:21", "2H 67'",
+/// "End P2", "Half", "Final/OT", "Starts soon".
+pub fn game_clock(g: &Game, now: DateTime<Utc>) -> String {
+    let label = g.league.period_label(g.period);
+    match g.status {
+        GameStatus::Scheduled => "Starts soon".into(),
+        GameStatus::Final if g.period > g.league.periods() => format!("Final/{label}"),
+        GameStatus::Final => "Final".into(),
+        GameStatus::Break if g.league.periods() == 2 && g.period == 1 => "Half".into(),
+        GameStatus::Break => format!("End {label}"),
+        GameStatus::Live if g.league.clock_counts_up() => {
+            // Soccer shows the match minute: 1' .. 90'.
+            let before = u32::from(g.period - 1) * g.league.period_ms();
+            let minute = (before + g.clock_at(now)) / 60_000 + 1;
+            format!("{label} {minute}'")
+        }
+        GameStatus::Live => format!("{label} {}", clock(g.clock_at(now))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{League, Team};
+
+    #[test]
+    fn numbers() {
+        assert_eq!(price(1234.5), "1,234.50");
+        assert_eq!(price(0.004), "0.00");
+        assert_eq!(price(-12.345), "-12.35");
+        assert_eq!(signed(1.25), "+1.25");
+        assert_eq!(signed(-0.4), "-0.40");
+        assert_eq!(signed(0.001), "0.00");
+        assert_eq!(percent(1.254), "+1.25%");
+        assert_eq!(percent(-0.5), "-0.50%");
+        assert_eq!(percent(0.001), "0.00%");
+        assert_eq!(grouped(0), "0");
+        assert_eq!(grouped(999), "999");
+        assert_eq!(grouped(1_000), "1,000");
+        assert_eq!(grouped(1_234_567), "1,234,567");
+        assert_eq!(clock(754_000), "12:34");
+        assert_eq!(clock(59_999), "0:59");
+    }
+
+    #[test]
+    fn game_clocks() {
+        let now = Utc::now();
+        let team = |c: &str| Team {
+            code: c.into(),
+            name: c.into(),
+        };
+        let mut g = Game {
+            id: 1,
+            slot: 0,
+            league: League::Basketball,
+            home: team("A"),
+            away: team("B"),
+            home_score: 0,
+            away_score: 0,
+            period: 3,
+            clock_ms: 261_000,
+            status: GameStatus::Live,
+            ts: now,
+        };
+        assert_eq!(game_clock(&g, now), "Q3 4:21");
+        assert_eq!(game_clock(&g, now + chrono::Duration::seconds(21)), "Q3 4:00");
+        g.status = GameStatus::Break;
+        assert_eq!(game_clock(&g, now), "End Q3");
+        g.status = GameStatus::Final;
+        g.period = 5;
+        assert_eq!(game_clock(&g, now), "Final/OT");
+        g.league = League::Soccer;
+        g.status = GameStatus::Live;
+        g.period = 2;
+        g.clock_ms = 21 * 60_000 + 5_000;
+        assert_eq!(game_clock(&g, now), "2H 67'");
+        g.status = GameStatus::Break;
+        g.period = 1;
+        assert_eq!(game_clock(&g, now), "Half");
+    }
+}
