@@ -122,7 +122,11 @@ impl League {
     pub fn period_label(self, period: u8) -> String {
         if period > self.periods() {
             let n = period - self.periods();
-            return if n == 1 { "OT".into() } else { format!("{n}OT") };
+            return if n == 1 {
+                "OT".into()
+            } else {
+                format!("{n}OT")
+            };
         }
         match self {
             League::Basketball | League::Football => format!("Q{period}"),
@@ -291,9 +295,7 @@ impl ClientMsg {
             struct JustId {
                 id: Option<u64>,
             }
-            let id = serde_json::from_str::<JustId>(text)
-                .ok()
-                .and_then(|j| j.id);
+            let id = serde_json::from_str::<JustId>(text).ok().and_then(|j| j.id);
             ErrorReply {
                 id,
                 code: ErrorCode::Malformed,
@@ -429,7 +431,10 @@ mod tests {
         })
         .encode();
         assert!(batch.starts_with(r#"{"type":"batch","seq":1,"#), "{batch}");
-        assert!(batch.contains(r#"{"kind":"quote","symbol":"AAPL","#), "{batch}");
+        assert!(
+            batch.contains(r#"{"kind":"quote","symbol":"AAPL","#),
+            "{batch}"
+        );
     }
 
     #[test]
@@ -437,7 +442,11 @@ mod tests {
         let err = ClientMsg::decode("not json").unwrap_err();
         assert_eq!(err.code, ErrorCode::Malformed);
         assert_eq!(err.id, None);
-        assert!(err.message.contains("invalid client message"), "{}", err.message);
+        assert!(
+            err.message.contains("invalid client message"),
+            "{}",
+            err.message
+        );
 
         let err = ClientMsg::decode(r#"{"type":"launch","id":12}"#).unwrap_err();
         assert_eq!(err.id, Some(12), "the id is echoed when it can be read");
@@ -451,11 +460,21 @@ mod tests {
     #[test]
     fn clock_runs_from_its_anchor_only_while_live() {
         let mut g = game();
-        assert_eq!(g.clock_at(t(2) + chrono::Duration::milliseconds(5_000)), 90_000);
+        assert_eq!(
+            g.clock_at(t(2) + chrono::Duration::milliseconds(5_000)),
+            90_000
+        );
         assert_eq!(g.clock_at(t(2) + chrono::Duration::hours(1)), 0);
-        assert_eq!(g.clock_at(t(0)), 95_000, "a reading before the anchor does not run back");
+        assert_eq!(
+            g.clock_at(t(0)),
+            95_000,
+            "a reading before the anchor does not run back"
+        );
         g.status = GameStatus::Break;
-        assert_eq!(g.clock_at(t(2) + chrono::Duration::milliseconds(5_000)), 95_000);
+        assert_eq!(
+            g.clock_at(t(2) + chrono::Duration::milliseconds(5_000)),
+            95_000
+        );
         g.status = GameStatus::Live;
         g.league = League::Soccer;
         g.clock_ms = 44 * 60_000;

@@ -92,7 +92,11 @@ fn connect(dash: Dashboard) {
     });
     let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |event: CloseEvent| {
         if event.code() != CLOSE_RESYNC {
-            leptos::logging::log!("livetape: feed closed ({}) {}", event.code(), event.reason());
+            leptos::logging::log!(
+                "livetape: feed closed ({}) {}",
+                event.code(),
+                event.reason()
+            );
         }
         schedule_reconnect(dash);
     });
@@ -151,20 +155,28 @@ fn schedule_reconnect(dash: Dashboard) {
     let delay_ms = step * (0.5 + js_sys::Math::random() * 0.5);
     let retry_at = dash.now.get_untracked() + ChronoDuration::milliseconds(delay_ms as i64);
     dash.link.set(Link::Reconnecting { attempt, retry_at });
-    set_timeout(move || connect(dash), Duration::from_millis(delay_ms as u64));
+    set_timeout(
+        move || connect(dash),
+        Duration::from_millis(delay_ms as u64),
+    );
 }
 
 fn on_timer(dash: Dashboard) {
     let (offset, silent, socket) = STATE.with_borrow(|s| {
-        let silent = s
-            .last_message
-            .is_some_and(|t| Utc::now() - t > SILENCE);
-        (s.offset, silent, s.connection.as_ref().map(|c| c.socket.clone()))
+        let silent = s.last_message.is_some_and(|t| Utc::now() - t > SILENCE);
+        (
+            s.offset,
+            silent,
+            s.connection.as_ref().map(|c| c.socket.clone()),
+        )
     });
     dash.now.set(Utc::now() + offset);
     if silent && dash.link.get_untracked() == Link::Live {
         if let Some(socket) = socket {
-            leptos::logging::warn!("livetape: no data for {}s; reconnecting", SILENCE.num_seconds());
+            leptos::logging::warn!(
+                "livetape: no data for {}s; reconnecting",
+                SILENCE.num_seconds()
+            );
             STATE.with_borrow_mut(|s| s.last_message = None);
             let _ = socket.close_with_code_and_reason(CLOSE_RESYNC, "silent");
         }

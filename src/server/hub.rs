@@ -49,7 +49,8 @@ impl Live {
             Event::Quote(q) => match self.quote_index.get(&q.symbol) {
                 Some(&i) => self.snapshot.quotes[i] = q.clone(),
                 None => {
-                    self.quote_index.insert(q.symbol.clone(), self.snapshot.quotes.len());
+                    self.quote_index
+                        .insert(q.symbol.clone(), self.snapshot.quotes.len());
                     self.snapshot.quotes.push(q.clone());
                 }
             },
@@ -71,7 +72,13 @@ pub struct Hub {
 
 impl Hub {
     /// `capacity` is how many batches a client may fall behind before it is resynchronised.
-    pub fn new(epoch: Epoch, ts: DateTime<Utc>, quotes: Vec<crate::protocol::Quote>, games: Vec<crate::protocol::Game>, capacity: usize) -> Self {
+    pub fn new(
+        epoch: Epoch,
+        ts: DateTime<Utc>,
+        quotes: Vec<crate::protocol::Quote>,
+        games: Vec<crate::protocol::Game>,
+        capacity: usize,
+    ) -> Self {
         let (tx, _) = broadcast::channel(capacity.max(1));
         Hub {
             live: Mutex::new(Live::new(Snapshot {
@@ -88,7 +95,9 @@ impl Hub {
     fn lock(&self) -> std::sync::MutexGuard<'_, Live> {
         // A panic while holding the lock cannot leave `Live` half-updated in a way that matters
         // (every write replaces a whole row), so a poisoned lock is still usable.
-        self.live.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.live
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Applies one tick's events, gives them the next sequence number, encodes the batch once

@@ -73,11 +73,17 @@ pub fn leptos_options(config: &Config) -> LeptosOptions {
                 .unwrap_or_else(|| env("LEPTOS_SITE_ROOT", "target/site")),
         )
         .site_pkg_dir(env("LEPTOS_SITE_PKG_DIR", "pkg"))
-        .reload_port(env("LEPTOS_RELOAD_PORT", "3001").parse::<u32>().unwrap_or(3001))
-        .env(match env("LEPTOS_ENV", "PROD").to_ascii_uppercase().as_str() {
-            "DEV" | "DEVELOPMENT" => leptos::prelude::Env::DEV,
-            _ => leptos::prelude::Env::PROD,
-        })
+        .reload_port(
+            env("LEPTOS_RELOAD_PORT", "3001")
+                .parse::<u32>()
+                .unwrap_or(3001),
+        )
+        .env(
+            match env("LEPTOS_ENV", "PROD").to_ascii_uppercase().as_str() {
+                "DEV" | "DEVELOPMENT" => leptos::prelude::Env::DEV,
+                _ => leptos::prelude::Env::PROD,
+            },
+        )
         .build()
 }
 
@@ -89,6 +95,9 @@ pub async fn start(config: &Config) -> std::io::Result<Running> {
             .and_then(|a| a.parse().ok())
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 3000)))
     });
+    // Leptos renders with spawned futures; it needs to know the runtime (route-list generation
+    // would do this, but we have a single page and no router). A second call is a no-op.
+    let _ = any_spawner::Executor::init_tokio();
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
 

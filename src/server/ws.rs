@@ -44,7 +44,10 @@ pub async fn upgrade(ws: WebSocketUpgrade, State(hub): State<Arc<Hub>>) -> Respo
 pub async fn serve_client(mut socket: WebSocket, hub: Arc<Hub>) {
     let (snapshot, mut rx) = hub.subscribe();
     let mut seq = snapshot.seq;
-    if send(&mut socket, ServerMsg::Snapshot(snapshot)).await.is_err() {
+    if send(&mut socket, ServerMsg::Snapshot(snapshot))
+        .await
+        .is_err()
+    {
         return;
     }
     // Set once the client has sent Close: from then on we only read until the stream ends.

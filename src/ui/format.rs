@@ -38,7 +38,7 @@ pub fn grouped(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -117,7 +117,10 @@ mod tests {
             ts: now,
         };
         assert_eq!(game_clock(&g, now), "Q3 4:21");
-        assert_eq!(game_clock(&g, now + chrono::Duration::seconds(21)), "Q3 4:00");
+        assert_eq!(
+            game_clock(&g, now + chrono::Duration::seconds(21)),
+            "Q3 4:00"
+        );
         g.status = GameStatus::Break;
         assert_eq!(game_clock(&g, now), "End Q3");
         g.status = GameStatus::Final;

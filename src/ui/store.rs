@@ -46,7 +46,10 @@ pub enum Link {
     /// Receiving the stream.
     Live,
     /// The socket closed; the next attempt starts at `retry_at` (in the dashboard's clock).
-    Reconnecting { attempt: u32, retry_at: DateTime<Utc> },
+    Reconnecting {
+        attempt: u32,
+        retry_at: DateTime<Utc>,
+    },
 }
 
 /// A batch that does not follow the last applied one: the client lost data and must resync.
@@ -153,13 +156,16 @@ impl Dashboard {
                 .set_value(rows.iter().map(|r| (r.symbol.clone(), r.clone())).collect());
             self.rows.set(rows);
         }
-        let same_slots = self.games.with_untracked(|games| games.len() == snapshot.games.len());
+        let same_slots = self
+            .games
+            .with_untracked(|games| games.len() == snapshot.games.len());
         if same_slots {
             for g in snapshot.games {
                 self.apply_game(g);
             }
         } else {
-            self.games.set(snapshot.games.iter().map(game_row).collect());
+            self.games
+                .set(snapshot.games.iter().map(game_row).collect());
         }
         set_if_changed(self.epoch, snapshot.epoch);
         self.seq.set(snapshot.seq);
@@ -268,9 +274,17 @@ mod tests {
             events: vec![Event::Quote(quote("A", 10.5)), Event::Game(game(0, 2, 3))],
         })
         .unwrap();
-        assert_eq!(row_a.last.get_untracked(), 10.5, "the same row object was updated");
+        assert_eq!(
+            row_a.last.get_untracked(),
+            10.5,
+            "the same row object was updated"
+        );
         assert_eq!(row_a.tick.get_untracked(), Tick::Up);
-        assert_eq!(dash.games.get_untracked()[0].game.get_untracked().id, 2, "new game in slot 0");
+        assert_eq!(
+            dash.games.get_untracked()[0].game.get_untracked().id,
+            2,
+            "new game in slot 0"
+        );
         assert_eq!(dash.seq.get_untracked(), 6);
 
         let gap = dash
@@ -280,12 +294,26 @@ mod tests {
                 events: vec![Event::Quote(quote("A", 1.0))],
             })
             .unwrap_err();
-        assert_eq!(gap, Gap { expected: 7, got: 8 });
-        assert_eq!(row_a.last.get_untracked(), 10.5, "nothing applied from a gapped batch");
+        assert_eq!(
+            gap,
+            Gap {
+                expected: 7,
+                got: 8
+            }
+        );
+        assert_eq!(
+            row_a.last.get_untracked(),
+            10.5,
+            "nothing applied from a gapped batch"
+        );
 
         dash.apply_snapshot(snapshot(40));
         assert_eq!(dash.seq.get_untracked(), 40);
-        assert_eq!(row_a.last.get_untracked(), 10.0, "snapshot resets the row in place");
+        assert_eq!(
+            row_a.last.get_untracked(),
+            10.0,
+            "snapshot resets the row in place"
+        );
         assert_eq!(row_a.tick.get_untracked(), Tick::Down);
     }
 }

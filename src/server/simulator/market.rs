@@ -28,10 +28,10 @@ const TICKERS: &[&str] = &[
     "JNJ", "WMT", "MA", "PG", "AVGO", "HD", "CVX", "MRK", "ABBV", "COST", "PEP", "KO", "ADBE",
     "CRM", "NFLX", "TMO", "BAC", "ORCL", "ACN", "MCD", "CSCO", "ABT", "LIN", "AMD", "DIS", "WFC",
     "INTC", "TXN", "DHR", "VZ", "PM", "NKE", "CMCSA", "NEE", "UPS", "RTX", "HON", "IBM", "AMGN",
-    "LOW", "SPGI", "UNP", "BA", "CAT", "GS", "SBUX", "INTU", "PLD", "DE", "MS", "BLK", "GE",
-    "ELV", "MDT", "AMT", "ISRG", "BKNG", "ADP", "GILD", "LMT", "SYK", "TJX", "MDLZ", "ADI", "CVS",
-    "VRTX", "MMC", "C", "REGN", "AXP", "SCHW", "PGR", "ZTS", "MO", "CB", "TMUS", "SO", "CI",
-    "BDX", "DUK", "EQIX", "SLB", "PYPL", "AON", "ITW", "NOW", "UBER", "SHOP",
+    "LOW", "SPGI", "UNP", "BA", "CAT", "GS", "SBUX", "INTU", "PLD", "DE", "MS", "BLK", "GE", "ELV",
+    "MDT", "AMT", "ISRG", "BKNG", "ADP", "GILD", "LMT", "SYK", "TJX", "MDLZ", "ADI", "CVS", "VRTX",
+    "MMC", "C", "REGN", "AXP", "SCHW", "PGR", "ZTS", "MO", "CB", "TMUS", "SO", "CI", "BDX", "DUK",
+    "EQIX", "SLB", "PYPL", "AON", "ITW", "NOW", "UBER", "SHOP",
 ];
 
 struct SymbolState {
@@ -92,10 +92,10 @@ impl Market {
     /// up to 17,576 generated ones past the listed ones; the server caps `count` well below.
     pub fn new(seed: u64, count: usize, now: DateTime<Utc>) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let price = LogNormal::new(4.3, 0.9).expect("valid lognormal parameters");
+        let price = LogNormal::<f64>::new(4.3, 0.9).expect("valid lognormal parameters");
         let symbols = (0..count)
             .map(|i| {
-                let open = (price.sample(&mut rng) as f64).clamp(2.0, 4_000.0);
+                let open = price.sample(&mut rng).clamp(2.0, 4_000.0);
                 let open = (open * 100.0).round() / 100.0;
                 let annual_vol = rng.random_range(0.15..0.75);
                 let mut s = SymbolState {
@@ -132,7 +132,8 @@ impl Market {
     /// each print and the symbol's whole new `Quote` for each symbol that changed.
     pub fn step(&mut self, now: DateTime<Utc>, events: &mut Vec<Event>) {
         // A stalled caller must not make every symbol trade at once: cap the interval.
-        let dt = ((now - self.last_step).num_microseconds().unwrap_or(0) as f64 / 1e6).clamp(0.0, 1.0);
+        let dt =
+            ((now - self.last_step).num_microseconds().unwrap_or(0) as f64 / 1e6).clamp(0.0, 1.0);
         self.last_step = now;
         if dt == 0.0 {
             return;
@@ -233,11 +234,21 @@ mod tests {
             m.step(start + Duration::milliseconds(100 * i), &mut events);
         }
         let after = m.quotes();
-        let moved = before.iter().zip(&after).filter(|(a, b)| a.last != b.last).count();
+        let moved = before
+            .iter()
+            .zip(&after)
+            .filter(|(a, b)| a.last != b.last)
+            .count();
         assert!(moved >= 45, "only {moved} of 50 symbols moved");
         for (a, b) in before.iter().zip(&after) {
             let r = b.last / a.last;
-            assert!((0.5..2.0).contains(&r), "{} went {} -> {}", a.symbol, a.last, b.last);
+            assert!(
+                (0.5..2.0).contains(&r),
+                "{} went {} -> {}",
+                a.symbol,
+                a.last,
+                b.last
+            );
         }
     }
 }

@@ -105,7 +105,11 @@ impl Sports {
                 5 => {
                     game.status = GameStatus::Final;
                     game.period = league.periods();
-                    game.clock_ms = if league.clock_counts_up() { league.period_ms() } else { 0 };
+                    game.clock_ms = if league.clock_counts_up() {
+                        league.period_ms()
+                    } else {
+                        0
+                    };
                     game.home_score = typical_score(league, 1.0, rng);
                     game.away_score = typical_score(league, 1.0, rng);
                     now + FINAL_SHOWN
@@ -155,7 +159,11 @@ impl Sports {
             home_score: 0,
             away_score: 0,
             period: 1,
-            clock_ms: if league.clock_counts_up() { 0 } else { league.period_ms() },
+            clock_ms: if league.clock_counts_up() {
+                0
+            } else {
+                league.period_ms()
+            },
             status: GameStatus::Scheduled,
             ts: now,
         }
@@ -167,7 +175,8 @@ impl Sports {
 
     /// Plays every game forward to `now`; pushes the whole game for each one that changed.
     pub fn step(&mut self, now: DateTime<Utc>, events: &mut Vec<Event>) {
-        let dt = ((now - self.last_step).num_microseconds().unwrap_or(0) as f64 / 1e6).clamp(0.0, 1.0);
+        let dt =
+            ((now - self.last_step).num_microseconds().unwrap_or(0) as f64 / 1e6).clamp(0.0, 1.0);
         self.last_step = now;
         for i in 0..self.slots.len() {
             if self.advance(i, now, dt) || now - self.slots[i].sent_at >= CLOCK_SYNC {
@@ -190,7 +199,11 @@ impl Sports {
                 let g = &mut self.slots[i].game;
                 if status == GameStatus::Break {
                     g.period += 1;
-                    g.clock_ms = if g.league.clock_counts_up() { 0 } else { g.league.period_ms() };
+                    g.clock_ms = if g.league.clock_counts_up() {
+                        0
+                    } else {
+                        g.league.period_ms()
+                    };
                 }
                 g.status = GameStatus::Live;
                 g.ts = now;
@@ -208,7 +221,10 @@ impl Sports {
                 let league = self.slots[i].game.league;
                 let mut changed = false;
                 // Game clock runs at wall-clock speed, so minutes of clock are minutes of dt.
-                if self.rng.random_bool(1.0 - (-league.scoring_rate() * dt / 60.0).exp()) {
+                if self
+                    .rng
+                    .random_bool(1.0 - (-league.scoring_rate() * dt / 60.0).exp())
+                {
                     let points = league.points(&mut self.rng);
                     let home = self.rng.random_bool(0.5);
                     let g = &mut self.slots[i].game;
@@ -297,11 +313,14 @@ mod tests {
             s.step(start + Duration::milliseconds(100 * i), &mut events);
         }
         let after = s.games();
-        let basketball_moved = before
-            .iter()
-            .zip(&after)
-            .any(|(a, b)| a.league == League::Basketball && a.home_score + a.away_score != b.home_score + b.away_score);
-        assert!(basketball_moved, "ten minutes of basketball without a basket");
+        let basketball_moved = before.iter().zip(&after).any(|(a, b)| {
+            a.league == League::Basketball
+                && a.home_score + a.away_score != b.home_score + b.away_score
+        });
+        assert!(
+            basketball_moved,
+            "ten minutes of basketball without a basket"
+        );
         // At least one event per live game per CLOCK_SYNC.
         assert!(events.len() >= 4 * 120, "{} game events", events.len());
     }

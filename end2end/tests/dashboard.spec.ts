@@ -1,0 +1,85 @@
+import { test, expect, type Page } from '@playwright/test';
+
+/** The last prices of every row, in order. */
+async function lastPrices(page: Page): Promise<string[]> {
+  return page.locator('tbody tr td.last').allInnerTexts();
+}
+
+test('the server HTML carries the live market and scores before any script runs', async ({ request }) => {
+  const res = await request.get('/');
+  expect(res.status()).toBe(200);
+  const html = await res.text();
+  const rows = html.match(/<tr data-symbol="/g) ?? [];
+  expect(rows.length).toBeGreaterThanOrEqual(50);
+  const games = html.match(/<li class="game"/g) ?? [];
+  expect(games.length).toBeGreaterThanOrEqual(4);
+  // Prices are rendered, not placeholders.
+  expect(html).toMatch(/class="num last[^"]*"><span class="arrow" aria-hidden="true"><\/span>[\d,]+\.\d\d/);
+});
+
+test.describe('without JavaScript', () => {
+  test.use({ javaScriptEnabled: false });
+
+  test('the page is a readable snapshot', async ({ page }) => {
+    await page.goto('/');
+    await expect(page.getByRole('heading', { name: 'Market' })).toBeVisible();
+    const rows = page.locator('tbody tr');
+    expect(await rows.count()).toBeGreaterThanOrEqual(50);
+    await expect(rows.first().locator('td.last')).toHaveText(/\d+\.\d\d/);
+    await expect(page.locator('li.game')).toHaveCount(6);
+    await expect(page.locator('li.game').first().locator('.score')).toHaveCount(2);
+    await page.screenshot({ path: 'test-results/dashboard-no-js.png' });
+  });
+});
+
+test('after hydration prices update in place, the indicator says Live, no console errors', async ({ page }) => {
+  const problems: string[] = [];
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') problems.push(`console: ${msg.text()}`);
+  });
+  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+
+  await page.goto('/');
+  const pill = page.locator('.pill');
+  await expect(pill).toHaveAttribute('data-state', 'live');
+  await expect(pill).toHaveText('Live');
+
+  // The same row elements stay in the DOM while their text changes: in-place updates.
+  const firstRow = page.locator('tbody tr').first();
+  await firstRow.evaluate((el) => ((window as any).__firstRow = el));
+  const before = await lastPrices(page);
+  await expect
+    .poll(async () => {
+      const now = await lastPrices(page);
+      return now.filter((p, i) => p !== before[i]).length;
+    }, { timeout: 10_000 })
+    .toBeGreaterThanOrEqual(5);
+  const sameNode = await firstRow.evaluate((el) => (window as any).__firstRow === el);
+  expect(sameNode).toBe(true);
+
+  // The sequence counter moves with the stream.
+  const seq1 = Number(await page.locator('.seq').innerText());
+  await expect.poll(async () => Number(await page.locator('.seq').innerText())).toBeGreaterThan(seq1);
+
+  await page.screenshot({ path: 'test-results/dashboard-desktop.png', fullPage: false });
+  expect(problems).toEqual([]);
+});
+
+test('a live game clock runs in the browser between server updates', async ({ page }) => {
+  await page.goto('/');
+  await expect(page.locator('.pill')).toHaveAttribute('data-state', 'live');
+  const live = page.locator('li.game', { has: page.locator('.badge.live', { hasText: 'Live' }) }).first();
+  await expect(live).toBeVisible();
+  const clock = live.locator('.clock');
+  const first = await clock.innerText();
+  await expect.poll(() => clock.innerText(), { timeout: 5_000 }).not.toBe(first);
+});
+
+test('the page fits a phone screen without sideways scrolling', async ({ page }) => {
+  await page.setViewportSize({ width: 360, height: 740 });
+  await page.goto('/');
+  await expect(page.locator('.pill')).toHaveAttribute('data-state', 'live');
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  expect(overflow).toBeLessThanOrEqual(0);
+  await page.screenshot({ path: 'test-results/dashboard-mobile.png' });
+});

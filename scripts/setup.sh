@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Installs everything livetape needs to build, run and test, and skips whatever is already there.
+# Safe to run again and again; `make run` and `make test` call it first.
+#
+# Installs: the Rust toolchain pinned in rust-toolchain.toml (with the wasm32 target),
+# cargo-leptos, the wasm-bindgen CLI matching Cargo.lock, Debian's chromium and binaryen
+# (wasm-opt), and the npm packages of end2end/ (Playwright, from its lock file).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+have() { command -v "$1" >/dev/null 2>&1; }
+
+CARGO_LEPTOS_VERSION=0.3.11
+TOOLCHAIN=$(sed -n 's/^channel *= *"\(.*\)"/\1/p' rust-toolchain.toml)
+WASM_BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
+export PATH="$HOME/.cargo/bin:$PATH"
+
+# --- Debian packages -------------------------------------------------------------------------
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+have wasm-opt || missing+=(binaryen)
+if [ ${#missing[@]} -gt 0 ]; then
+  step "Installing Debian packages: ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+fi
+
+# --- Rust toolchain (RUSTUP_AUTO_INSTALL=0 here: install the pinned one explicitly) ----------
+if ! rustup toolchain list | grep -q "^${TOOLCHAIN}-"; then
+  step "Installing Rust ${TOOLCHAIN}"
+  rustup toolchain install "$TOOLCHAIN" --profile minimal -c clippy,rustfmt -t wasm32-unknown-unknown
+fi
+if ! rustup target list --installed --toolchain "$TOOLCHAIN" | grep -q '^wasm32-unknown-unknown$'; then
+  step "Adding the wasm32 target to Rust ${TOOLCHAIN}"
+  rustup target add --toolchain "$TOOLCHAIN" wasm32-unknown-unknown
+fi
+for component in clippy rustfmt; do
+  if ! rustup component list --installed --toolchain "$TOOLCHAIN" | grep -q "^${component}"; then
+    rustup component add --toolchain "$TOOLCHAIN" "$component"
+  fi
+done
+
+# --- cargo-leptos (about 20 minutes to build on 2 cores, once) --------------------------------
+if ! cargo-leptos --version 2>/dev/null | grep -q " ${CARGO_LEPTOS_VERSION}$"; then
+  step "Building cargo-leptos ${CARGO_LEPTOS_VERSION} (once; about 20 minutes on 2 cores)"
+  cargo "+${TOOLCHAIN}" install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked \
+    --features no_downloads
+fi
+
+# --- wasm-bindgen CLI: must match the library version in Cargo.lock exactly ------------------
+if ! wasm-bindgen --version 2>/dev/null | grep -q " ${WASM_BINDGEN_VERSION}$"; then
+  step "Building wasm-bindgen-cli ${WASM_BINDGEN_VERSION} (once; a few minutes)"
+  # Its published lock file can name a crate version the registry no longer serves; then
+  # resolve afresh (same wasm-bindgen-cli version, compatible dependencies).
+  cargo "+${TOOLCHAIN}" install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --locked \
+    || cargo "+${TOOLCHAIN}" install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+fi
+
+# --- Playwright (npm, from the lock file; the browser is Debian's chromium) -----------------
+if [ ! -d end2end/node_modules/@playwright/test ] \
+  || [ end2end/package-lock.json -nt end2end/node_modules/.package-lock.json ]; then
+  step "Installing end-to-end test packages (npm ci)"
+  (cd end2end && npm ci --no-audit --no-fund)
+fi
+
+step "Setup complete: rust ${TOOLCHAIN}, $(cargo-leptos --version), $(wasm-bindgen --version), $(wasm-opt --version | head -n1), $(/usr/bin/chromium --version 2>/dev/null)"
