@@ -2,6 +2,8 @@
 # Both install what is missing first (scripts/setup.sh; idempotent).
 
 ADDR ?= 127.0.0.1:3000
+# cargo-leptos (built with no_downloads) takes wasm-opt from PATH: use npm's binaryen 132.
+export PATH := $(CURDIR)/scripts/wasm-opt/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 BIN := $(TARGET_DIR)/release/livetape
 # Port for the end-to-end run, away from a dashboard you may have open on :3000.

@@ -3,8 +3,8 @@
 # Safe to run again and again; `make run` and `make test` call it first.
 #
 # Installs: the Rust toolchain pinned in rust-toolchain.toml (with the wasm32 target),
-# cargo-leptos, the wasm-bindgen CLI matching Cargo.lock, Debian's chromium and binaryen
-# (wasm-opt), and the npm packages of end2end/ (Playwright, from its lock file).
+# cargo-leptos, the wasm-bindgen CLI matching Cargo.lock, Debian's chromium, and from npm (with
+# lock files) binaryen's wasm-opt in scripts/wasm-opt/ and Playwright in end2end/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,12 +14,22 @@ have() { command -v "$1" >/dev/null 2>&1; }
 CARGO_LEPTOS_VERSION=0.3.11
 TOOLCHAIN=$(sed -n 's/^channel *= *"\(.*\)"/\1/p' rust-toolchain.toml)
 WASM_BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
-export PATH="$HOME/.cargo/bin:$PATH"
+# wasm-opt comes from npm's binaryen: Debian's binaryen 108 produces a bundle that fails at
+# start-up with current wasm-bindgen output. The Makefile puts the same directory first on PATH.
+export PATH="$PWD/scripts/wasm-opt/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+
+# npm ci in $1 unless its node_modules matches its lock file already.
+npm_ci() {
+  if [ ! -f "$1/node_modules/.package-lock.json" ] \
+    || [ "$1/package-lock.json" -nt "$1/node_modules/.package-lock.json" ]; then
+    step "Installing npm packages in $1 (npm ci)"
+    (cd "$1" && npm ci --no-audit --no-fund)
+  fi
+}
 
 # --- Debian packages -------------------------------------------------------------------------
 missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
-have wasm-opt || missing+=(binaryen)
 if [ ${#missing[@]} -gt 0 ]; then
   step "Installing Debian packages: ${missing[*]}"
   SUDO=""
@@ -59,11 +69,8 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q " ${WASM_BINDGEN_VERSION}$"; t
     || cargo "+${TOOLCHAIN}" install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
 fi
 
-# --- Playwright (npm, from the lock file; the browser is Debian's chromium) -----------------
-if [ ! -d end2end/node_modules/@playwright/test ] \
-  || [ end2end/package-lock.json -nt end2end/node_modules/.package-lock.json ]; then
-  step "Installing end-to-end test packages (npm ci)"
-  (cd end2end && npm ci --no-audit --no-fund)
-fi
+# --- npm tools: wasm-opt (binaryen) and Playwright (its browser is Debian's chromium) --------
+npm_ci scripts/wasm-opt
+npm_ci end2end
 
 step "Setup complete: rust ${TOOLCHAIN}, $(cargo-leptos --version), $(wasm-bindgen --version), $(wasm-opt --version | head -n1), $(/usr/bin/chromium --version 2>/dev/null)"

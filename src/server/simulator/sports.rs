@@ -40,13 +40,21 @@ const TEAMS: &[(&str, &str)] = &[
     ("POR", "Portland Pines"),
     ("MIN", "Minneapolis Frost"),
     ("HOU", "Houston Orbit"),
+    ("PHI", "Philadelphia Bells"),
+    ("CLE", "Cleveland Forge"),
+    ("NOL", "New Orleans Brass"),
+    ("SLC", "Salt Lake Summit"),
+    ("KCY", "Kansas City Plains"),
+    ("VAN", "Vancouver Orcas"),
+    ("MTL", "Montreal Voyageurs"),
+    ("PIT", "Pittsburgh Steel"),
 ];
 
 impl League {
     /// Expected scoring plays per minute of game clock, both teams together.
     fn scoring_rate(self) -> f64 {
         match self {
-            League::Basketball => 4.2,
+            League::Basketball => 2.2,
             League::Hockey => 0.1,
             League::Soccer => 0.03,
             League::Football => 0.15,
@@ -110,8 +118,13 @@ impl Sports {
                     } else {
                         0
                     };
-                    game.home_score = typical_score(league, 1.0, rng);
-                    game.away_score = typical_score(league, 1.0, rng);
+                    game.home_score = score_after(league, 1.0, rng);
+                    game.away_score = score_after(league, 1.0, rng);
+                    // Only soccer ends level; the others went to overtime and someone scored.
+                    if game.home_score == game.away_score && league != League::Soccer {
+                        game.period += 1;
+                        game.home_score += league.points(rng);
+                    }
                     now + FINAL_SHOWN
                 }
                 4 => now + PREGAME,
@@ -127,8 +140,8 @@ impl Sports {
                     } else {
                         league.period_ms() - played
                     };
-                    game.home_score = typical_score(league, done, rng);
-                    game.away_score = typical_score(league, done, rng);
+                    game.home_score = score_after(league, done, rng);
+                    game.away_score = score_after(league, done, rng);
                     now
                 }
             };
@@ -141,9 +154,23 @@ impl Sports {
         sports
     }
 
+    /// A new, not yet started game. Teams already on the board are not picked again while
+    /// others are free, so nobody plays two games at once.
     fn new_game(&mut self, slot: u16, league: League, now: DateTime<Utc>) -> Game {
-        let home = self.rng.random_range(0..TEAMS.len());
-        let away = (home + self.rng.random_range(1..TEAMS.len())) % TEAMS.len();
+        let busy: Vec<&str> = self
+            .slots
+            .iter()
+            .filter(|s| s.game.slot != slot)
+            .flat_map(|s| [s.game.home.code.as_str(), s.game.away.code.as_str()])
+            .collect();
+        let mut free: Vec<usize> = (0..TEAMS.len())
+            .filter(|&i| !busy.contains(&TEAMS[i].0))
+            .collect();
+        if free.len() < 2 {
+            free = (0..TEAMS.len()).collect();
+        }
+        let home = free.swap_remove(self.rng.random_range(0..free.len()));
+        let away = free[self.rng.random_range(0..free.len())];
         let team = |i: usize| Team {
             code: TEAMS[i].0.to_string(),
             name: TEAMS[i].1.to_string(),
@@ -264,15 +291,14 @@ impl Sports {
     }
 }
 
-/// A plausible score for one team `done` of the way through regulation.
-fn typical_score(league: League, done: f64, rng: &mut ChaCha8Rng) -> u16 {
-    let full: f64 = match league {
-        League::Basketball => rng.random_range(90.0..125.0),
-        League::Hockey => rng.random_range(0.0..5.0),
-        League::Soccer => rng.random_range(0.0..3.5),
-        League::Football => rng.random_range(7.0..35.0),
-    };
-    (full * done).round() as u16
+/// One team's score `done` of the way through regulation, built from that league's scoring
+/// plays so that it is a score the sport can produce (no 4-point football halves).
+fn score_after(league: League, done: f64, rng: &mut ChaCha8Rng) -> u16 {
+    let minutes = f64::from(league.periods()) * f64::from(league.period_ms()) / 60_000.0 * done;
+    // Each team gets about half of the league's scoring plays.
+    let expected = league.scoring_rate() * minutes / 2.0;
+    let plays = (expected * rng.random_range(0.7..1.3)).round() as u32;
+    (0..plays).map(|_| league.points(rng)).sum()
 }
 
 #[cfg(test)]
@@ -295,9 +321,24 @@ mod tests {
                 seen_final |= g.status == GameStatus::Final;
                 seen_break |= g.status == GameStatus::Break;
                 seen_new_game |= g.id > 8;
+                if g.status == GameStatus::Final && g.league != League::Soccer {
+                    assert_ne!(
+                        g.home_score, g.away_score,
+                        "only soccer ends in a draw: {g:?}"
+                    );
+                }
                 assert!(g.period >= 1);
                 assert!(g.clock_ms <= g.league.period_ms());
                 assert_ne!(g.home.code, g.away.code, "a team does not play itself");
+                let board = s.games();
+                let mut codes: Vec<&str> = board
+                    .iter()
+                    .flat_map(|g| [g.home.code.as_str(), g.away.code.as_str()])
+                    .collect();
+                codes.sort_unstable();
+                let all = codes.len();
+                codes.dedup();
+                assert_eq!(codes.len(), all, "a team is in two games at once");
             }
         }
         assert!(seen_final && seen_break && seen_new_game);
