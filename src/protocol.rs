@@ -3,35 +3,41 @@
 //! The server, the hydrated browser client and the Rust test/bench clients all use these
 //! types, so nobody builds or parses JSON by hand. Messages are JSON objects with a `type` tag
 //! (`snake_case`); timestamps are chrono UTC instants encoded as integer microseconds since the
-//! Unix epoch, which is compact, exact and cheap to parse (the latency numbers need sub-ms
-//! precision). `docs/protocol.md` shows a JSON example of each message.
+//! Unix epoch, which is compact, exact and cheap to parse (latency numbers need sub-ms
+//! precision). `docs/protocol.md` walks through a session with an example of every message.
 //!
-//! Invariants a client may rely on:
-//! - the first message on a connection is a [`Snapshot`];
-//! - every [`Batch`] after it has `seq` exactly one more than the message before it, so a client
-//!   that sees a hole knows it lost data;
-//! - a new [`Snapshot`] may arrive at any time (for example after the server could not keep up
-//!   with this client); it replaces the client's whole state and restarts the sequence from its
-//!   `seq`;
-//! - `epoch` changes whenever the server restarts: sequence numbers from different epochs are not
-//!   comparable.
+//! # Channels and sequence numbers
+//!
+//! Data flows on [`Channel`]s (`quotes:AAPL`, `trades:AAPL`, `candles:AAPL:1m`,
+//! `scores:hockey`). Every channel numbers its updates `1, 2, 3, …` without gaps within an
+//! [`Epoch`]; the epoch changes when the server restarts. A client applies a [`ChannelState`]
+//! (from a [`Snapshot`]) and then every [`Update`] whose `seq` is exactly one more than the last
+//! it applied on that channel. Anything else is a gap the client can see, and it asks to
+//! resume from its last `seq`: the server replays exactly the missing updates from its history,
+//! or, when its history no longer holds them, says so with a fresh snapshot.
 //!
 //! This module depends only on serde and chrono so that it compiles unchanged to WASM.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::collections::BTreeMap;
 use std::fmt;
+use std::str::FromStr;
 
-/// Position in the event stream of one server epoch. Gap-free: batch `n + 1` follows batch `n`.
+/// Position in one channel's stream within one epoch. Gap-free: update `n + 1` follows `n`;
+/// `0` means "nothing yet".
 pub type Seq = u64;
 
 /// Identifies one run of the server. Sequence numbers are only comparable within an epoch.
 pub type Epoch = u64;
 
+// ---------------------------------------------------------------------------------------------
+// Market and sports data
+// ---------------------------------------------------------------------------------------------
+
 /// The latest state of one symbol's market: best bid and ask, last trade, day open and volume.
 ///
-/// A quote is always the whole row, never a delta, so applying it is a replace-by-symbol and a
-/// client that missed an older quote of the same symbol loses nothing.
+/// A quote is always the whole row, never a delta, so applying it is a replace-by-symbol.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Quote {
     pub symbol: String,
@@ -82,9 +88,59 @@ pub struct Trade {
     pub ts: DateTime<Utc>,
 }
 
+/// Candle widths the server aggregates trades into.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Interval {
+    OneSecond,
+    OneMinute,
+}
+
+impl Interval {
+    pub const ALL: [Interval; 2] = [Interval::OneSecond, Interval::OneMinute];
+
+    pub fn millis(self) -> i64 {
+        match self {
+            Interval::OneSecond => 1_000,
+            Interval::OneMinute => 60_000,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Interval::OneSecond => "1s",
+            Interval::OneMinute => "1m",
+        }
+    }
+}
+
+impl FromStr for Interval {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "1s" => Ok(Interval::OneSecond),
+            "1m" => Ok(Interval::OneMinute),
+            _ => Err(()),
+        }
+    }
+}
+
+/// Open, high, low, close and volume of the trades in one interval starting at `start`.
+/// An interval without trades is a flat candle at the previous close with zero volume, so a
+/// chart has no holes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Candle {
+    #[serde(with = "chrono::serde::ts_microseconds")]
+    pub start: DateTime<Utc>,
+    pub open: f64,
+    pub high: f64,
+    pub low: f64,
+    pub close: f64,
+    pub volume: u64,
+}
+
 /// The sport a game is played in; it fixes the number and length of periods and the way the
 /// clock runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum League {
     Basketball,
@@ -94,6 +150,13 @@ pub enum League {
 }
 
 impl League {
+    pub const ALL: [League; 4] = [
+        League::Basketball,
+        League::Hockey,
+        League::Soccer,
+        League::Football,
+    ];
+
     /// Regulation periods in a game.
     pub fn periods(self) -> u8 {
         match self {
@@ -141,6 +204,16 @@ impl League {
             League::Hockey => "Hockey",
             League::Soccer => "Soccer",
             League::Football => "Football",
+        }
+    }
+
+    /// The name used in channel names: `scores:<slug>`.
+    pub fn slug(self) -> &'static str {
+        match self {
+            League::Basketball => "basketball",
+            League::Hockey => "hockey",
+            League::Soccer => "soccer",
+            League::Football => "football",
         }
     }
 }
@@ -210,36 +283,185 @@ impl Game {
     }
 }
 
-/// One change in the live state. Each carries the whole new row for its key.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+/// One change produced by the simulator, before it is routed to its channels.
+#[derive(Clone, Debug, PartialEq)]
 pub enum Event {
     Quote(Quote),
     Trade(Trade),
     Game(Game),
 }
 
-/// The whole live state at one point of the stream.
+// ---------------------------------------------------------------------------------------------
+// Channels
+// ---------------------------------------------------------------------------------------------
+
+/// A stream a client can subscribe to. On the wire it is a string such as `quotes:AAPL`,
+/// `trades:AAPL`, `candles:AAPL:1s`, `candles:AAPL:1m` or `scores:basketball`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Channel {
+    Quotes(String),
+    Trades(String),
+    Candles(String, Interval),
+    Scores(League),
+}
+
+/// Why a channel name was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChannelError {
+    /// Not of any known form.
+    Unknown(String),
+    /// `candles:SYM:<interval>` with an interval the server does not aggregate.
+    BadInterval(String),
+    /// `scores:<league>` with a league the server does not simulate.
+    UnknownLeague(String),
+}
+
+impl fmt::Display for ChannelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ChannelError::Unknown(s) => write!(
+                f,
+                "unknown channel {s:?}: expected quotes:SYM, trades:SYM, candles:SYM:1s|1m or scores:LEAGUE"
+            ),
+            ChannelError::BadInterval(s) => {
+                write!(f, "bad candle interval {s:?}: expected 1s or 1m")
+            }
+            ChannelError::UnknownLeague(s) => write!(
+                f,
+                "unknown league {s:?}: expected basketball, hockey, soccer or football"
+            ),
+        }
+    }
+}
+
+impl FromStr for Channel {
+    type Err = ChannelError;
+
+    fn from_str(s: &str) -> Result<Self, ChannelError> {
+        let unknown = || ChannelError::Unknown(s.to_string());
+        let (kind, rest) = s.split_once(':').ok_or_else(unknown)?;
+        let symbol = |sym: &str| {
+            if sym.is_empty() || sym.len() > 16 || sym.contains(':') {
+                Err(unknown())
+            } else {
+                Ok(sym.to_string())
+            }
+        };
+        match kind {
+            "quotes" => Ok(Channel::Quotes(symbol(rest)?)),
+            "trades" => Ok(Channel::Trades(symbol(rest)?)),
+            "candles" => {
+                let (sym, interval) = rest.rsplit_once(':').ok_or_else(unknown)?;
+                let interval = interval
+                    .parse()
+                    .map_err(|()| ChannelError::BadInterval(interval.to_string()))?;
+                Ok(Channel::Candles(symbol(sym)?, interval))
+            }
+            "scores" => League::ALL
+                .into_iter()
+                .find(|l| l.slug() == rest)
+                .map(Channel::Scores)
+                .ok_or_else(|| ChannelError::UnknownLeague(rest.to_string())),
+            _ => Err(unknown()),
+        }
+    }
+}
+
+impl fmt::Display for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Channel::Quotes(s) => write!(f, "quotes:{s}"),
+            Channel::Trades(s) => write!(f, "trades:{s}"),
+            Channel::Candles(s, i) => write!(f, "candles:{s}:{}", i.as_str()),
+            Channel::Scores(l) => write!(f, "scores:{}", l.slug()),
+        }
+    }
+}
+
+impl Serialize for Channel {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Channel {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server -> client
+// ---------------------------------------------------------------------------------------------
+
+/// What a channel carries: in a [`ChannelState`] it is the whole state (replace); in an
+/// [`Update`] it is what changed (apply). Quotes replace the row either way; trades append;
+/// candles and games are upserted by `start` and by `slot`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Data {
+    Quote(Quote),
+    /// In a state: the most recent prints, oldest first. In an update: the new prints.
+    Trades(Vec<Trade>),
+    /// In a state: the recent history, oldest first. In an update: the candles that changed.
+    Candles(Vec<Candle>),
+    /// In a state: every game of the league on the board. In an update: the games that changed.
+    Games(Vec<Game>),
+}
+
+/// One channel's whole state at `seq`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChannelState {
+    pub channel: Channel,
+    pub seq: Seq,
+    pub data: Data,
+}
+
+/// Why a snapshot was sent instead of (or before) updates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SnapshotReason {
+    /// A new subscription without a resume position.
+    Subscribed,
+    /// The client asked to resume, but the history no longer holds every missing update.
+    HistoryExhausted,
+    /// The client asked to resume from another epoch (the server restarted).
+    EpochChanged,
+    /// The client fell too far behind the live stream; the latest state replaces what it
+    /// missed (quotes and scores conflated to their latest value; trades it missed beyond the
+    /// history are lost, and this says so).
+    Lagged,
+    /// The state embedded in a server-rendered page.
+    Page,
+}
+
+/// The state of some channels. Clients replace what they hold for each listed channel and
+/// continue from its `seq`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
     pub epoch: Epoch,
-    /// The last batch included in this state; the next batch the client sees is `seq + 1`.
-    pub seq: Seq,
     #[serde(with = "chrono::serde::ts_microseconds")]
     pub ts: DateTime<Utc>,
-    /// One quote per symbol, in display order.
-    pub quotes: Vec<Quote>,
-    pub games: Vec<Game>,
+    pub reason: Option<SnapshotReason>,
+    pub channels: Vec<ChannelState>,
 }
 
-/// Every event the server produced in one tick, in one frame.
+/// One channel's update number `seq`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Update {
+    pub channel: Channel,
+    pub seq: Seq,
+    pub data: Data,
+}
+
+/// Every update of one tick for this client's channels, in one frame.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Batch {
-    pub seq: Seq,
-    /// When the server produced these events (the start of publish-to-screen latency).
+    /// When the server produced these updates (the start of publish-to-screen latency).
     #[serde(with = "chrono::serde::ts_microseconds")]
     pub ts: DateTime<Utc>,
-    pub events: Vec<Event>,
+    pub updates: Vec<Update>,
 }
 
 /// What went wrong with a client's message.
@@ -248,17 +470,28 @@ pub struct Batch {
 pub enum ErrorCode {
     /// Not JSON, or JSON that is not a known client message.
     Malformed,
+    /// A channel name of no known form.
+    UnknownChannel,
+    /// A well-formed channel for a symbol the server does not list.
+    UnknownSymbol,
+    /// A candle interval the server does not aggregate.
+    BadInterval,
+    /// A league the server does not simulate.
+    UnknownLeague,
+    /// The subscription would exceed the per-connection limit.
+    TooManySubscriptions,
     /// A binary frame: the protocol is text only.
     Unsupported,
 }
 
-/// The server's answer to a client message it could not act on. The connection stays open.
+/// The server's answer to a client message it could not act on. Nothing of that request was
+/// applied; the connection stays open.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ErrorReply {
     /// The request's `id`, when the server could read one.
     pub id: Option<u64>,
     pub code: ErrorCode,
-    /// A human-readable reason, e.g. the parser's complaint with line and column.
+    /// A human-readable reason.
     pub message: String,
 }
 
@@ -266,10 +499,32 @@ pub struct ErrorReply {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMsg {
+    /// First message on every connection.
+    Welcome {
+        epoch: Epoch,
+        #[serde(with = "chrono::serde::ts_microseconds")]
+        ts: DateTime<Utc>,
+        /// The server sends at least one message (a heartbeat if nothing else) this often; a
+        /// client that hears nothing for a few intervals should treat the server as gone.
+        heartbeat_ms: u32,
+        /// Channels one connection may hold at once.
+        max_subscriptions: u32,
+        /// Every symbol the server publishes, in display order.
+        symbols: Vec<String>,
+    },
+    /// A subscribe or unsubscribe request succeeded; its snapshot and replay follow.
+    Ack {
+        id: u64,
+        channels: Vec<Channel>,
+    },
     Snapshot(Snapshot),
     Batch(Batch),
-    /// Answer to [`ClientMsg::Ping`]: an application-level heartbeat, since browsers cannot see
-    /// WebSocket pings.
+    /// Sent when nothing else was sent for `heartbeat_ms`.
+    Heartbeat {
+        #[serde(with = "chrono::serde::ts_microseconds")]
+        ts: DateTime<Utc>,
+    },
+    /// Answer to [`ClientMsg::Ping`].
     Pong {
         id: u64,
         #[serde(with = "chrono::serde::ts_microseconds")]
@@ -278,17 +533,40 @@ pub enum ServerMsg {
     Error(ErrorReply),
 }
 
-/// Messages from a client to the server.
+// ---------------------------------------------------------------------------------------------
+// Client -> server
+// ---------------------------------------------------------------------------------------------
+
+/// Where a reconnecting client left off: the epoch it was in and, per channel, the last `seq`
+/// it applied.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Resume {
+    pub epoch: Epoch,
+    pub from: BTreeMap<Channel, Seq>,
+}
+
+/// Messages from a client to the server. Every request carries an `id` that the answer echoes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientMsg {
+    /// Adds channels. Channels named in `resume.from` (same epoch) continue after the given seq;
+    /// the others start with a snapshot. All or nothing: one bad channel refuses the request.
+    Subscribe {
+        id: u64,
+        channels: Vec<Channel>,
+        #[serde(default)]
+        resume: Option<Resume>,
+    },
+    /// Removes channels; unknown or unsubscribed ones are ignored.
+    Unsubscribe { id: u64, channels: Vec<Channel> },
     /// Asks for a [`ServerMsg::Pong`] with the same id.
     Ping { id: u64 },
 }
 
 impl ClientMsg {
     /// Parses one text frame from a client. A frame that is not a valid message becomes an
-    /// [`ErrorReply`] that names the problem and, when the frame had a numeric `id`, echoes it.
+    /// [`ErrorReply`] that names the problem (with the right code for a bad channel name) and,
+    /// when the frame had a numeric `id`, echoes it.
     pub fn decode(text: &str) -> Result<ClientMsg, ErrorReply> {
         serde_json::from_str(text).map_err(|err| {
             #[derive(Deserialize)]
@@ -296,33 +574,30 @@ impl ClientMsg {
                 id: Option<u64>,
             }
             let id = serde_json::from_str::<JustId>(text).ok().and_then(|j| j.id);
+            let message = err.to_string();
+            let code = if message.contains("bad candle interval") {
+                ErrorCode::BadInterval
+            } else if message.contains("unknown league") {
+                ErrorCode::UnknownLeague
+            } else if message.contains("unknown channel") {
+                ErrorCode::UnknownChannel
+            } else {
+                ErrorCode::Malformed
+            };
             ErrorReply {
                 id,
-                code: ErrorCode::Malformed,
-                message: format!("invalid client message: {err}"),
+                code,
+                message: format!("invalid client message: {message}"),
             }
         })
     }
 }
 
 impl ServerMsg {
-    /// Encodes for the wire. Serialising these types cannot fail (no maps with non-string keys,
-    /// no non-finite floats are produced by the simulator), but a NaN would be written as `null`
-    /// by serde_json rather than panic, so this returns the text unconditionally.
+    /// Encodes for the wire. Serialising these types cannot fail: there are no maps with
+    /// non-string keys, and serde_json writes a non-finite float as `null` rather than erring.
     pub fn encode(&self) -> String {
-        serde_json::to_string(self).unwrap_or_else(|err| {
-            // Unreachable with our types; keep the connection alive and say what happened.
-            format!(r#"{{"type":"error","id":null,"code":"malformed","message":"encode: {err}"}}"#)
-        })
-    }
-}
-
-impl fmt::Display for ErrorCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ErrorCode::Malformed => "malformed",
-            ErrorCode::Unsupported => "unsupported",
-        })
+        serde_json::to_string(self).expect("server messages always serialise")
     }
 }
 
@@ -344,6 +619,27 @@ mod tests {
             open: 187.5,
             volume: 1_234_500,
             ts: t(1),
+        }
+    }
+
+    fn trade() -> Trade {
+        Trade {
+            symbol: "AAPL".into(),
+            price: 189.14,
+            size: 300,
+            side: Side::Buy,
+            ts: t(5),
+        }
+    }
+
+    fn candle() -> Candle {
+        Candle {
+            start: t(0),
+            open: 1.0,
+            high: 2.0,
+            low: 0.5,
+            close: 1.5,
+            volume: 900,
         }
     }
 
@@ -375,49 +671,144 @@ mod tests {
         assert_eq!(back, msg, "{text}");
     }
 
+    fn sym(s: &str) -> String {
+        s.to_string()
+    }
+
     #[test]
     fn every_server_message_round_trips() {
+        round_trip(ServerMsg::Welcome {
+            epoch: 1,
+            ts: t(0),
+            heartbeat_ms: 1000,
+            max_subscriptions: 512,
+            symbols: vec![sym("AAPL"), sym("MSFT")],
+        });
+        round_trip(ServerMsg::Ack {
+            id: 4,
+            channels: vec![Channel::Quotes(sym("AAPL"))],
+        });
         round_trip(ServerMsg::Snapshot(Snapshot {
             epoch: 42,
-            seq: 9,
             ts: t(3),
-            quotes: vec![quote()],
-            games: vec![game()],
-        }));
-        round_trip(ServerMsg::Batch(Batch {
-            seq: 10,
-            ts: t(4),
-            events: vec![
-                Event::Quote(quote()),
-                Event::Trade(Trade {
-                    symbol: "AAPL".into(),
-                    price: 189.14,
-                    size: 300,
-                    side: Side::Buy,
-                    ts: t(5),
-                }),
-                Event::Game(game()),
+            reason: Some(SnapshotReason::Subscribed),
+            channels: vec![
+                ChannelState {
+                    channel: Channel::Quotes(sym("AAPL")),
+                    seq: 9,
+                    data: Data::Quote(quote()),
+                },
+                ChannelState {
+                    channel: Channel::Trades(sym("AAPL")),
+                    seq: 3,
+                    data: Data::Trades(vec![trade()]),
+                },
+                ChannelState {
+                    channel: Channel::Candles(sym("AAPL"), Interval::OneMinute),
+                    seq: 2,
+                    data: Data::Candles(vec![candle()]),
+                },
+                ChannelState {
+                    channel: Channel::Scores(League::Basketball),
+                    seq: 0,
+                    data: Data::Games(vec![game()]),
+                },
             ],
         }));
+        round_trip(ServerMsg::Batch(Batch {
+            ts: t(4),
+            updates: vec![
+                Update {
+                    channel: Channel::Quotes(sym("AAPL")),
+                    seq: 10,
+                    data: Data::Quote(quote()),
+                },
+                Update {
+                    channel: Channel::Candles(sym("AAPL"), Interval::OneSecond),
+                    seq: 11,
+                    data: Data::Candles(vec![candle()]),
+                },
+            ],
+        }));
+        round_trip(ServerMsg::Heartbeat { ts: t(6) });
         round_trip(ServerMsg::Pong { id: 3, ts: t(6) });
         round_trip(ServerMsg::Error(ErrorReply {
             id: Some(5),
-            code: ErrorCode::Malformed,
+            code: ErrorCode::TooManySubscriptions,
             message: "nope".into(),
-        }));
-        round_trip(ServerMsg::Error(ErrorReply {
-            id: None,
-            code: ErrorCode::Unsupported,
-            message: "binary".into(),
         }));
     }
 
     #[test]
     fn every_client_message_round_trips() {
-        let msg = ClientMsg::Ping { id: 77 };
-        let text = serde_json::to_string(&msg).unwrap();
-        assert_eq!(text, r#"{"type":"ping","id":77}"#);
-        assert_eq!(ClientMsg::decode(&text), Ok(msg));
+        let mut from = BTreeMap::new();
+        from.insert(Channel::Quotes(sym("AAPL")), 17);
+        for msg in [
+            ClientMsg::Ping { id: 77 },
+            ClientMsg::Subscribe {
+                id: 1,
+                channels: vec![
+                    Channel::Quotes(sym("AAPL")),
+                    Channel::Scores(League::Soccer),
+                ],
+                resume: Some(Resume { epoch: 9, from }),
+            },
+            ClientMsg::Subscribe {
+                id: 2,
+                channels: vec![],
+                resume: None,
+            },
+            ClientMsg::Unsubscribe {
+                id: 3,
+                channels: vec![Channel::Trades(sym("MSFT"))],
+            },
+        ] {
+            let text = serde_json::to_string(&msg).unwrap();
+            assert_eq!(ClientMsg::decode(&text), Ok(msg), "{text}");
+        }
+        assert_eq!(
+            serde_json::to_string(&ClientMsg::Ping { id: 77 }).unwrap(),
+            r#"{"type":"ping","id":77}"#
+        );
+        // `resume` may be left out.
+        assert!(
+            ClientMsg::decode(r#"{"type":"subscribe","id":1,"channels":["quotes:A"]}"#).is_ok()
+        );
+    }
+
+    #[test]
+    fn channel_names() {
+        for name in [
+            "quotes:AAPL",
+            "trades:BRK.B",
+            "candles:MSFT:1s",
+            "candles:MSFT:1m",
+            "scores:hockey",
+        ] {
+            let c: Channel = name.parse().unwrap();
+            assert_eq!(c.to_string(), name);
+        }
+        assert_eq!(
+            "candles:AAPL:5m".parse::<Channel>(),
+            Err(ChannelError::BadInterval("5m".into()))
+        );
+        assert_eq!(
+            "scores:cricket".parse::<Channel>(),
+            Err(ChannelError::UnknownLeague("cricket".into()))
+        );
+        for bad in [
+            "",
+            "quotes",
+            "quotes:",
+            "books:AAPL",
+            "candles:AAPL",
+            "quotes:A:B",
+        ] {
+            assert!(
+                matches!(bad.parse::<Channel>(), Err(ChannelError::Unknown(_))),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
@@ -425,14 +816,18 @@ mod tests {
         let text = ServerMsg::Pong { id: 1, ts: t(0) }.encode();
         assert_eq!(text, r#"{"type":"pong","id":1,"ts":1790000000000000}"#);
         let batch = ServerMsg::Batch(Batch {
-            seq: 1,
             ts: t(0),
-            events: vec![Event::Quote(quote())],
+            updates: vec![Update {
+                channel: Channel::Quotes(sym("AAPL")),
+                seq: 1,
+                data: Data::Quote(quote()),
+            }],
         })
         .encode();
-        assert!(batch.starts_with(r#"{"type":"batch","seq":1,"#), "{batch}");
         assert!(
-            batch.contains(r#"{"kind":"quote","symbol":"AAPL","#),
+            batch.starts_with(
+                r#"{"type":"batch","ts":1790000000000000,"updates":[{"channel":"quotes:AAPL","seq":1,"data":{"quote":{"symbol":"AAPL","#
+            ),
             "{batch}"
         );
     }
@@ -440,8 +835,7 @@ mod tests {
     #[test]
     fn bad_client_messages_become_typed_errors() {
         let err = ClientMsg::decode("not json").unwrap_err();
-        assert_eq!(err.code, ErrorCode::Malformed);
-        assert_eq!(err.id, None);
+        assert_eq!((err.code, err.id), (ErrorCode::Malformed, None));
         assert!(
             err.message.contains("invalid client message"),
             "{}",
@@ -449,8 +843,18 @@ mod tests {
         );
 
         let err = ClientMsg::decode(r#"{"type":"launch","id":12}"#).unwrap_err();
-        assert_eq!(err.id, Some(12), "the id is echoed when it can be read");
+        assert_eq!((err.code, err.id), (ErrorCode::Malformed, Some(12)));
         assert!(err.message.contains("launch"), "{}", err.message);
+
+        let err = ClientMsg::decode(r#"{"type":"subscribe","id":3,"channels":["candles:A:5m"]}"#)
+            .unwrap_err();
+        assert_eq!((err.code, err.id), (ErrorCode::BadInterval, Some(3)));
+        let err = ClientMsg::decode(r#"{"type":"subscribe","id":4,"channels":["scores:chess"]}"#)
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::UnknownLeague);
+        let err =
+            ClientMsg::decode(r#"{"type":"subscribe","id":5,"channels":["nope"]}"#).unwrap_err();
+        assert_eq!(err.code, ErrorCode::UnknownChannel);
 
         assert!(ClientMsg::decode(r#"{"type":"ping"}"#).is_err());
         assert!(ClientMsg::decode(r#"{"type":"ping","id":-1}"#).is_err());

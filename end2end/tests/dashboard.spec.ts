@@ -58,9 +58,11 @@ test('after hydration prices update in place, the indicator says Live, no consol
   const sameNode = await firstRow.evaluate((el) => (window as any).__firstRow === el);
   expect(sameNode).toBe(true);
 
-  // The sequence counter moves with the stream.
-  const seq1 = Number(await page.locator('.seq').innerText());
-  await expect.poll(async () => Number(await page.locator('.seq').innerText())).toBeGreaterThan(seq1);
+  // The update counter moves with the stream, and no gap was seen.
+  const count = async () => Number((await page.locator('.updates').innerText()).replace(/,/g, ''));
+  const updates1 = await count();
+  await expect.poll(count).toBeGreaterThan(updates1);
+  await expect(page.locator('.gaps')).toHaveText('0');
 
   await page.screenshot({ path: 'test-results/dashboard-desktop.png', fullPage: false });
   expect(problems).toEqual([]);

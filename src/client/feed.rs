@@ -1,35 +1,43 @@
-//! The browser's connection to `/ws`: applies the stream to the dashboard and reconnects.
+//! The browser's connection to `/ws`: subscribes, resumes, applies the stream, reconnects.
 //!
-//! One socket at a time. On a snapshot the whole state is replaced; each batch must follow the
-//! last one (`seq + 1`), and a gap closes the socket so that the reconnect brings a fresh
-//! snapshot: the page never shows a state it did not fully receive. A socket that goes silent
-//! (the server sends a batch every tick) is treated as dead after `SILENCE`, since TCP may not
-//! notice a vanished server for minutes. Reconnects back off exponentially with jitter so that a
-//! restarted server is not hit by every browser at the same instant.
+//! The page comes with a snapshot and each channel's seq, so the first subscribe already
+//! resumes from exactly what the HTML shows: the server replays what happened since the render
+//! and the table never blanks. Every later reconnect resumes the same way from the last seq
+//! applied. An update that does not follow its channel's last seq is a gap: it is not applied,
+//! and that channel is resumed on the open socket (the server replays from its history or says
+//! why it cannot with a fresh snapshot).
+//!
+//! The server sends something at least every heartbeat interval, so silence for
+//! `SILENT_BEATS` intervals means the server or the path to it is gone even if TCP has not
+//! noticed; the socket is dropped and the client reconnects. Data silence while heartbeats
+//! still arrive is shown as Stale. Reconnects back off exponentially with jitter, so that a
+//! restarted server is not hit by every browser at once.
 
-use crate::protocol::ServerMsg;
+use crate::protocol::{Channel, ClientMsg, Resume, ServerMsg};
 use crate::ui::store::{Dashboard, Link};
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use leptos::prelude::*;
 use std::cell::RefCell;
+use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
 use web_sys::{CloseEvent, MessageEvent, WebSocket};
 
-/// No message for this long on an open socket means the server is gone.
-const SILENCE: ChronoDuration = ChronoDuration::seconds(5);
-const BACKOFF_MIN_MS: f64 = 500.0;
-const BACKOFF_MAX_MS: f64 = 15_000.0;
+/// Heartbeat intervals of silence after which the connection is considered dead.
+const SILENT_BEATS: i64 = 3;
+/// No data for this long while connected shows Stale.
+const STALE_AFTER: ChronoDuration = ChronoDuration::seconds(5);
+const BACKOFF_MIN_MS: f64 = 1_000.0;
+const BACKOFF_MAX_MS: f64 = 5_000.0;
 /// Close code we use when we drop the socket ourselves (4000-4999 are for applications).
-const CLOSE_RESYNC: u16 = 4000;
+const CLOSE_DEAD: u16 = 4000;
 
-/// The open socket and the callbacks it calls. The closures must outlive the socket's use of
-/// them, and must not be dropped while one of them runs, so the old connection is dropped only
-/// when the next one replaces it, from a timer.
+/// The open socket and the callbacks it calls. The closures must live as long as the socket
+/// may call them and must not be dropped while one runs, so a connection is dropped only when
+/// the next one replaces it, from a timer.
 struct Connection {
     socket: WebSocket,
-    _on_open: Closure<dyn FnMut()>,
     _on_message: Closure<dyn FnMut(MessageEvent)>,
     _on_close: Closure<dyn FnMut(CloseEvent)>,
 }
@@ -37,16 +45,28 @@ struct Connection {
 #[derive(Default)]
 struct State {
     connection: Option<Connection>,
-    /// Failed attempts since the last snapshot.
+    /// Failed attempts since the last successful subscribe.
     attempt: u32,
-    /// Local time of the last message, for silence detection.
+    /// Local time of the last message of any kind, and of the last data.
     last_message: Option<DateTime<Utc>>,
-    /// Server time minus local time, from the last snapshot.
+    last_data: Option<DateTime<Utc>>,
+    heartbeat: ChronoDuration,
+    /// Server time minus local time, from the welcome.
     offset: ChronoDuration,
+    next_id: u64,
+    /// The id of the subscribe that (re)starts the stream; Live once it is answered with data.
+    recovering: Option<u64>,
+    /// Channels being resumed after a gap, so that one gap asks only once.
+    repairing: BTreeSet<Channel>,
+    /// Unknown message types already reported, so each is logged once.
+    unknown: HashSet<String>,
 }
 
 thread_local! {
-    static STATE: RefCell<State> = RefCell::new(State::default());
+    static STATE: RefCell<State> = RefCell::new(State {
+        heartbeat: ChronoDuration::seconds(1),
+        ..State::default()
+    });
 }
 
 /// Starts the clock and the connection. Called once, after hydration.
@@ -78,20 +98,16 @@ fn connect(dash: Dashboard) {
             return;
         }
     };
-
-    let on_open = Closure::<dyn FnMut()>::new(move || {
-        STATE.with_borrow_mut(|s| s.last_message = Some(Utc::now()));
-    });
-    let reader = socket.clone();
+    let sender = socket.clone();
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
         let Some(text) = event.data().as_string() else {
             return;
         };
         STATE.with_borrow_mut(|s| s.last_message = Some(Utc::now()));
-        on_message(dash, &reader, &text);
+        on_message(dash, &sender, &text);
     });
     let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |event: CloseEvent| {
-        if event.code() != CLOSE_RESYNC {
+        if event.code() != CLOSE_DEAD {
             leptos::logging::log!(
                 "livetape: feed closed ({}) {}",
                 event.code(),
@@ -100,48 +116,145 @@ fn connect(dash: Dashboard) {
         }
         schedule_reconnect(dash);
     });
-    socket.set_onopen(Some(on_open.as_ref().unchecked_ref()));
     socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
-
     STATE.with_borrow_mut(|s| {
-        s.last_message = None;
+        s.last_message = Some(Utc::now());
+        s.recovering = None;
+        s.repairing.clear();
         // Replacing drops the previous connection's closures; we are in a timer, not in them.
         s.connection = Some(Connection {
             socket,
-            _on_open: on_open,
             _on_message: on_message,
             _on_close: on_close,
         });
     });
 }
 
-fn on_message(dash: Dashboard, socket: &WebSocket, text: &str) {
-    match serde_json::from_str::<ServerMsg>(text) {
-        Ok(ServerMsg::Snapshot(snapshot)) => {
-            STATE.with_borrow_mut(|s| {
-                s.attempt = 0;
-                s.offset = snapshot.ts - Utc::now();
-            });
-            dash.apply_snapshot(snapshot);
-            dash.link.set(Link::Live);
-        }
-        Ok(ServerMsg::Batch(batch)) => {
-            if let Err(gap) = dash.apply_batch(batch) {
-                leptos::logging::warn!(
-                    "livetape: missed batches (expected {}, got {}); resynchronising",
-                    gap.expected,
-                    gap.got
-                );
-                let _ = socket.close_with_code_and_reason(CLOSE_RESYNC, "gap");
+fn send(socket: &WebSocket, msg: &ClientMsg) {
+    match serde_json::to_string(msg) {
+        Ok(text) => {
+            if let Err(err) = socket.send_with_str(&text) {
+                leptos::logging::warn!("livetape: send failed: {err:?}");
             }
         }
-        Ok(ServerMsg::Pong { .. }) => {}
-        Ok(ServerMsg::Error(err)) => {
-            leptos::logging::warn!("livetape: server refused a message: {}", err.message);
+        Err(err) => leptos::logging::error!("livetape: cannot encode a request: {err}"),
+    }
+}
+
+fn next_id() -> u64 {
+    STATE.with_borrow_mut(|s| {
+        s.next_id += 1;
+        s.next_id
+    })
+}
+
+fn mark_data() {
+    STATE.with_borrow_mut(|s| {
+        s.last_data = Some(Utc::now());
+        s.attempt = 0;
+    });
+}
+
+fn on_message(dash: Dashboard, socket: &WebSocket, text: &str) {
+    let msg = match serde_json::from_str::<ServerMsg>(text) {
+        Ok(msg) => msg,
+        Err(err) => return skip_unknown(text, &err),
+    };
+    match msg {
+        ServerMsg::Welcome {
+            ts, heartbeat_ms, ..
+        } => {
+            let id = next_id();
+            STATE.with_borrow_mut(|s| {
+                s.offset = ts - Utc::now();
+                s.heartbeat = ChronoDuration::milliseconds(i64::from(heartbeat_ms.max(100)));
+                s.recovering = Some(id);
+            });
+            dash.link.set(Link::Recovering);
+            // Resume every channel from what the page (or the last connection) applied.
+            send(
+                socket,
+                &ClientMsg::Subscribe {
+                    id,
+                    channels: dash.channels(),
+                    resume: Some(dash.resume()),
+                },
+            );
         }
-        // A newer server may send messages this client does not know; skip them.
-        Err(err) => leptos::logging::warn!("livetape: skipped an unreadable message: {err}"),
+        ServerMsg::Ack { id, channels } => {
+            STATE.with_borrow_mut(|s| {
+                if s.recovering != Some(id) {
+                    for c in &channels {
+                        s.repairing.remove(c);
+                    }
+                }
+            });
+        }
+        ServerMsg::Snapshot(snapshot) => {
+            dash.apply_snapshot(snapshot);
+            mark_data();
+            dash.link.set(Link::Live);
+        }
+        ServerMsg::Batch(batch) => {
+            let gaps = dash.apply_batch(batch);
+            mark_data();
+            dash.link.set(Link::Live);
+            if !gaps.is_empty() {
+                repair(dash, socket, gaps.into_iter().map(|g| g.channel).collect());
+            }
+        }
+        ServerMsg::Heartbeat { .. } | ServerMsg::Pong { .. } => {}
+        ServerMsg::Error(err) => {
+            leptos::logging::warn!("livetape: server refused a request: {}", err.message);
+        }
+    }
+}
+
+/// Resumes channels that showed a gap, once per channel until the server answers.
+fn repair(dash: Dashboard, socket: &WebSocket, channels: BTreeSet<Channel>) {
+    let fresh: Vec<Channel> = STATE.with_borrow_mut(|s| {
+        channels
+            .into_iter()
+            .filter(|c| s.repairing.insert(c.clone()))
+            .collect()
+    });
+    if fresh.is_empty() {
+        return;
+    }
+    leptos::logging::warn!("livetape: gap on {} channel(s); resuming them", fresh.len());
+    let all = dash.resume();
+    let from = fresh
+        .iter()
+        .filter_map(|c| all.from.get(c).map(|seq| (c.clone(), *seq)))
+        .collect();
+    send(
+        socket,
+        &ClientMsg::Subscribe {
+            id: next_id(),
+            channels: fresh,
+            resume: Some(Resume {
+                epoch: all.epoch,
+                from,
+            }),
+        },
+    );
+}
+
+/// A message this client does not understand, e.g. a new type from a newer server: skipped,
+/// and reported once per type.
+fn skip_unknown(text: &str, err: &serde_json::Error) {
+    #[derive(serde::Deserialize)]
+    struct Tagged {
+        #[serde(rename = "type")]
+        kind: String,
+    }
+    let kind = serde_json::from_str::<Tagged>(text)
+        .map(|t| t.kind)
+        .unwrap_or_else(|_| "<not a message>".into());
+    let first = STATE.with_borrow_mut(|s| s.unknown.insert(kind.clone()));
+    if first {
+        leptos::logging::warn!("livetape: skipping messages of type {kind:?} ({err})");
     }
 }
 
@@ -150,7 +263,7 @@ fn schedule_reconnect(dash: Dashboard) {
         s.attempt += 1;
         s.attempt
     });
-    // Exponential backoff with full jitter between half and the whole step.
+    // Exponential backoff from 1 s to 5 s, each delay jittered between half and all of it.
     let step = (BACKOFF_MIN_MS * 2f64.powi(attempt.min(16) as i32 - 1)).min(BACKOFF_MAX_MS);
     let delay_ms = step * (0.5 + js_sys::Math::random() * 0.5);
     let retry_at = dash.now.get_untracked() + ChronoDuration::milliseconds(delay_ms as i64);
@@ -162,23 +275,34 @@ fn schedule_reconnect(dash: Dashboard) {
 }
 
 fn on_timer(dash: Dashboard) {
-    let (offset, silent, socket) = STATE.with_borrow(|s| {
-        let silent = s.last_message.is_some_and(|t| Utc::now() - t > SILENCE);
+    let now = Utc::now();
+    let (offset, dead, stale, socket) = STATE.with_borrow(|s| {
+        let dead = s
+            .last_message
+            .is_some_and(|t| now - t > s.heartbeat * SILENT_BEATS as i32);
+        let stale = s.last_data.is_some_and(|t| now - t > STALE_AFTER);
         (
             s.offset,
-            silent,
+            dead,
+            stale,
             s.connection.as_ref().map(|c| c.socket.clone()),
         )
     });
-    dash.now.set(Utc::now() + offset);
-    if silent && dash.link.get_untracked() == Link::Live {
+    dash.now.set(now + offset);
+    let link = dash.link.get_untracked();
+    let connected = matches!(link, Link::Live | Link::Stale | Link::Recovering);
+    if connected && dead {
         if let Some(socket) = socket {
-            leptos::logging::warn!(
-                "livetape: no data for {}s; reconnecting",
-                SILENCE.num_seconds()
-            );
+            leptos::logging::warn!("livetape: the server went silent; reconnecting");
             STATE.with_borrow_mut(|s| s.last_message = None);
-            let _ = socket.close_with_code_and_reason(CLOSE_RESYNC, "silent");
+            // A close handshake on a dead path can take long to report: detach the old socket
+            // so nothing it says later is applied, and reconnect now.
+            socket.set_onmessage(None);
+            socket.set_onclose(None);
+            let _ = socket.close_with_code_and_reason(CLOSE_DEAD, "server silent");
+            schedule_reconnect(dash);
         }
+    } else if link == Link::Live && stale {
+        dash.link.set(Link::Stale);
     }
 }

@@ -32,10 +32,55 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(5..=5_000))]
     pub tick_ms: u64,
 
-    /// Batches a client may fall behind before it is resynchronised with a snapshot.
+    /// Ticks a client may fall behind before it is caught up (conflated to the latest state,
+    /// trades replayed from history).
     #[arg(long, env = "LIVETAPE_LAG_CAPACITY", default_value_t = 256,
           value_parser = clap::value_parser!(u32).range(1..=65_536))]
     pub lag_capacity: u32,
+
+    /// Updates kept per channel for clients that reconnect and resume.
+    #[arg(long, env = "LIVETAPE_HISTORY", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub history: u32,
+
+    /// Channels one connection may subscribe to.
+    #[arg(long, env = "LIVETAPE_MAX_SUBSCRIPTIONS", default_value_t = 4096,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_subscriptions: u32,
+
+    /// WebSocket connections served at once; more are refused with HTTP 503.
+    #[arg(long, env = "LIVETAPE_MAX_CONNECTIONS", default_value_t = 20_000,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
+
+    /// An origin allowed to open the feed besides the page's own and localhost
+    /// (repeatable), e.g. https://dash.example.com.
+    #[arg(
+        long = "allow-origin",
+        env = "LIVETAPE_ALLOW_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub allow_origins: Vec<String>,
+
+    /// Longest silence on a connection before the server sends a heartbeat, in ms.
+    #[arg(long, env = "LIVETAPE_HEARTBEAT_MS", default_value_t = 1_000,
+          value_parser = clap::value_parser!(u64).range(50..=60_000))]
+    pub heartbeat_ms: u64,
+
+    /// How often the server pings each client, in ms.
+    #[arg(long, env = "LIVETAPE_PING_MS", default_value_t = 5_000,
+          value_parser = clap::value_parser!(u64).range(50..=300_000))]
+    pub ping_ms: u64,
+
+    /// A client that sends nothing, not even a pong, for this long is closed, in ms.
+    #[arg(long, env = "LIVETAPE_CLIENT_TIMEOUT_MS", default_value_t = 15_000,
+          value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
+    pub client_timeout_ms: u64,
+
+    /// Requests per second a client may send on average (bursts of twice that).
+    #[arg(long, env = "LIVETAPE_RATE", default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub rate: u32,
 
     /// Directory with the built site (the pkg/ bundle, CSS, favicon). Defaults to
     /// LEPTOS_SITE_ROOT, else target/site.
@@ -46,6 +91,20 @@ pub struct Config {
 impl Config {
     pub fn tick(&self) -> Duration {
         Duration::from_millis(self.tick_ms)
+    }
+
+    /// The per-session rules this configuration sets.
+    pub fn limits(&self) -> crate::server::session::Limits {
+        let client_timeout = Duration::from_millis(self.client_timeout_ms);
+        crate::server::session::Limits {
+            max_subscriptions: self.max_subscriptions as usize,
+            heartbeat: Duration::from_millis(self.heartbeat_ms),
+            ping_interval: Duration::from_millis(self.ping_ms),
+            client_timeout,
+            rate_per_sec: f64::from(self.rate),
+            burst: 2.0 * f64::from(self.rate),
+            send_timeout: client_timeout,
+        }
     }
 
     /// Defaults for tests: the same as the command line with no arguments, on an ephemeral port.

@@ -1,9 +1,12 @@
 //! Everything that only runs on the server (feature `ssr`).
 
+pub mod candles;
+pub mod catalog;
 pub mod config;
 pub mod feed;
 pub mod hub;
 pub mod page;
+pub mod session;
 pub mod simulator;
 pub mod ws;
 
@@ -16,16 +19,22 @@ use hub::Hub;
 use leptos::prelude::LeptosOptions;
 use simulator::{SimConfig, Simulator};
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tower_http::compression::CompressionLayer;
 use tower_http::services::ServeDir;
+use ws::Sessions;
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub hub: Arc<Hub>,
+    pub sessions: Arc<Sessions>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -53,10 +62,17 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// A running server: the address it listens on and the hub it publishes to.
+/// How long shutdown waits for sessions to finish their close handshakes.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+/// A running server: the address it listens on, the hub it publishes to, and the handle that
+/// stops it.
 pub struct Running {
     pub addr: SocketAddr,
     pub hub: Arc<Hub>,
+    /// Cancelling it shuts the server down as SIGTERM would.
+    pub shutdown: CancellationToken,
+    /// Ends once the server has stopped and its sessions have closed (or the grace ran out).
     pub server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
@@ -118,19 +134,51 @@ pub async fn start(config: &Config) -> std::io::Result<Running> {
         sim.quotes(),
         sim.games(),
         config.lag_capacity as usize,
+        config.history as usize,
     ));
-    feed::spawn(sim, hub.clone(), config.tick());
+    let shutdown = CancellationToken::new();
+    feed::spawn(sim, hub.clone(), config.tick(), shutdown.clone());
 
+    let sessions = Arc::new(Sessions {
+        limits: config.limits(),
+        max_connections: config.max_connections as usize,
+        allowed_origins: config.allow_origins.clone(),
+        active: AtomicUsize::new(0),
+        shutdown: shutdown.clone(),
+        tracker: TaskTracker::new(),
+    });
     let app = router(AppState {
         leptos_options: leptos_options(config),
         hub: hub.clone(),
+        sessions: sessions.clone(),
     });
+    let token = shutdown.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        token.cancel();
+    });
+    let token = shutdown.clone();
     let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { token.cancelled().await })
+            .await;
+        // axum does not wait for upgraded connections: wait for the sessions ourselves, each
+        // of which has been told to close with 1001 by the same token.
+        sessions.tracker.close();
+        if tokio::time::timeout(SHUTDOWN_GRACE, sessions.tracker.wait())
             .await
+            .is_err()
+        {
+            tracing::warn!("some sessions did not finish closing in {SHUTDOWN_GRACE:?}");
+        }
+        served
     });
-    Ok(Running { addr, hub, server })
+    Ok(Running {
+        addr,
+        hub,
+        shutdown,
+        server,
+    })
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

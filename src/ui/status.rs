@@ -1,5 +1,7 @@
-//! The top bar: the product name and the honest state of the live connection.
+//! The top bar: the product name, the honest state of the live connection, and counters a
+//! user can check: updates applied, and gaps seen (each repaired by a resume).
 
+use super::format::grouped;
 use super::store::{Dashboard, Link};
 use leptos::prelude::*;
 
@@ -8,7 +10,9 @@ pub fn StatusBar() -> impl IntoView {
     let dash = expect_context::<Dashboard>();
     let label = move || match dash.link.get() {
         Link::Connecting => "Connecting…".to_string(),
+        Link::Recovering => "Recovering…".to_string(),
         Link::Live => "Live".to_string(),
+        Link::Stale => "Stale: no data".to_string(),
         Link::Reconnecting { retry_at, .. } => {
             let secs = (retry_at - dash.now.get()).num_milliseconds().max(0) as f64 / 1000.0;
             format!("Reconnecting in {}s", secs.ceil() as i64)
@@ -16,7 +20,9 @@ pub fn StatusBar() -> impl IntoView {
     };
     let state = move || match dash.link.get() {
         Link::Connecting => "connecting",
+        Link::Recovering => "recovering",
         Link::Live => "live",
+        Link::Stale => "stale",
         Link::Reconnecting { .. } => "reconnecting",
     };
     let updated = move || dash.updated.get().format("%H:%M:%S UTC").to_string();
@@ -31,8 +37,12 @@ pub fn StatusBar() -> impl IntoView {
             </div>
             <dl class="feed-facts">
                 <div>
-                    <dt>"Seq"</dt>
-                    <dd class="seq">{move || dash.seq.get()}</dd>
+                    <dt>"Updates"</dt>
+                    <dd class="updates">{move || grouped(dash.updates.get())}</dd>
+                </div>
+                <div>
+                    <dt>"Gaps"</dt>
+                    <dd class="gaps">{move || dash.gaps.get()}</dd>
                 </div>
                 <div>
                     <dt>"Updated"</dt>

@@ -5,10 +5,10 @@
 //! once per symbol and per board slot; an update sets only the signals whose value differs, so
 //! only those cells' text nodes are touched and the table is never re-rendered.
 
-use crate::protocol::{Batch, Epoch, Event, Game, Quote, Seq, Snapshot};
+use crate::protocol::{Batch, Channel, Data, Epoch, Game, League, Quote, Resume, Seq, Snapshot};
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// Direction of a symbol's last price change, for colouring and the arrow.
@@ -43,8 +43,12 @@ pub struct GameRow {
 pub enum Link {
     /// Page rendered, socket not yet open (also the server-rendered state).
     Connecting,
+    /// Connected; resuming or loading snapshots, not yet streaming every channel.
+    Recovering,
     /// Receiving the stream.
     Live,
+    /// Connected and the server answers, but no data has arrived for a while.
+    Stale,
     /// The socket closed; the next attempt starts at `retry_at` (in the dashboard's clock).
     Reconnecting {
         attempt: u32,
@@ -52,9 +56,11 @@ pub enum Link {
     },
 }
 
-/// A batch that does not follow the last applied one: the client lost data and must resync.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// An update that does not follow the last one applied on its channel: data was lost, and the
+/// channel must be resumed from `expected - 1`.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Gap {
+    pub channel: Channel,
     pub expected: Seq,
     pub got: Seq,
 }
@@ -67,8 +73,13 @@ pub struct Dashboard {
     pub games: RwSignal<Vec<GameRow>>,
     pub link: RwSignal<Link>,
     pub epoch: RwSignal<Epoch>,
-    pub seq: RwSignal<Seq>,
-    /// Server time of the last message applied.
+    /// The last seq applied on each channel: where to resume after a reconnect.
+    positions: StoredValue<BTreeMap<Channel, Seq>>,
+    /// Updates applied since the page loaded.
+    pub updates: RwSignal<u64>,
+    /// Gaps seen (each one is repaired by resuming the channel).
+    pub gaps: RwSignal<u64>,
+    /// Server time of the last data applied.
     pub updated: RwSignal<DateTime<Utc>>,
     /// The browser's running estimate of server time (ticks locally between messages).
     pub now: RwSignal<DateTime<Utc>>,
@@ -117,93 +128,132 @@ impl QuoteRow {
 }
 
 impl Dashboard {
+    /// The dashboard for a snapshot (the page's, on both server and browser).
     pub fn new(snapshot: &Snapshot) -> Self {
-        let rows: Vec<QuoteRow> = snapshot.quotes.iter().map(QuoteRow::new).collect();
-        let index = rows.iter().map(|r| (r.symbol.clone(), r.clone())).collect();
-        Dashboard {
-            rows: RwSignal::new(rows),
-            index: StoredValue::new(index),
-            games: RwSignal::new(snapshot.games.iter().map(game_row).collect()),
+        let dash = Dashboard {
+            rows: RwSignal::new(Vec::new()),
+            index: StoredValue::new(HashMap::new()),
+            games: RwSignal::new(Vec::new()),
             link: RwSignal::new(Link::Connecting),
             epoch: RwSignal::new(snapshot.epoch),
-            seq: RwSignal::new(snapshot.seq),
+            positions: StoredValue::new(BTreeMap::new()),
+            updates: RwSignal::new(0),
+            gaps: RwSignal::new(0),
             updated: RwSignal::new(snapshot.ts),
             now: RwSignal::new(snapshot.ts),
+        };
+        dash.apply_snapshot(snapshot.clone());
+        dash
+    }
+
+    /// The channels this dashboard shows: every symbol's quotes and every league's scores.
+    pub fn channels(&self) -> Vec<Channel> {
+        self.rows
+            .with_untracked(|rows| {
+                rows.iter()
+                    .map(|r| Channel::Quotes(r.symbol.to_string()))
+                    .collect::<Vec<_>>()
+            })
+            .into_iter()
+            .chain(League::ALL.into_iter().map(Channel::Scores))
+            .collect()
+    }
+
+    /// Where to resume: the epoch and the last seq applied on every channel.
+    pub fn resume(&self) -> Resume {
+        Resume {
+            epoch: self.epoch.get_untracked(),
+            from: self.positions.get_value(),
         }
     }
 
-    /// Replaces the whole state. Rows for symbols and slots that stay are updated in place;
-    /// the row lists are only rebuilt when the set of symbols or slots differs.
+    /// Replaces the state of every channel the snapshot lists and continues from its seqs.
     pub fn apply_snapshot(&self, snapshot: Snapshot) {
-        let same_symbols = self.rows.with_untracked(|rows| {
-            rows.len() == snapshot.quotes.len()
-                && rows
-                    .iter()
-                    .zip(&snapshot.quotes)
-                    .all(|(r, q)| *r.symbol == *q.symbol)
-        });
-        if same_symbols {
-            self.index.with_value(|index| {
-                for q in &snapshot.quotes {
-                    if let Some(row) = index.get(q.symbol.as_str()) {
-                        row.apply(q);
-                    }
-                }
-            });
-        } else {
-            let rows: Vec<QuoteRow> = snapshot.quotes.iter().map(QuoteRow::new).collect();
-            self.index
-                .set_value(rows.iter().map(|r| (r.symbol.clone(), r.clone())).collect());
-            self.rows.set(rows);
-        }
-        let same_slots = self
-            .games
-            .with_untracked(|games| games.len() == snapshot.games.len());
-        if same_slots {
-            for g in snapshot.games {
-                self.apply_game(g);
-            }
-        } else {
-            self.games
-                .set(snapshot.games.iter().map(game_row).collect());
-        }
         set_if_changed(self.epoch, snapshot.epoch);
-        self.seq.set(snapshot.seq);
+        for state in snapshot.channels {
+            self.apply_data(state.data);
+            self.positions.update_value(|p| {
+                p.insert(state.channel, state.seq);
+            });
+        }
         self.updated.set(snapshot.ts);
     }
 
-    /// Applies the next batch, or reports a gap and applies nothing.
-    pub fn apply_batch(&self, batch: Batch) -> Result<(), Gap> {
-        let expected = self.seq.get_untracked() + 1;
-        if batch.seq != expected {
-            return Err(Gap {
-                expected,
-                got: batch.seq,
-            });
+    /// Applies every update that follows the last one applied on its channel; returns the
+    /// gaps (updates that do not follow), which are not applied.
+    pub fn apply_batch(&self, batch: Batch) -> Vec<Gap> {
+        let mut gaps = Vec::new();
+        let mut applied = 0;
+        for update in batch.updates {
+            let last = self
+                .positions
+                .with_value(|p| p.get(&update.channel).copied());
+            let Some(last) = last else {
+                // Not a channel we hold (e.g. just unsubscribed): ignore.
+                continue;
+            };
+            if update.seq == last + 1 {
+                self.apply_data(update.data);
+                self.positions.update_value(|p| {
+                    p.insert(update.channel, update.seq);
+                });
+                applied += 1;
+            } else if update.seq > last + 1 {
+                gaps.push(Gap {
+                    channel: update.channel,
+                    expected: last + 1,
+                    got: update.seq,
+                });
+            }
+            // update.seq <= last: already applied (from a snapshot or replay); skip.
         }
-        for event in batch.events {
-            match event {
-                Event::Quote(q) => self.index.with_value(|index| {
-                    if let Some(row) = index.get(q.symbol.as_str()) {
-                        row.apply(&q);
-                    }
-                }),
-                Event::Game(g) => self.apply_game(g),
-                // The quote that follows a trade carries its effect on the row.
-                Event::Trade(_) => {}
+        if applied > 0 {
+            self.updates.update(|n| *n += applied);
+            self.updated.set(batch.ts);
+        }
+        if !gaps.is_empty() {
+            self.gaps.update(|n| *n += gaps.len() as u64);
+        }
+        gaps
+    }
+
+    fn apply_data(&self, data: Data) {
+        match data {
+            Data::Quote(q) => self.apply_quote(q),
+            Data::Games(games) => {
+                for g in games {
+                    self.apply_game(g);
+                }
+            }
+            // The dashboard does not show trades or candles yet.
+            Data::Trades(_) | Data::Candles(_) => {}
+        }
+    }
+
+    fn apply_quote(&self, q: Quote) {
+        let row = self.index.with_value(|i| i.get(q.symbol.as_str()).cloned());
+        match row {
+            Some(row) => row.apply(&q),
+            None => {
+                let row = QuoteRow::new(&q);
+                self.index.update_value(|i| {
+                    i.insert(row.symbol.clone(), row.clone());
+                });
+                self.rows.update(|rows| rows.push(row));
             }
         }
-        self.seq.set(batch.seq);
-        self.updated.set(batch.ts);
-        Ok(())
     }
 
     fn apply_game(&self, game: Game) {
-        let slot = usize::from(game.slot);
-        let existing = self.games.with_untracked(|games| games.get(slot).copied());
+        let existing = self
+            .games
+            .with_untracked(|games| games.iter().find(|g| g.slot == game.slot).copied());
         match existing {
             Some(row) => set_if_changed(row.game, game),
-            None => self.games.update(|games| games.push(game_row(&game))),
+            None => self.games.update(|games| {
+                games.push(game_row(&game));
+                games.sort_by_key(|g| g.slot);
+            }),
         }
     }
 }
@@ -218,7 +268,7 @@ fn game_row(g: &Game) -> GameRow {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{GameStatus, League, Team};
+    use crate::protocol::{ChannelState, GameStatus, SnapshotReason, Team, Update};
 
     fn quote(symbol: &str, last: f64) -> Quote {
         Quote {
@@ -252,68 +302,107 @@ mod tests {
         }
     }
 
+    fn q(symbol: &str) -> Channel {
+        Channel::Quotes(symbol.into())
+    }
+
     fn snapshot(seq: Seq) -> Snapshot {
         Snapshot {
             epoch: 1,
-            seq,
             ts: Utc::now(),
-            quotes: vec![quote("A", 10.0), quote("B", 20.0)],
-            games: vec![game(0, 1, 0)],
+            reason: Some(SnapshotReason::Page),
+            channels: vec![
+                ChannelState {
+                    channel: q("A"),
+                    seq,
+                    data: Data::Quote(quote("A", 10.0)),
+                },
+                ChannelState {
+                    channel: q("B"),
+                    seq: 3,
+                    data: Data::Quote(quote("B", 20.0)),
+                },
+                ChannelState {
+                    channel: Channel::Scores(League::Hockey),
+                    seq: 1,
+                    data: Data::Games(vec![game(0, 1, 0)]),
+                },
+            ],
         }
     }
 
+    fn update(channel: Channel, seq: Seq, data: Data) -> Update {
+        Update { channel, seq, data }
+    }
+
     #[test]
-    fn batches_update_rows_in_place_and_gaps_are_refused() {
+    fn updates_apply_in_place_per_channel_and_gaps_are_refused() {
         let owner = Owner::new();
         owner.set();
         let dash = Dashboard::new(&snapshot(5));
+        assert_eq!(dash.rows.get_untracked().len(), 2);
         let row_a = dash.rows.get_untracked()[0].clone();
-        dash.apply_batch(Batch {
-            seq: 6,
+        let gaps = dash.apply_batch(Batch {
             ts: Utc::now(),
-            events: vec![Event::Quote(quote("A", 10.5)), Event::Game(game(0, 2, 3))],
-        })
-        .unwrap();
+            updates: vec![
+                update(q("A"), 6, Data::Quote(quote("A", 10.5))),
+                update(q("B"), 4, Data::Quote(quote("B", 19.0))),
+                update(
+                    Channel::Scores(League::Hockey),
+                    2,
+                    Data::Games(vec![game(0, 2, 3)]),
+                ),
+                // Already applied: skipped, not a gap.
+                update(q("B"), 3, Data::Quote(quote("B", 1.0))),
+            ],
+        });
+        assert!(gaps.is_empty());
         assert_eq!(
             row_a.last.get_untracked(),
             10.5,
             "the same row object was updated"
         );
         assert_eq!(row_a.tick.get_untracked(), Tick::Up);
+        assert_eq!(dash.rows.get_untracked()[1].last.get_untracked(), 19.0);
         assert_eq!(
             dash.games.get_untracked()[0].game.get_untracked().id,
             2,
             "new game in slot 0"
         );
-        assert_eq!(dash.seq.get_untracked(), 6);
+        assert_eq!(dash.updates.get_untracked(), 3);
 
-        let gap = dash
-            .apply_batch(Batch {
-                seq: 8,
-                ts: Utc::now(),
-                events: vec![Event::Quote(quote("A", 1.0))],
-            })
-            .unwrap_err();
+        let gaps = dash.apply_batch(Batch {
+            ts: Utc::now(),
+            updates: vec![update(q("A"), 8, Data::Quote(quote("A", 1.0)))],
+        });
         assert_eq!(
-            gap,
-            Gap {
+            gaps,
+            vec![Gap {
+                channel: q("A"),
                 expected: 7,
                 got: 8
-            }
+            }]
         );
         assert_eq!(
             row_a.last.get_untracked(),
             10.5,
-            "nothing applied from a gapped batch"
+            "nothing applied from a gap"
+        );
+        assert_eq!(dash.gaps.get_untracked(), 1);
+        assert_eq!(
+            dash.resume().from[&q("A")],
+            6,
+            "resume from the last applied"
         );
 
         dash.apply_snapshot(snapshot(40));
-        assert_eq!(dash.seq.get_untracked(), 40);
+        assert_eq!(dash.resume().from[&q("A")], 40);
         assert_eq!(
             row_a.last.get_untracked(),
             10.0,
             "snapshot resets the row in place"
         );
         assert_eq!(row_a.tick.get_untracked(), Tick::Down);
+        assert_eq!(dash.channels().len(), 2 + League::ALL.len());
     }
 }

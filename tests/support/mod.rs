@@ -1,0 +1,231 @@
+//! A test client for the feed: the real server on a loopback port, tokio-tungstenite, the
+//! shared protocol types.
+#![allow(dead_code)]
+
+use futures_util::{SinkExt, StreamExt};
+use livetape::protocol::{Batch, Channel, ClientMsg, League, Resume, Seq, ServerMsg, Snapshot};
+use livetape::server::{config::Config, start, Running};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{connect_async, MaybeTlsStream, WebSocketStream};
+
+pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Test defaults: a fast tick, an ephemeral port, no rate limit surprises.
+pub fn config() -> Config {
+    let mut c = Config::for_tests();
+    c.tick_ms = 20;
+    c
+}
+
+pub async fn server(config: Config) -> Running {
+    start(&config).await.expect("server starts")
+}
+
+pub async fn connect(server: &Running) -> Client {
+    Client::connect(server).await
+}
+
+pub fn quotes(symbol: &str) -> Channel {
+    Channel::Quotes(symbol.into())
+}
+
+/// Every channel of the first `n` symbols plus every league's scores.
+pub fn all_channels(symbols: &[String], n: usize) -> Vec<Channel> {
+    use livetape::protocol::Interval;
+    let mut v = Vec::new();
+    for s in symbols.iter().take(n) {
+        v.push(Channel::Quotes(s.clone()));
+        v.push(Channel::Trades(s.clone()));
+        v.push(Channel::Candles(s.clone(), Interval::OneSecond));
+        v.push(Channel::Candles(s.clone(), Interval::OneMinute));
+    }
+    v.extend(League::ALL.into_iter().map(Channel::Scores));
+    v
+}
+
+/// How a connection ended.
+#[derive(Debug)]
+pub enum End {
+    /// The server sent Close with this code and reason.
+    Closed(u16, String),
+    /// The stream ended or failed without a Close frame.
+    Abrupt(String),
+}
+
+pub struct Client {
+    pub socket: Socket,
+    pub epoch: u64,
+    pub symbols: Vec<String>,
+    next_id: u64,
+}
+
+impl Client {
+    pub async fn connect(server: &Running) -> Client {
+        let (socket, _) = connect_async(format!("ws://{}/ws", server.addr))
+            .await
+            .expect("websocket connects");
+        let mut c = Client {
+            socket,
+            epoch: 0,
+            symbols: Vec::new(),
+            next_id: 1,
+        };
+        match c.next().await {
+            ServerMsg::Welcome { epoch, symbols, .. } => {
+                c.epoch = epoch;
+                c.symbols = symbols;
+            }
+            other => panic!("the first message must be a welcome, got {other:?}"),
+        }
+        c
+    }
+
+    pub async fn send(&mut self, msg: &ClientMsg) {
+        let text = serde_json::to_string(msg).unwrap();
+        self.socket.send(Message::text(text)).await.expect("send");
+    }
+
+    pub async fn send_raw(&mut self, msg: Message) {
+        self.socket.send(msg).await.expect("send");
+    }
+
+    /// Sends a subscribe and returns its id.
+    pub async fn subscribe(&mut self, channels: Vec<Channel>, resume: Option<Resume>) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(&ClientMsg::Subscribe {
+            id,
+            channels,
+            resume,
+        })
+        .await;
+        id
+    }
+
+    pub async fn unsubscribe(&mut self, channels: Vec<Channel>) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(&ClientMsg::Unsubscribe { id, channels }).await;
+        id
+    }
+
+    /// The next protocol message, skipping control frames; fails after 5 s of silence.
+    pub async fn next(&mut self) -> ServerMsg {
+        self.next_within(Duration::from_secs(5)).await
+    }
+
+    pub async fn next_within(&mut self, limit: Duration) -> ServerMsg {
+        loop {
+            let frame = tokio::time::timeout(limit, self.socket.next())
+                .await
+                .expect("a message in time")
+                .expect("stream still open")
+                .expect("no socket error");
+            match frame {
+                Message::Text(text) => {
+                    return serde_json::from_str(text.as_str())
+                        .unwrap_or_else(|e| panic!("unparseable server message {text}: {e}"))
+                }
+                Message::Ping(_) | Message::Pong(_) => continue,
+                other => panic!("unexpected frame {other:?}"),
+            }
+        }
+    }
+
+    /// The next message that is not a heartbeat or a batch.
+    pub async fn next_reply(&mut self) -> ServerMsg {
+        loop {
+            match self.next().await {
+                ServerMsg::Heartbeat { .. } | ServerMsg::Batch(_) => continue,
+                other => return other,
+            }
+        }
+    }
+
+    /// Subscribes and waits for the ack and the snapshot that follows it.
+    pub async fn subscribe_all(&mut self, channels: Vec<Channel>) -> (Snapshot, Tracker) {
+        let id = self.subscribe(channels.clone(), None).await;
+        match self.next_reply().await {
+            ServerMsg::Ack { id: got, .. } => assert_eq!(got, id),
+            other => panic!("expected an ack, got {other:?}"),
+        }
+        let snap = match self.next_reply().await {
+            ServerMsg::Snapshot(s) => s,
+            other => panic!("expected a snapshot, got {other:?}"),
+        };
+        assert_eq!(snap.channels.len(), channels.len());
+        let mut tracker = Tracker::default();
+        tracker.snapshot(&snap);
+        (snap, tracker)
+    }
+
+    /// Reads until the server closes; returns how.
+    pub async fn end(&mut self, limit: Duration) -> End {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match tokio::time::timeout(left, self.socket.next()).await {
+                Err(_) => panic!("the server did not close within {limit:?}"),
+                Ok(None) => return End::Abrupt("stream ended".into()),
+                Ok(Some(Err(e))) => return End::Abrupt(e.to_string()),
+                Ok(Some(Ok(Message::Close(frame)))) => {
+                    let (code, reason) = frame
+                        .map(|CloseFrame { code, reason }| (u16::from(code), reason.to_string()))
+                        .unwrap_or((1005, String::new()));
+                    // Keep reading so that tungstenite flushes our reply and the handshake
+                    // completes, as a real client's would.
+                    while let Ok(Some(Ok(_))) =
+                        tokio::time::timeout(Duration::from_secs(2), self.socket.next()).await
+                    {
+                    }
+                    return End::Closed(code, reason);
+                }
+                Ok(Some(Ok(_))) => continue,
+            }
+        }
+    }
+}
+
+/// Follows per-channel sequence numbers like a careful client: counts what it applies,
+/// duplicates and gaps.
+#[derive(Default, Debug)]
+pub struct Tracker {
+    pub positions: BTreeMap<Channel, Seq>,
+    pub applied: u64,
+    pub duplicates: u64,
+    pub gaps: u64,
+}
+
+impl Tracker {
+    pub fn snapshot(&mut self, snap: &Snapshot) {
+        for c in &snap.channels {
+            self.positions.insert(c.channel.clone(), c.seq);
+        }
+    }
+
+    pub fn batch(&mut self, batch: &Batch) {
+        for u in &batch.updates {
+            let last = self.positions.get(&u.channel).copied().unwrap_or(0);
+            if u.seq == last + 1 {
+                self.applied += 1;
+                self.positions.insert(u.channel.clone(), u.seq);
+            } else if u.seq <= last {
+                self.duplicates += 1;
+            } else {
+                self.gaps += 1;
+                self.positions.insert(u.channel.clone(), u.seq);
+            }
+        }
+    }
+
+    pub fn resume(&self, epoch: u64) -> Resume {
+        Resume {
+            epoch,
+            from: self.positions.clone(),
+        }
+    }
+}
