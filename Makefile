@@ -38,8 +38,12 @@ lint:
 	cargo clippy --lib --features hydrate --target wasm32-unknown-unknown -- -D warnings
 
 unit:
-	@echo "==> Unit and integration tests (cargo test)"
-	cargo test --features ssr
+	@echo "==> Unit, integration and property tests"
+	@if cargo nextest --version >/dev/null 2>&1; then \
+	  cargo nextest run --features ssr; \
+	else \
+	  cargo test --features ssr; \
+	fi
 
 e2e:
 	@echo "==> End-to-end tests in Chromium (Playwright) against $(BIN) on port $(E2E_PORT)"

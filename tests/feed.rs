@@ -226,6 +226,8 @@ async fn candles_aggregate_trades_and_snapshot_their_history() {
 async fn a_quiet_connection_gets_heartbeats_and_pings_answered() {
     let mut cfg = config();
     cfg.heartbeat_ms = 100;
+    // Pings more often than heartbeats must not replace them: browsers cannot see pings.
+    cfg.ping_ms = 50;
     let server = server(cfg).await;
     let mut c = connect(&server).await;
     let start = tokio::time::Instant::now();

@@ -117,6 +117,7 @@ struct Session {
     /// Subscribed channels and the last seq sent on each.
     subs: HashMap<ChannelId, Seq>,
     bucket: Bucket,
+    /// When the client last got a text message (heartbeats fill gaps longer than the limit).
     last_sent: Instant,
     last_heard: Instant,
 }
@@ -207,9 +208,13 @@ fn is_too_big(err: axum::Error) -> bool {
 
 impl Session {
     async fn send(&mut self, message: Message) -> Result<(), Stop> {
+        // Only messages a script can see count against the heartbeat: browsers hide pings.
+        let visible = matches!(message, Message::Text(_));
         match tokio::time::timeout(self.limits.send_timeout, self.socket.send(message)).await {
             Ok(Ok(())) => {
-                self.last_sent = Instant::now();
+                if visible {
+                    self.last_sent = Instant::now();
+                }
                 Ok(())
             }
             Ok(Err(_)) => Err(Stop::Dead),

@@ -68,6 +68,25 @@ impl Client {
         let (socket, _) = connect_async(format!("ws://{}/ws", server.addr))
             .await
             .expect("websocket connects");
+        Self::welcome(socket).await
+    }
+
+    /// A client whose TCP receive buffer is tiny (no autotuning), so that reading slowly
+    /// really pushes back on the server instead of filling megabytes of kernel buffer.
+    pub async fn connect_small_buffer(server: &Running) -> Client {
+        let tcp = tokio::net::TcpSocket::new_v4().unwrap();
+        tcp.set_recv_buffer_size(4096).unwrap();
+        let stream = tcp.connect(server.addr).await.unwrap();
+        let (socket, _) = tokio_tungstenite::client_async(
+            format!("ws://{}/ws", server.addr),
+            MaybeTlsStream::Plain(stream),
+        )
+        .await
+        .expect("websocket connects");
+        Self::welcome(socket).await
+    }
+
+    async fn welcome(socket: Socket) -> Client {
         let mut c = Client {
             socket,
             epoch: 0,
@@ -119,8 +138,9 @@ impl Client {
     }
 
     pub async fn next_within(&mut self, limit: Duration) -> ServerMsg {
+        let deadline = tokio::time::Instant::now() + limit;
         loop {
-            let frame = tokio::time::timeout(limit, self.socket.next())
+            let frame = tokio::time::timeout_at(deadline, self.socket.next())
                 .await
                 .expect("a message in time")
                 .expect("stream still open")

@@ -1,0 +1,78 @@
+import { test, expect } from '@playwright/test';
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+
+// This test runs its own server so that it can kill and restart it.
+const port = Number(process.env.E2E_PORT ?? 3000) + 1;
+const root = path.resolve(__dirname, '..', '..');
+const bin = path.resolve(root, process.env.LIVETAPE_BIN ?? 'target/release/livetape');
+
+async function startServer(): Promise<ChildProcess> {
+  const child = spawn(bin, ['--addr', `127.0.0.1:${port}`], {
+    cwd: root,
+    stdio: 'ignore',
+    env: { ...process.env, LEPTOS_SITE_ROOT: 'target/site' },
+  });
+  // Wait until it answers.
+  for (let i = 0; i < 100; i++) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/`);
+      if (res.ok) return child;
+    } catch {
+      /* not up yet */
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  child.kill('SIGKILL');
+  throw new Error('server did not start');
+}
+
+const updates = async (page: import('@playwright/test').Page) =>
+  Number((await page.locator('.updates').innerText()).replace(/,/g, ''));
+
+test('a killed and restarted server: Reconnecting, then Live again, no gap', async ({ page }) => {
+  test.setTimeout(60_000);
+  let server = await startServer();
+  try {
+    await page.goto(`http://127.0.0.1:${port}/`);
+    const pill = page.locator('.pill');
+    await expect(pill).toHaveAttribute('data-state', 'live');
+    await expect.poll(() => updates(page)).toBeGreaterThan(20);
+
+    // Kill it mid-stream, as a crash would.
+    server.kill('SIGKILL');
+    await expect(pill).toHaveAttribute('data-state', 'reconnecting', { timeout: 10_000 });
+    await expect(pill).toHaveText(/Reconnecting in \d+s/);
+    const before = await updates(page);
+    await page.screenshot({ path: 'test-results/reconnecting.png' });
+
+    server = await startServer();
+    await expect(pill).toHaveAttribute('data-state', 'live', { timeout: 15_000 });
+    // The stream continues: more updates, and the client never saw a hole in any channel.
+    await expect.poll(() => updates(page)).toBeGreaterThan(before + 20);
+    await expect(page.locator('.gaps')).toHaveText('0');
+    // The table was never blanked.
+    expect(await page.locator('tbody tr').count()).toBeGreaterThanOrEqual(50);
+  } finally {
+    server.kill('SIGKILL');
+  }
+});
+
+test('a graceful restart (SIGTERM) is just as seamless', async ({ page }) => {
+  test.setTimeout(60_000);
+  let server = await startServer();
+  try {
+    await page.goto(`http://127.0.0.1:${port}/`);
+    const pill = page.locator('.pill');
+    await expect(pill).toHaveAttribute('data-state', 'live');
+    const exited = new Promise((r) => server.once('exit', r));
+    server.kill('SIGTERM');
+    await exited;
+    await expect(pill).toHaveAttribute('data-state', 'reconnecting', { timeout: 10_000 });
+    server = await startServer();
+    await expect(pill).toHaveAttribute('data-state', 'live', { timeout: 15_000 });
+    await expect(page.locator('.gaps')).toHaveText('0');
+  } finally {
+    server.kill('SIGKILL');
+  }
+});
