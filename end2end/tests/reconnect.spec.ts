@@ -1,4 +1,4 @@
-import { test, expect } from '@playwright/test';
+import { test, expect, type Page } from '@playwright/test';
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 
@@ -27,16 +27,22 @@ async function startServer(): Promise<ChildProcess> {
   throw new Error('server did not start');
 }
 
-const updates = async (page: import('@playwright/test').Page) =>
+const updates = async (page: Page) =>
   Number((await page.locator('.updates').innerText()).replace(/,/g, ''));
+
+/** Opens the dashboard of our own server and waits until it is live. */
+async function openLive(page: Page) {
+  await page.goto(`http://127.0.0.1:${port}/`);
+  const pill = page.locator('.pill');
+  await expect(pill).toHaveAttribute('data-state', 'live');
+  return pill;
+}
 
 test('a killed and restarted server: Reconnecting, then Live again, no gap', async ({ page }) => {
   test.setTimeout(60_000);
   let server = await startServer();
   try {
-    await page.goto(`http://127.0.0.1:${port}/`);
-    const pill = page.locator('.pill');
-    await expect(pill).toHaveAttribute('data-state', 'live');
+    const pill = await openLive(page);
     await expect.poll(() => updates(page)).toBeGreaterThan(20);
 
     // Kill it mid-stream, as a crash would.
@@ -62,9 +68,7 @@ test('a graceful restart (SIGTERM) is just as seamless', async ({ page }) => {
   test.setTimeout(60_000);
   let server = await startServer();
   try {
-    await page.goto(`http://127.0.0.1:${port}/`);
-    const pill = page.locator('.pill');
-    await expect(pill).toHaveAttribute('data-state', 'live');
+    const pill = await openLive(page);
     const exited = new Promise((r) => server.once('exit', r));
     server.kill('SIGTERM');
     await exited;
