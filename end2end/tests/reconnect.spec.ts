@@ -80,3 +80,25 @@ test('a graceful restart (SIGTERM) is just as seamless', async ({ page }) => {
     server.kill('SIGKILL');
   }
 });
+
+test('a frozen server (socket open, nothing sent) is detected within seconds', async ({ page }) => {
+  test.setTimeout(60_000);
+  const server = await startServer();
+  try {
+    const pill = await openLive(page);
+    // SIGSTOP: the process stops, TCP stays open, no close ever arrives.
+    const frozenAt = Date.now();
+    server.kill('SIGSTOP');
+    await expect(pill).toHaveAttribute('data-state', 'reconnecting', { timeout: 10_000 });
+    const detectedMs = Date.now() - frozenAt;
+    console.log(`frozen server detected after ${detectedMs} ms`);
+    // Three heartbeat intervals (1 s each) plus the timer's granularity.
+    expect(detectedMs).toBeLessThan(6_000);
+    server.kill('SIGCONT');
+    await expect(pill).toHaveAttribute('data-state', 'live', { timeout: 15_000 });
+    await expect(page.locator('.gaps')).toHaveText('0');
+  } finally {
+    server.kill('SIGCONT');
+    server.kill('SIGKILL');
+  }
+});
