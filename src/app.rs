@@ -1,10 +1,12 @@
 //! The page: the HTML shell (server only) and the root component (server and browser).
 
-use crate::protocol::Snapshot;
+use crate::ui::announcer::Announcer;
+use crate::ui::detail::DetailPanel;
 use crate::ui::market::MarketTable;
 use crate::ui::scoreboard::Scoreboard;
 use crate::ui::status::StatusBar;
-use crate::ui::store::Dashboard;
+use crate::ui::store::{Dashboard, PageState};
+use crate::ui::ticker::TickerTape;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 
@@ -19,6 +21,11 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="color-scheme" content="dark light"/>
                 <meta name="description" content="Live market quotes and sports scores"/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                // Apply a saved theme before the first paint, so a dark-theme user never sees
+                // a flash of the system theme.
+                <script>
+                    "try{var t=JSON.parse(localStorage.getItem('livetape.theme'));if(t==='dark'||t==='light')document.documentElement.dataset.theme=t}catch(e){}"
+                </script>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
                 <MetaTags/>
@@ -36,8 +43,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    let snapshot = SharedValue::new(|| use_context::<Snapshot>().unwrap_or_default()).into_inner();
-    let dash = Dashboard::new(&snapshot);
+    let page = SharedValue::new(|| use_context::<PageState>().unwrap_or_default()).into_inner();
+    let dash = Dashboard::new(&page);
     provide_context(dash);
 
     #[cfg(feature = "hydrate")]
@@ -46,10 +53,16 @@ pub fn App() -> impl IntoView {
     view! {
         <Stylesheet id="leptos" href="/pkg/livetape.css"/>
         <Title text="livetape · live market & scores"/>
+        <a class="skip" href="#market-title">"Skip to the market"</a>
         <StatusBar/>
+        <TickerTape/>
         <main class="layout">
             <MarketTable/>
-            <Scoreboard/>
+            <div class="side">
+                <DetailPanel/>
+                <Scoreboard/>
+            </div>
         </main>
+        <Announcer/>
     }
 }

@@ -89,9 +89,11 @@ pub struct Trade {
 }
 
 /// Candle widths the server aggregates trades into.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Interval {
+    #[serde(rename = "1s")]
     OneSecond,
+    #[serde(rename = "1m")]
     OneMinute,
 }
 

@@ -14,7 +14,7 @@
 //! restarted server is not hit by every browser at once.
 
 use crate::protocol::{Channel, ClientMsg, Resume, ServerMsg};
-use crate::ui::store::{Dashboard, Link};
+use crate::ui::store::{Dashboard, Link, SPARK_STEP_SECS};
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use leptos::prelude::*;
 use std::cell::RefCell;
@@ -60,7 +60,26 @@ struct State {
     repairing: BTreeSet<Channel>,
     /// Unknown message types already reported, so each is logged once.
     unknown: HashSet<String>,
+    /// Messages held while the view is paused, applied in order on resume.
+    held: Vec<ServerMsg>,
+    /// Held more than `HOLD_LIMIT`: on resume, resynchronise instead of replaying.
+    held_overflow: bool,
+    /// Updates per second.
+    rate: RateMeter,
+    /// The detail channels currently subscribed.
+    detail: Vec<Channel>,
+    /// When the last announcement was made, for throttling.
+    announced_at: Option<DateTime<Utc>>,
+    /// The last sparkline sample's slot of server time.
+    spark_slot: i64,
+    /// A ping sent to measure the clock offset: its id and local send time.
+    clock_ping: Option<(u64, DateTime<Utc>)>,
 }
+
+/// Messages held at most while paused (each is a tick's batch).
+const HOLD_LIMIT: usize = 20_000;
+/// At most one announcement this often.
+const ANNOUNCE_EVERY: ChronoDuration = ChronoDuration::seconds(3);
 
 thread_local! {
     static STATE: RefCell<State> = RefCell::new(State {
@@ -69,8 +88,73 @@ thread_local! {
     });
 }
 
-/// Starts the clock and the connection. Called once, after hydration.
+/// Starts the clock, the saved preferences and the connection. Called once, after hydration.
 pub fn start(dash: Dashboard) {
+    super::prefs::restore_and_persist(dash);
+    STATE.with_borrow_mut(|s| s.detail = dash.detail.channels().to_vec());
+    // A new selection in the detail panel: swap its channels on the open socket.
+    Effect::new(move |_| {
+        dash.detail.symbol.track();
+        dash.detail.interval.track();
+        let new = dash.detail.channels().to_vec();
+        let (old, socket) = STATE.with_borrow_mut(|s| {
+            (
+                std::mem::replace(&mut s.detail, new.clone()),
+                s.connection.as_ref().map(|c| c.socket.clone()),
+            )
+        });
+        if old == new {
+            return;
+        }
+        if let Some(socket) = socket.filter(|s| s.ready_state() == WebSocket::OPEN) {
+            send(
+                &socket,
+                &ClientMsg::Unsubscribe {
+                    id: next_id(),
+                    channels: old,
+                },
+            );
+            send(
+                &socket,
+                &ClientMsg::Subscribe {
+                    id: next_id(),
+                    channels: new,
+                    resume: None,
+                },
+            );
+        }
+    });
+    // Resume after a pause: apply what was held, in order, or resynchronise.
+    Effect::new(move |_| {
+        if dash.paused.get() {
+            return;
+        }
+        let (held, overflow, socket) = STATE.with_borrow_mut(|s| {
+            (
+                std::mem::take(&mut s.held),
+                std::mem::replace(&mut s.held_overflow, false),
+                s.connection.as_ref().map(|c| c.socket.clone()),
+            )
+        });
+        dash.buffered.set(0);
+        if overflow {
+            // Too much to replay locally: the server resumes every channel instead.
+            if let Some(socket) = socket {
+                send(
+                    &socket,
+                    &ClientMsg::Subscribe {
+                        id: next_id(),
+                        channels: dash.channels(),
+                        resume: Some(dash.resume()),
+                    },
+                );
+            }
+        } else if let Some(socket) = socket {
+            for msg in held {
+                apply(dash, &socket, msg);
+            }
+        }
+    });
     set_interval(move || on_timer(dash), Duration::from_millis(250));
     connect(dash);
 }
@@ -161,15 +245,48 @@ fn on_message(dash: Dashboard, socket: &WebSocket, text: &str) {
         Ok(msg) => msg,
         Err(err) => return skip_unknown(text, &err),
     };
+    if let ServerMsg::Batch(batch) = &msg {
+        let n = batch.updates.len() as u64;
+        let now = precise_now();
+        let offset = STATE.with_borrow_mut(|s| {
+            s.rate.add(now.timestamp(), n);
+            s.offset
+        });
+        let delay = (now + offset - batch.ts).num_microseconds().unwrap_or(0) as f64 / 1000.0;
+        dash.latency_ms.set(Some(delay.max(0.0)));
+    }
+    // Paused: the view stays frozen; data messages wait, in order.
+    if dash.paused.get_untracked() && matches!(msg, ServerMsg::Batch(_) | ServerMsg::Snapshot(_)) {
+        let updates = match &msg {
+            ServerMsg::Batch(b) => b.updates.len() as u64,
+            _ => 0,
+        };
+        STATE.with_borrow_mut(|s| {
+            if s.held.len() < HOLD_LIMIT {
+                s.held.push(msg);
+            } else {
+                s.held_overflow = true;
+            }
+            s.last_data = Some(Utc::now());
+        });
+        dash.buffered.update(|b| *b += updates);
+        return;
+    }
+    apply(dash, socket, msg);
+}
+
+fn apply(dash: Dashboard, socket: &WebSocket, msg: ServerMsg) {
     match msg {
         ServerMsg::Welcome {
             ts, heartbeat_ms, ..
         } => {
             let id = next_id();
+            let ping = next_id();
             STATE.with_borrow_mut(|s| {
                 s.offset = ts - Utc::now();
                 s.heartbeat = ChronoDuration::milliseconds(i64::from(heartbeat_ms.max(100)));
                 s.recovering = Some(id);
+                s.clock_ping = Some((ping, precise_now()));
             });
             dash.link.set(Link::Recovering);
             // Resume every channel from what the page (or the last connection) applied.
@@ -181,6 +298,8 @@ fn on_message(dash: Dashboard, socket: &WebSocket, text: &str) {
                     resume: Some(dash.resume()),
                 },
             );
+            // A round trip to estimate the server clock's offset for the latency figure.
+            send(socket, &ClientMsg::Ping { id: ping });
         }
         ServerMsg::Ack { id, channels } => {
             STATE.with_borrow_mut(|s| {
@@ -204,7 +323,19 @@ fn on_message(dash: Dashboard, socket: &WebSocket, text: &str) {
                 repair(dash, socket, gaps.into_iter().map(|g| g.channel).collect());
             }
         }
-        ServerMsg::Heartbeat { .. } | ServerMsg::Pong { .. } => {}
+        ServerMsg::Pong { id, ts } => {
+            let now = precise_now();
+            STATE.with_borrow_mut(|s| {
+                if let Some((ping, sent)) = s.clock_ping {
+                    if ping == id {
+                        // The server read its clock about halfway through the round trip.
+                        s.offset = ts - (sent + (now - sent) / 2);
+                        s.clock_ping = None;
+                    }
+                }
+            });
+        }
+        ServerMsg::Heartbeat { .. } => {}
         ServerMsg::Error(err) => {
             leptos::logging::warn!("livetape: server refused a request: {}", err.message);
         }
@@ -288,7 +419,27 @@ fn on_timer(dash: Dashboard) {
             s.connection.as_ref().map(|c| c.socket.clone()),
         )
     });
-    dash.now.set(now + offset);
+    let server_now = now + offset;
+    dash.now.set(server_now);
+    let rate = STATE.with_borrow(|s| s.rate.per_second(now.timestamp()));
+    if dash.rate.get_untracked() != rate {
+        dash.rate.set(rate);
+    }
+    // Sparklines: one sample per SPARK_STEP_SECS of server time, unless paused.
+    let slot = server_now.timestamp().div_euclid(SPARK_STEP_SECS);
+    let new_slot = STATE.with_borrow_mut(|s| std::mem::replace(&mut s.spark_slot, slot) != slot);
+    if new_slot && !dash.paused.get_untracked() {
+        dash.sample_sparks();
+    }
+    // Announcements: at most one every ANNOUNCE_EVERY.
+    let due = STATE.with_borrow(|s| s.announced_at.is_none_or(|t| now - t >= ANNOUNCE_EVERY));
+    if due {
+        let before = dash.announcement.get_untracked();
+        dash.next_announcement();
+        if dash.announcement.get_untracked() != before {
+            STATE.with_borrow_mut(|s| s.announced_at = Some(now));
+        }
+    }
     let link = dash.link.get_untracked();
     let connected = matches!(link, Link::Live | Link::Stale | Link::Recovering);
     if connected && dead {
@@ -304,5 +455,49 @@ fn on_timer(dash: Dashboard) {
         }
     } else if link == Link::Live && stale {
         dash.link.set(Link::Stale);
+    }
+}
+
+/// Counts events per whole second of local time; reports the last complete second.
+#[derive(Default)]
+struct RateMeter {
+    second: i64,
+    count: u64,
+    previous: u64,
+}
+
+impl RateMeter {
+    fn add(&mut self, second: i64, n: u64) {
+        if second != self.second {
+            self.previous = if second == self.second + 1 {
+                self.count
+            } else {
+                0
+            };
+            self.second = second;
+            self.count = 0;
+        }
+        self.count += n;
+    }
+
+    fn per_second(&self, now: i64) -> u64 {
+        match now - self.second {
+            0 => self.previous,
+            1 => self.count,
+            _ => 0,
+        }
+    }
+}
+
+/// The current time with sub-millisecond precision where the browser allows it
+/// (`performance.timeOrigin + performance.now()`); `Date.now()` has whole milliseconds, too
+/// coarse for latency on a fast network.
+fn precise_now() -> DateTime<Utc> {
+    match window().performance() {
+        Some(p) => {
+            let ms = p.time_origin() + p.now();
+            DateTime::from_timestamp_micros((ms * 1000.0) as i64).unwrap_or_else(Utc::now)
+        }
+        None => Utc::now(),
     }
 }

@@ -1,5 +1,6 @@
 //! Everything that only runs in the browser (feature `hydrate`).
 
 mod feed;
+mod prefs;
 
 pub use feed::start;

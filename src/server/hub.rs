@@ -33,6 +33,9 @@ use tokio::sync::broadcast;
 pub const TRADE_TAPE: usize = 50;
 /// Candles kept per symbol and interval for a `candles:` snapshot.
 pub const CANDLE_HISTORY: usize = 300;
+/// Sparkline samples kept per symbol (one every `SPARK_STEP`): the grid's last minute.
+pub const SPARK_POINTS: usize = 30;
+pub const SPARK_STEP: chrono::Duration = chrono::Duration::seconds(2);
 
 /// One encoded [`Update`] of one channel.
 #[derive(Clone, Debug)]
@@ -93,6 +96,9 @@ struct Live {
     games: Vec<Game>,
     logs: Vec<ChannelLog>,
     ts: DateTime<Utc>,
+    /// Per symbol, the last price sampled every `SPARK_STEP`, for the page's sparklines.
+    sparks: Vec<VecDeque<f64>>,
+    next_spark: DateTime<Utc>,
 }
 
 /// What a session asks for one channel.
@@ -171,6 +177,7 @@ impl Hub {
         ));
         let (tx, _) = broadcast::channel(lag_capacity.max(1));
         let n = quotes.len();
+        let sparks = quotes.iter().map(|q| VecDeque::from([q.last])).collect();
         Hub {
             epoch,
             history_depth: history_depth.max(1),
@@ -185,6 +192,8 @@ impl Hub {
                         ]
                     })
                     .collect(),
+                sparks,
+                next_spark: ts + SPARK_STEP,
                 games,
                 logs: (0..catalog.len()).map(|_| ChannelLog::default()).collect(),
                 ts,
@@ -215,6 +224,15 @@ impl Hub {
         let mut live = self.lock();
         let live = &mut *live;
         live.ts = ts;
+        if ts >= live.next_spark {
+            live.next_spark = ts + SPARK_STEP;
+            for (spark, q) in live.sparks.iter_mut().zip(&live.quotes) {
+                if spark.len() == SPARK_POINTS {
+                    spark.pop_front();
+                }
+                spark.push_back(q.last);
+            }
+        }
         // Per channel, what changed this tick; a BTreeMap keeps channel order stable.
         let mut changed: BTreeMap<ChannelId, Data> = BTreeMap::new();
         let mut candles_touched: BTreeMap<ChannelId, usize> = BTreeMap::new();
@@ -372,8 +390,14 @@ impl Hub {
         }
     }
 
-    /// The state of the given channels, for a page render.
-    pub fn snapshot(&self, channels: &[Channel], reason: SnapshotReason) -> Snapshot {
+    /// The state of the given channels, for a page render; candle histories are cut to their
+    /// last `candle_limit` candles to keep the page small.
+    pub fn snapshot(
+        &self,
+        channels: &[Channel],
+        reason: SnapshotReason,
+        candle_limit: usize,
+    ) -> Snapshot {
         let live = self.lock();
         Snapshot {
             epoch: self.epoch,
@@ -385,10 +409,25 @@ impl Hub {
                 .map(|id| ChannelState {
                     channel: self.catalog.channel(id),
                     seq: live.logs[id as usize].seq,
-                    data: self.state_of(&live, id),
+                    data: match self.state_of(&live, id) {
+                        Data::Candles(mut v) => {
+                            v.drain(..v.len().saturating_sub(candle_limit));
+                            Data::Candles(v)
+                        }
+                        other => other,
+                    },
                 })
                 .collect(),
         }
+    }
+
+    /// Each symbol's sparkline samples, oldest first, in symbol order.
+    pub fn sparks(&self) -> Vec<Vec<f64>> {
+        self.lock()
+            .sparks
+            .iter()
+            .map(|s| s.iter().copied().collect())
+            .collect()
     }
 
     /// The channels a dashboard shows: every symbol's quotes and every league's scores.

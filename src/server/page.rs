@@ -2,7 +2,8 @@
 
 use super::AppState;
 use crate::app::shell;
-use crate::protocol::SnapshotReason;
+use crate::protocol::{Channel, Interval, SnapshotReason};
+use crate::ui::store::{PageState, CHART_CANDLES};
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::Request;
@@ -17,8 +18,24 @@ pub async fn render(State(state): State<AppState>, req: Request<Body>) -> Respon
     let hub = state.hub.clone();
     let options = state.leptos_options.clone();
     let handler = leptos_axum::render_app_async_with_context(
-        move || provide_context(hub.snapshot(&hub.dashboard_channels(), SnapshotReason::Page)),
+        move || provide_context(page_state(&hub)),
         move || shell(options.clone()),
     );
     handler(req).await.into_response()
+}
+
+/// The live state the page shows: every quote and game, the sparklines, and the detail panel's
+/// candles and trades for the first symbol.
+fn page_state(hub: &super::hub::Hub) -> PageState {
+    let selected = hub.catalog().symbols().first().cloned().unwrap_or_default();
+    let interval = Interval::OneSecond;
+    let mut channels = hub.dashboard_channels();
+    channels.push(Channel::Candles(selected.clone(), interval));
+    channels.push(Channel::Trades(selected.clone()));
+    PageState {
+        snapshot: hub.snapshot(&channels, SnapshotReason::Page, CHART_CANDLES),
+        sparks: hub.sparks(),
+        selected,
+        interval: Some(interval),
+    }
 }

@@ -46,6 +46,18 @@ pub fn grouped(n: u64) -> String {
     out
 }
 
+/// How long ago, compactly: `4s`, `2m`, `1h`.
+pub fn age(secs: i64) -> String {
+    let secs = secs.max(0);
+    if secs < 60 {
+        format!("{secs}s")
+    } else if secs < 3600 {
+        format!("{}m", secs / 60)
+    } else {
+        format!("{}h", secs / 3600)
+    }
+}
+
 /// Minutes and seconds: `754_000` ms -> `12:34`.
 pub fn clock(ms: u32) -> String {
     let secs = ms / 1000;
@@ -94,6 +106,10 @@ mod tests {
         assert_eq!(grouped(1_234_567), "1,234,567");
         assert_eq!(clock(754_000), "12:34");
         assert_eq!(clock(59_999), "0:59");
+        assert_eq!(age(-1), "0s");
+        assert_eq!(age(59), "59s");
+        assert_eq!(age(61), "1m");
+        assert_eq!(age(7_300), "2h");
     }
 
     #[test]

@@ -51,7 +51,15 @@ fn GameCard(row: GameRow) -> impl IntoView {
         })
     };
     view! {
-        <li class="game" data-slot=row.slot data-game=move || game.with(|g| g.id)>
+        <li
+            class=move || match row.scored.get() {
+                0 => "game",
+                n if n % 2 == 1 => "game scored-a",
+                _ => "game scored-b",
+            }
+            data-slot=row.slot
+            data-game=move || game.with(|g| g.id)
+        >
             <div class="game-head">
                 <span class="league">{move || game.with(|g| g.league.name())}</span>
                 <span class=badge_class>{badge}</span>

@@ -1,8 +1,8 @@
-//! The top bar: the product name, the honest state of the live connection, and counters a
-//! user can check: updates applied, and gaps seen (each repaired by a resume).
+//! The status bar: the honest state of the live connection, what is flowing (updates per
+//! second, publish-to-screen latency, gaps), and the controls: pause, alerts, theme.
 
 use super::format::grouped;
-use super::store::{Dashboard, Link};
+use super::store::{Dashboard, Link, Theme};
 use leptos::prelude::*;
 
 #[component]
@@ -25,18 +25,46 @@ pub fn StatusBar() -> impl IntoView {
         Link::Stale => "stale",
         Link::Reconnecting { .. } => "reconnecting",
     };
-    let updated = move || dash.updated.get().format("%H:%M:%S UTC").to_string();
+    let latency = move || match dash.latency_ms.get() {
+        Some(ms) if ms < 10.0 => format!("{ms:.1} ms"),
+        Some(ms) => format!("{ms:.0} ms"),
+        None => "–".into(),
+    };
+    let paused = dash.paused;
+    let toggle_pause = move |_| paused.update(|p| *p = !*p);
+    let theme = dash.prefs.theme;
+    let next_theme = move |_| {
+        theme.update(|t| {
+            *t = match t {
+                Theme::System => Theme::Dark,
+                Theme::Dark => Theme::Light,
+                Theme::Light => Theme::System,
+            }
+        })
+    };
+    let theme_label = move || match theme.get() {
+        Theme::System => "Theme: system",
+        Theme::Dark => "Theme: dark",
+        Theme::Light => "Theme: light",
+    };
+    let alerts = dash.prefs.alerts;
     view! {
         <header class="topbar">
             <h1 class="brand">"livetape"</h1>
-            <div class="status">
-                <span class=move || format!("pill {}", state()) data-state=state>
-                    <span class="dot" aria-hidden="true"></span>
-                    <span class="pill-text">{label}</span>
-                </span>
-            </div>
+            <span class=move || format!("pill {}", state()) data-state=state>
+                <span class="dot" aria-hidden="true"></span>
+                <span class="pill-text">{label}</span>
+            </span>
             <dl class="feed-facts">
                 <div>
+                    <dt>"Msgs/s"</dt>
+                    <dd class="rate">{move || grouped(dash.rate.get())}</dd>
+                </div>
+                <div>
+                    <dt>"Latency"</dt>
+                    <dd class="latency">{latency}</dd>
+                </div>
+                <div class="wide">
                     <dt>"Updates"</dt>
                     <dd class="updates">{move || grouped(dash.updates.get())}</dd>
                 </div>
@@ -44,11 +72,36 @@ pub fn StatusBar() -> impl IntoView {
                     <dt>"Gaps"</dt>
                     <dd class="gaps">{move || dash.gaps.get()}</dd>
                 </div>
-                <div>
+                <div class="wide">
                     <dt>"Updated"</dt>
-                    <dd class="updated">{updated}</dd>
+                    <dd class="updated">{move || dash.updated.get().format("%H:%M:%S UTC").to_string()}</dd>
                 </div>
             </dl>
+            <div class="controls">
+                <button
+                    type="button"
+                    class="pause"
+                    aria-pressed=move || if paused.get() { "true" } else { "false" }
+                    on:click=toggle_pause
+                >
+                    {move || if paused.get() { "Resume" } else { "Pause" }}
+                </button>
+                <span class="buffered" class:hidden=move || !paused.get()>
+                    {move || format!("{} buffered", grouped(dash.buffered.get()))}
+                </span>
+                <button
+                    type="button"
+                    class="alerts"
+                    title="Announce watched symbols crossing ±1% and final scores"
+                    aria-pressed=move || if alerts.get() { "true" } else { "false" }
+                    on:click=move |_| alerts.update(|a| *a = !*a)
+                >
+                    "Alerts"
+                </button>
+                <button type="button" class="theme" on:click=next_theme>
+                    {theme_label}
+                </button>
+            </div>
         </header>
     }
 }

@@ -1,0 +1,184 @@
+import { test, expect, type Page } from '@playwright/test';
+import AxeBuilder from '@axe-core/playwright';
+
+async function live(page: Page) {
+  await page.goto('/');
+  await expect(page.locator('.pill')).toHaveAttribute('data-state', 'live');
+}
+
+const num = (s: string) => Number(s.replace(/[^\d.-]/g, ''));
+
+test.beforeEach(async ({ page }) => {
+  // Every test starts from a clean profile: no saved watchlist, sort or theme.
+  await page.goto('/');
+  await page.evaluate(() => localStorage.clear());
+});
+
+test('a changed price flashes; under reduced motion it only changes colour', async ({ page }) => {
+  await live(page);
+  await expect(page.locator('td.last.flash-a, td.last.flash-b').first()).toBeAttached({ timeout: 5_000 });
+  const anim = await page.locator('td.last.flash-a, td.last.flash-b').first()
+    .evaluate((el) => getComputedStyle(el).animationName);
+  expect(anim).toMatch(/flash-(up|down)-[ab]/);
+
+  await page.emulateMedia({ reducedMotion: 'reduce' });
+  await expect(page.locator('td.last.flash-a, td.last.flash-b').first()).toBeAttached();
+  const still = await page.locator('td.last.flash-a, td.last.flash-b').first()
+    .evaluate((el) => [getComputedStyle(el).animationName, getComputedStyle(el).backgroundColor]);
+  expect(still[0]).toBe('none');
+  expect(still[1]).not.toBe('rgba(0, 0, 0, 0)');
+  const tape = await page.locator('.tape-track').evaluate((el) => getComputedStyle(el).animationName);
+  expect(tape).toBe('none');
+});
+
+test('sparklines are drawn and move', async ({ page }) => {
+  await live(page);
+  const line = page.locator('table.quotes tbody tr').first().locator('svg.spark polyline');
+  const before = await line.getAttribute('points');
+  expect(before).toBeTruthy();
+  await expect.poll(() => line.getAttribute('points'), { timeout: 8_000 }).not.toBe(before);
+});
+
+test('sort by any column, filter by text', async ({ page }) => {
+  await live(page);
+  const header = page.locator('th', { has: page.getByRole('button', { name: /^Last/ }) });
+  await header.getByRole('button').click();
+  await expect(header).toHaveAttribute('aria-sort', 'descending');
+  const lasts = await page.locator('tbody td.last').evaluateAll((tds) => tds.map((td) => td.textContent ?? ''));
+  const values = lasts.map(num);
+  const sorted = [...values].sort((a, b) => b - a);
+  expect(values).toEqual(sorted);
+  await header.getByRole('button').click();
+  await expect(header).toHaveAttribute('aria-sort', 'ascending');
+
+  const symbolHeader = page.locator('th', { has: page.getByRole('button', { name: /^Symbol/ }) });
+  await symbolHeader.getByRole('button').click();
+  const symbols = await page.locator('tbody th.sym').allInnerTexts();
+  expect(symbols).toEqual([...symbols].sort());
+
+  await page.getByPlaceholder('Filter symbols').fill('aa');
+  await expect(page.locator('table.quotes tbody tr')).toHaveCount(1);
+  await expect(page.locator('table.quotes tbody tr').first()).toHaveAttribute('data-symbol', 'AAPL');
+  await expect(page.locator('.count')).toHaveText('1 of 60 symbols');
+});
+
+test('the watchlist, sort and theme persist across a reload', async ({ page }) => {
+  await live(page);
+  await page.getByRole('button', { name: 'Watch MSFT' }).click();
+  await page.getByRole('button', { name: 'Watch TSLA' }).click();
+  await expect(page.getByRole('button', { name: 'Watch MSFT' })).toHaveAttribute('aria-pressed', 'true');
+  // The tape now shows the watchlist.
+  await expect(page.locator('.tape-list').first().locator('.tape-sym')).toHaveText(['MSFT', 'TSLA']);
+  await page.locator('th').getByRole('button', { name: /^Volume/ }).click();
+  await page.getByRole('button', { name: /^Theme/ }).click();
+  await expect(page.locator('html')).toHaveAttribute('data-theme', 'dark');
+
+  await page.reload();
+  await expect(page.locator('.pill')).toHaveAttribute('data-state', 'live');
+  await expect(page.getByRole('button', { name: 'Watch MSFT' })).toHaveAttribute('aria-pressed', 'true');
+  await expect(page.getByRole('button', { name: 'Watch AAPL' })).toHaveAttribute('aria-pressed', 'false');
+  await expect(page.locator('.tape-list').first().locator('.tape-sym')).toHaveText(['MSFT', 'TSLA']);
+  await expect(page.locator('th', { has: page.getByRole('button', { name: /^Volume/ }) }))
+    .toHaveAttribute('aria-sort', 'descending');
+  await expect(page.locator('html')).toHaveAttribute('data-theme', 'dark');
+  await expect(page.getByRole('button', { name: /^Theme/ })).toHaveText('Theme: dark');
+  await page.getByRole('button', { name: /^Theme/ }).click();
+  await expect(page.locator('html')).toHaveAttribute('data-theme', 'light');
+  await page.getByRole('button', { name: /^Theme/ }).click();
+  await expect(page.locator('html')).not.toHaveAttribute('data-theme', /./);
+});
+
+test('selecting a symbol backfills its candle chart and trades; intervals switch', async ({ page }) => {
+  await live(page);
+  const chart = page.locator('svg.candles');
+  await expect.poll(async () => Number(await chart.getAttribute('data-count'))).toBeGreaterThan(0);
+  await page.getByRole('button', { name: 'Chart MSFT' }).click();
+  await expect(page.locator('.detail-sym')).toHaveText('MSFT');
+  await expect(page.getByRole('button', { name: 'Chart MSFT' })).toHaveAttribute('aria-current', 'true');
+  // The server's history arrives at once (the page has been up for a few seconds at least).
+  await expect.poll(async () => Number(await chart.getAttribute('data-count')), { timeout: 5_000 }).toBeGreaterThan(1);
+  await expect(chart).toHaveAttribute('aria-label', /^MSFT candles, \d+ shown, last close [\d,]+\.\d\d$/);
+  await expect(page.locator('table.trades tbody tr').first()).toBeAttached({ timeout: 5_000 });
+  await page.getByRole('group', { name: 'Candle interval' }).getByRole('button', { name: '1m' }).click();
+  await expect(page.getByRole('button', { name: '1m' })).toHaveAttribute('aria-pressed', 'true');
+  await expect.poll(async () => Number(await chart.getAttribute('data-count')), { timeout: 5_000 }).toBeGreaterThan(0);
+  await expect(page.locator('.gaps')).toHaveText('0');
+});
+
+test('pause freezes the view and counts what waits; resume jumps to live', async ({ page }) => {
+  await live(page);
+  const updates = async () => num(await page.locator('.updates').innerText());
+  await page.getByRole('button', { name: 'Pause' }).click();
+  await expect(page.getByRole('button', { name: 'Resume' })).toHaveAttribute('aria-pressed', 'true');
+  const frozen = await updates();
+  const prices = await page.locator('tbody td.last').allInnerTexts();
+  await page.waitForTimeout(1_500);
+  expect(await updates()).toBe(frozen);
+  expect(await page.locator('tbody td.last').allInnerTexts()).toEqual(prices);
+  const buffered = num(await page.locator('.buffered').innerText());
+  expect(buffered).toBeGreaterThan(10);
+  await page.getByRole('button', { name: 'Resume' }).click();
+  await expect.poll(updates).toBeGreaterThanOrEqual(frozen + buffered);
+  await expect(page.locator('.buffered')).toBeHidden();
+  await expect(page.locator('.gaps')).toHaveText('0');
+});
+
+test('the status bar shows plausible rate and latency', async ({ page }) => {
+  await live(page);
+  await expect.poll(async () => num(await page.locator('.rate').innerText()), { timeout: 5_000 }).toBeGreaterThan(10);
+  const rate = num(await page.locator('.rate').innerText());
+  expect(rate).toBeLessThan(10_000);
+  await expect(page.locator('.latency')).toHaveText(/^\d+(\.\d)? ms$/);
+  const latency = num(await page.locator('.latency').innerText());
+  expect(latency).toBeLessThan(1_000);
+});
+
+test('a scored game is highlighted and the live region stays quiet unless asked', async ({ page }) => {
+  test.setTimeout(90_000);
+  await live(page);
+  // Basketball scores about every 30 s of play per game; wait for any highlight on the board.
+  await expect(page.locator('li.game.scored-a, li.game.scored-b').first()).toBeAttached({ timeout: 75_000 });
+  await expect(page.locator('#announcer')).toHaveText('');
+  await expect(page.getByRole('button', { name: 'Alerts' })).toHaveAttribute('aria-pressed', 'false');
+});
+
+test('keyboard: every control is reachable and shows focus', async ({ page }) => {
+  await live(page);
+  await page.keyboard.press('Tab');
+  await expect(page.locator('a.skip')).toBeFocused();
+  let sawStar = false;
+  let sawPick = false;
+  for (let i = 0; i < 20; i++) {
+    await page.keyboard.press('Tab');
+    const focused = await page.evaluate(() => {
+      const el = document.activeElement as HTMLElement;
+      return { cls: el.className, outline: getComputedStyle(el).outlineStyle };
+    });
+    expect(focused.outline).not.toBe('none');
+    sawStar ||= focused.cls.includes('star');
+    sawPick ||= focused.cls.includes('pick');
+  }
+  expect(sawStar && sawPick).toBe(true);
+  // Enter on a focused symbol charts it.
+  await page.getByRole('button', { name: 'Chart GOOGL' }).focus();
+  await page.keyboard.press('Enter');
+  await expect(page.locator('.detail-sym')).toHaveText('GOOGL');
+});
+
+for (const [name, width, height] of [['desktop', 1366, 900], ['mobile', 360, 740]] as const) {
+  test(`no serious or critical accessibility violations (${name}), screenshot kept`, async ({ page }) => {
+    await page.setViewportSize({ width, height });
+    await live(page);
+    for (const scheme of ['light', 'dark'] as const) {
+      await page.emulateMedia({ colorScheme: scheme, reducedMotion: 'reduce' });
+      const results = await new AxeBuilder({ page }).analyze();
+      const bad = results.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+      expect(bad.map((v) => `${v.id}: ${v.help} (${v.nodes.length}) ${v.nodes[0]?.target}`)).toEqual([]);
+      console.log(`axe ${name}/${scheme}: ${results.violations.length} violations, ${bad.length} serious or critical, ${results.passes.length} rules passed`);
+    }
+    await page.emulateMedia({ colorScheme: 'light', reducedMotion: 'no-preference' });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    expect(overflow).toBeLessThanOrEqual(0);
+    await page.screenshot({ path: `test-results/features-${name}.png` });
+  });
+}

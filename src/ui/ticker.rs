@@ -1,0 +1,80 @@
+//! The ticker tape: the watchlist's symbols (or the first few when it is empty) scrolling
+//! across the top with last price and change. With reduced motion it stands still and scrolls
+//! by hand.
+
+use super::format::{percent, price};
+use super::market::direction;
+use super::store::{Dashboard, QuoteRow};
+use leptos::prelude::*;
+
+/// Symbols shown when nothing is starred.
+const DEFAULT_COUNT: usize = 12;
+
+#[component]
+fn TapeItem(row: QuoteRow) -> impl IntoView {
+    let QuoteRow {
+        symbol, last, open, ..
+    } = row;
+    let change = move || last.get() - open.get();
+    let pct = move || {
+        let o = open.get();
+        if o == 0.0 {
+            0.0
+        } else {
+            change() / o * 100.0
+        }
+    };
+    view! {
+        <li class="tape-item">
+            <span class="tape-sym">{symbol.to_string()}</span>
+            <span class="tape-last">{move || price(last.get())}</span>
+            <span class=move || format!("tape-chg {}", direction(change()))>
+                {move || match direction(change()) {
+                    "up" => "▲ ",
+                    "down" => "▼ ",
+                    _ => "",
+                }}
+                {move || percent(pct())}
+            </span>
+        </li>
+    }
+}
+
+#[component]
+pub fn TickerTape() -> impl IntoView {
+    let dash = expect_context::<Dashboard>();
+    let items = Memo::new(move |_| {
+        let watch = dash.prefs.watch.get();
+        dash.rows.with(|rows| {
+            let watched: Vec<QuoteRow> = rows
+                .iter()
+                .filter(|r| watch.contains(r.symbol.as_ref()))
+                .cloned()
+                .collect();
+            if watched.is_empty() {
+                rows.iter().take(DEFAULT_COUNT).cloned().collect()
+            } else {
+                watched
+            }
+        })
+    });
+    view! {
+        // Focusable: with reduced motion the tape scrolls by hand, keyboard included.
+        <div class="tape" role="region" aria-label="Ticker: watchlist prices" tabindex="0">
+            <div class="tape-track">
+                <ul class="tape-list">
+                    <For each=move || items.get() key=|r| r.symbol.clone() let:row>
+                        <TapeItem row/>
+                    </For>
+                </ul>
+                // The same items again, so the scroll loops without a jump; hidden from
+                // assistive technology.
+                <ul class="tape-list" aria-hidden="true">
+                    <For each=move || items.get() key=|r| r.symbol.clone() let:row>
+                        <TapeItem row/>
+                    </For>
+                </ul>
+            </div>
+        </div>
+    }
+}
