@@ -74,7 +74,13 @@ struct State {
     spark_slot: i64,
     /// A ping sent to measure the clock offset: its id and local send time.
     clock_ping: Option<(u64, DateTime<Utc>)>,
+    /// The shortest round trip seen on this connection: its sample sets the offset.
+    best_rtt: Option<ChronoDuration>,
+    last_clock_ping: Option<DateTime<Utc>>,
 }
+
+/// How often the clock offset is re-measured (each ping is a few dozen bytes).
+const CLOCK_PING_EVERY: ChronoDuration = ChronoDuration::seconds(2);
 
 /// Messages held at most while paused (each is a tick's batch).
 const HOLD_LIMIT: usize = 20_000;
@@ -248,12 +254,15 @@ fn on_message(dash: Dashboard, socket: &WebSocket, text: &str) {
     if let ServerMsg::Batch(batch) = &msg {
         let n = batch.updates.len() as u64;
         let now = precise_now();
-        let offset = STATE.with_borrow_mut(|s| {
+        let (offset, measured) = STATE.with_borrow_mut(|s| {
             s.rate.add(now.timestamp(), n);
-            s.offset
+            (s.offset, s.best_rtt.is_some())
         });
-        let delay = (now + offset - batch.ts).num_microseconds().unwrap_or(0) as f64 / 1000.0;
-        dash.latency_ms.set(Some(delay.max(0.0)));
+        // Only once a ping has measured the clock offset: before that the figure is a guess.
+        if measured {
+            let delay = (now + offset - batch.ts).num_microseconds().unwrap_or(0) as f64 / 1000.0;
+            dash.latency_ms.set(Some(delay.max(0.0)));
+        }
     }
     // Paused: the view stays frozen; data messages wait, in order.
     if dash.paused.get_untracked() && matches!(msg, ServerMsg::Batch(_) | ServerMsg::Snapshot(_)) {
@@ -281,12 +290,14 @@ fn apply(dash: Dashboard, socket: &WebSocket, msg: ServerMsg) {
             ts, heartbeat_ms, ..
         } => {
             let id = next_id();
-            let ping = next_id();
             STATE.with_borrow_mut(|s| {
-                s.offset = ts - Utc::now();
+                // A first estimate; pings refine it (see `on_timer`).
+                s.offset = ts - precise_now();
                 s.heartbeat = ChronoDuration::milliseconds(i64::from(heartbeat_ms.max(100)));
                 s.recovering = Some(id);
-                s.clock_ping = Some((ping, precise_now()));
+                s.best_rtt = None;
+                s.clock_ping = None;
+                s.last_clock_ping = None;
             });
             dash.link.set(Link::Recovering);
             // Resume every channel from what the page (or the last connection) applied.
@@ -298,8 +309,6 @@ fn apply(dash: Dashboard, socket: &WebSocket, msg: ServerMsg) {
                     resume: Some(dash.resume()),
                 },
             );
-            // A round trip to estimate the server clock's offset for the latency figure.
-            send(socket, &ClientMsg::Ping { id: ping });
         }
         ServerMsg::Ack { id, channels } => {
             STATE.with_borrow_mut(|s| {
@@ -328,9 +337,14 @@ fn apply(dash: Dashboard, socket: &WebSocket, msg: ServerMsg) {
             STATE.with_borrow_mut(|s| {
                 if let Some((ping, sent)) = s.clock_ping {
                     if ping == id {
-                        // The server read its clock about halfway through the round trip.
-                        s.offset = ts - (sent + (now - sent) / 2);
                         s.clock_ping = None;
+                        // The server read its clock about halfway through the round trip;
+                        // the shorter the trip, the less that guess can be off (as in NTP).
+                        let rtt = now - sent;
+                        if s.best_rtt.is_none_or(|best| rtt < best) {
+                            s.best_rtt = Some(rtt);
+                            s.offset = ts - (sent + rtt / 2);
+                        }
                     }
                 }
             });
@@ -441,6 +455,23 @@ fn on_timer(dash: Dashboard) {
         }
     }
     let link = dash.link.get_untracked();
+    // Re-measure the clock offset now and then, when the connection is quiet enough to give
+    // a clean round trip.
+    if link == Link::Live {
+        let ping = STATE.with_borrow(|s| {
+            s.clock_ping.is_none()
+                && s.last_clock_ping
+                    .is_none_or(|t| now - t >= CLOCK_PING_EVERY)
+        });
+        if let (true, Some(socket)) = (ping, socket.clone()) {
+            let id = next_id();
+            STATE.with_borrow_mut(|s| {
+                s.clock_ping = Some((id, precise_now()));
+                s.last_clock_ping = Some(now);
+            });
+            send(&socket, &ClientMsg::Ping { id });
+        }
+    }
     let connected = matches!(link, Link::Live | Link::Stale | Link::Recovering);
     if connected && dead {
         if let Some(socket) = socket {
