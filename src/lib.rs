@@ -10,17 +10,23 @@
 //! - `server::simulator`: the seeded market (random-walk quotes, trades) and games (scores, clock).
 //! - `server::hub`: fan-out; applies each tick's batch to the live state, encodes it once, broadcasts it.
 //! - `server::feed`: the task that steps the simulator every tick and publishes to the hub.
-//! - `server::ws`: the `/ws` endpoint: snapshot, then the stream; answers client messages.
+//! - `server::ws`: the `/ws` upgrade: origin check, connection cap, socket limits.
 //! - `server::page`: server-side rendering of the page from the hub's snapshot.
 //! - `server::config`: command-line and environment configuration.
-//! - [`ui`]: the reactive store (`ui::store`) and the components (`market`, `scoreboard`, `status`).
+//! - [`ui`]: the reactive store (`ui::store`) and the components (`market`, `ticker`, `detail`,
+//!   `scoreboard`, `status`, `announcer`, `sparkline`).
 //! - [`app`]: the HTML shell and the root component.
-//! - `client::feed`: the browser's socket: applies the stream, detects gaps and silence, reconnects.
+//! - `client::feed`: the browser's socket: subscribes, resumes, applies the stream, reconnects.
+//! - `client::prefs`: watchlist, sort, theme and selection kept in localStorage.
+//! - [`clock_sync`]: server clock offset (min-RTT pings) and message rate, for the status bar.
+//! - `server::catalog`: channel names to dense ids. `server::candles`: OHLCV from trades.
+//! - `server::session`: one client's subscriptions, catch-up, heartbeats and limits.
 //!
 //! Server-only code is behind the `ssr` feature and browser-only code behind `hydrate`; the
 //! protocol and the UI compile for both.
 
 pub mod app;
+pub mod clock_sync;
 pub mod protocol;
 pub mod ui;
 

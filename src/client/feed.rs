@@ -13,6 +13,7 @@
 //! still arrive is shown as Stale. Reconnects back off exponentially with jitter, so that a
 //! restarted server is not hit by every browser at once.
 
+use crate::clock_sync::{ClockSync, RateMeter};
 use crate::protocol::{Channel, ClientMsg, Resume, ServerMsg};
 use crate::ui::store::{Dashboard, Link, SPARK_STEP_SECS};
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
@@ -51,8 +52,8 @@ struct State {
     last_message: Option<DateTime<Utc>>,
     last_data: Option<DateTime<Utc>>,
     heartbeat: ChronoDuration,
-    /// Server time minus local time, from the welcome.
-    offset: ChronoDuration,
+    /// Server time minus local time.
+    clock: ClockSync,
     next_id: u64,
     /// The id of the subscribe that (re)starts the stream; Live once it is answered with data.
     recovering: Option<u64>,
@@ -72,15 +73,7 @@ struct State {
     announced_at: Option<DateTime<Utc>>,
     /// The last sparkline sample's slot of server time.
     spark_slot: i64,
-    /// A ping sent to measure the clock offset: its id and local send time.
-    clock_ping: Option<(u64, DateTime<Utc>)>,
-    /// The shortest round trip seen on this connection: its sample sets the offset.
-    best_rtt: Option<ChronoDuration>,
-    last_clock_ping: Option<DateTime<Utc>>,
 }
-
-/// How often the clock offset is re-measured (each ping is a few dozen bytes).
-const CLOCK_PING_EVERY: ChronoDuration = ChronoDuration::seconds(2);
 
 /// Messages held at most while paused (each is a tick's batch).
 const HOLD_LIMIT: usize = 20_000;
@@ -256,7 +249,7 @@ fn on_message(dash: Dashboard, socket: &WebSocket, text: &str) {
         let now = precise_now();
         let (offset, measured) = STATE.with_borrow_mut(|s| {
             s.rate.add(now.timestamp(), n);
-            (s.offset, s.best_rtt.is_some())
+            (s.clock.offset(), s.clock.measured())
         });
         // Only once a ping has measured the clock offset: before that the figure is a guess.
         if measured {
@@ -292,12 +285,9 @@ fn apply(dash: Dashboard, socket: &WebSocket, msg: ServerMsg) {
             let id = next_id();
             STATE.with_borrow_mut(|s| {
                 // A first estimate; pings refine it (see `on_timer`).
-                s.offset = ts - precise_now();
+                s.clock.reset(ts, precise_now());
                 s.heartbeat = ChronoDuration::milliseconds(i64::from(heartbeat_ms.max(100)));
                 s.recovering = Some(id);
-                s.best_rtt = None;
-                s.clock_ping = None;
-                s.last_clock_ping = None;
             });
             dash.link.set(Link::Recovering);
             // Resume every channel from what the page (or the last connection) applied.
@@ -334,20 +324,7 @@ fn apply(dash: Dashboard, socket: &WebSocket, msg: ServerMsg) {
         }
         ServerMsg::Pong { id, ts } => {
             let now = precise_now();
-            STATE.with_borrow_mut(|s| {
-                if let Some((ping, sent)) = s.clock_ping {
-                    if ping == id {
-                        s.clock_ping = None;
-                        // The server read its clock about halfway through the round trip;
-                        // the shorter the trip, the less that guess can be off (as in NTP).
-                        let rtt = now - sent;
-                        if s.best_rtt.is_none_or(|best| rtt < best) {
-                            s.best_rtt = Some(rtt);
-                            s.offset = ts - (sent + rtt / 2);
-                        }
-                    }
-                }
-            });
+            STATE.with_borrow_mut(|s| s.clock.pong(id, ts, now));
         }
         ServerMsg::Heartbeat { .. } => {}
         ServerMsg::Error(err) => {
@@ -427,7 +404,7 @@ fn on_timer(dash: Dashboard) {
             .is_some_and(|t| now - t > s.heartbeat * SILENT_BEATS as i32);
         let stale = s.last_data.is_some_and(|t| now - t > STALE_AFTER);
         (
-            s.offset,
+            s.clock.offset(),
             dead,
             stale,
             s.connection.as_ref().map(|c| c.socket.clone()),
@@ -458,17 +435,10 @@ fn on_timer(dash: Dashboard) {
     // Re-measure the clock offset now and then, when the connection is quiet enough to give
     // a clean round trip.
     if link == Link::Live {
-        let ping = STATE.with_borrow(|s| {
-            s.clock_ping.is_none()
-                && s.last_clock_ping
-                    .is_none_or(|t| now - t >= CLOCK_PING_EVERY)
-        });
-        if let (true, Some(socket)) = (ping, socket.clone()) {
+        let due = STATE.with_borrow(|s| s.clock.due(now));
+        if let (true, Some(socket)) = (due, socket.clone()) {
             let id = next_id();
-            STATE.with_borrow_mut(|s| {
-                s.clock_ping = Some((id, precise_now()));
-                s.last_clock_ping = Some(now);
-            });
+            STATE.with_borrow_mut(|s| s.clock.sent(id, precise_now()));
             send(&socket, &ClientMsg::Ping { id });
         }
     }
@@ -486,37 +456,6 @@ fn on_timer(dash: Dashboard) {
         }
     } else if link == Link::Live && stale {
         dash.link.set(Link::Stale);
-    }
-}
-
-/// Counts events per whole second of local time; reports the last complete second.
-#[derive(Default)]
-struct RateMeter {
-    second: i64,
-    count: u64,
-    previous: u64,
-}
-
-impl RateMeter {
-    fn add(&mut self, second: i64, n: u64) {
-        if second != self.second {
-            self.previous = if second == self.second + 1 {
-                self.count
-            } else {
-                0
-            };
-            self.second = second;
-            self.count = 0;
-        }
-        self.count += n;
-    }
-
-    fn per_second(&self, now: i64) -> u64 {
-        match now - self.second {
-            0 => self.previous,
-            1 => self.count,
-            _ => 0,
-        }
     }
 }
 
