@@ -182,9 +182,16 @@ async fn a_slow_reader_is_conflated_and_told_never_silently_dropped() {
         }
     }
     // After the catch-up the stream goes on, still without holes.
-    for _ in 0..50 {
+    for _ in 0..200 {
         match c.next().await {
-            ServerMsg::Batch(b) => t.batch(&b),
+            ServerMsg::Batch(b) => {
+                trade_updates += b
+                    .updates
+                    .iter()
+                    .filter(|u| matches!(u.channel, Channel::Trades(_)))
+                    .count();
+                t.batch(&b);
+            }
             ServerMsg::Snapshot(s) => t.snapshot(&s),
             _ => {}
         }

@@ -32,6 +32,12 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(5..=5_000))]
     pub tick_ms: u64,
 
+    /// Seconds of market and games simulated before the server starts, so that the first page
+    /// already has charts, sparklines and trades.
+    #[arg(long, env = "LIVETAPE_WARMUP_SECS", default_value_t = 120,
+          value_parser = clap::value_parser!(u32).range(0..=3_600))]
+    pub warmup_secs: u32,
+
     /// Ticks a client may fall behind before it is caught up (conflated to the latest state,
     /// trades replayed from history).
     #[arg(long, env = "LIVETAPE_LAG_CAPACITY", default_value_t = 256,
@@ -111,6 +117,8 @@ impl Config {
     pub fn for_tests() -> Self {
         let mut c = Config::parse_from(["livetape"]);
         c.addr = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+        // Integration tests start many servers; a short warm-up keeps them quick.
+        c.warmup_secs = 5;
         c
     }
 }

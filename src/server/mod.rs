@@ -118,24 +118,37 @@ pub async fn start(config: &Config) -> std::io::Result<Running> {
     let addr = listener.local_addr()?;
 
     let now = Utc::now();
-    let sim = Simulator::new(
+    // The world starts `warmup` in the past and is played forward to now before the first
+    // client arrives, so that charts, sparklines and tapes have history from the first page.
+    let warmup = chrono::Duration::seconds(i64::from(config.warmup_secs));
+    let start = now - warmup;
+    let mut sim = Simulator::new(
         &SimConfig {
             seed: config.seed,
             symbols: usize::from(config.symbols),
             games: usize::from(config.games),
         },
-        now,
+        start,
     );
     // The epoch only needs to differ between runs; the start time in microseconds does.
     let epoch = now.timestamp_micros().unsigned_abs();
     let hub = Arc::new(Hub::new(
         epoch,
-        now,
+        start,
         sim.quotes(),
         sim.games(),
         config.lag_capacity as usize,
         config.history as usize,
     ));
+    let tick = chrono::Duration::milliseconds(config.tick_ms as i64);
+    let mut t = start;
+    while t + tick <= now {
+        t += tick;
+        let events = sim.step(t);
+        if !events.is_empty() {
+            hub.publish(t, events);
+        }
+    }
     let shutdown = CancellationToken::new();
     feed::spawn(sim, hub.clone(), config.tick(), shutdown.clone());
 

@@ -66,6 +66,8 @@ impl Default for Limits {
 /// An invalid message costs this many tokens, so a client sending garbage is cut off sooner
 /// than one sending valid requests quickly.
 const INVALID_COST: f64 = 5.0;
+/// Channels per snapshot message at most.
+pub const SNAPSHOT_CHUNK: usize = 128;
 /// How long we wait for the client's half of a close handshake we started.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
@@ -329,13 +331,17 @@ impl Session {
             self.subs.insert(*id, *seq);
         }
         for (reason, channels) in opened.snapshots {
-            let msg = ServerMsg::Snapshot(Snapshot {
-                epoch: self.hub.epoch(),
-                ts: Utc::now(),
-                reason: Some(reason.reason()),
-                channels,
-            });
-            self.send_msg(&msg).await?;
+            // Large subscriptions are answered in several snapshot messages, so that no frame
+            // grows with the number of channels (candle histories make states big).
+            for chunk in channels.chunks(SNAPSHOT_CHUNK) {
+                let msg = ServerMsg::Snapshot(Snapshot {
+                    epoch: self.hub.epoch(),
+                    ts: Utc::now(),
+                    reason: Some(reason.reason()),
+                    channels: chunk.to_vec(),
+                });
+                self.send_msg(&msg).await?;
+            }
         }
         if !opened.replay.is_empty() {
             let frame = batch_frame(Utc::now(), opened.replay.iter().map(|u| u.json.as_str()));

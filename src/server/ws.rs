@@ -23,9 +23,10 @@ pub const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
 /// of a megabyte per idle client; our frames are a few KiB.
 const READ_BUFFER: usize = 8 * 1024;
 const WRITE_BUFFER: usize = 8 * 1024;
-/// Bound on bytes queued for one client when its TCP window is full; past it a send fails and
-/// the session ends instead of growing memory.
-const MAX_WRITE_BUFFER: usize = 1024 * 1024;
+/// Bound on bytes queued in tungstenite for one client. Sessions await every send, so at most
+/// one frame waits here; the bound only has to exceed the largest frame (a snapshot chunk of
+/// `SNAPSHOT_CHUNK` channels with full candle histories is about 2 MiB).
+const MAX_WRITE_BUFFER: usize = 8 * 1024 * 1024;
 
 /// What every session shares: its rules, the connection count and the shutdown signal.
 pub struct Sessions {

@@ -173,10 +173,17 @@ impl Client {
             ServerMsg::Ack { id: got, .. } => assert_eq!(got, id),
             other => panic!("expected an ack, got {other:?}"),
         }
-        let snap = match self.next_reply().await {
+        // The snapshot may come in several messages (at most 128 channels each).
+        let mut snap = match self.next_reply().await {
             ServerMsg::Snapshot(s) => s,
             other => panic!("expected a snapshot, got {other:?}"),
         };
+        while snap.channels.len() < channels.len() {
+            match self.next_reply().await {
+                ServerMsg::Snapshot(more) => snap.channels.extend(more.channels),
+                other => panic!("expected the rest of the snapshot, got {other:?}"),
+            }
+        }
         assert_eq!(snap.channels.len(), channels.len());
         let mut tracker = Tracker::default();
         tracker.snapshot(&snap);
