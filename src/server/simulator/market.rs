@@ -219,6 +219,12 @@ mod tests {
             }
         }
         assert!(trades > 1_000, "{trades} trades");
+        let buys = events
+            .iter()
+            .filter(|e| matches!(e, Event::Trade(t) if t.side == Side::Buy))
+            .count();
+        let share = buys as f64 / trades as f64;
+        assert!((0.45..0.55).contains(&share), "buyers took {share:.2} of {trades} trades");
         assert!(ticker(TICKERS.len()).starts_with('Q'));
         assert!(TICKERS.iter().all(|t| !t.starts_with('Q')));
     }
