@@ -23,6 +23,14 @@ pub struct Config {
           value_parser = clap::value_parser!(u16).range(1..=64))]
     pub games: u16,
 
+    /// Quote moves per symbol per second (at most one per tick).
+    #[arg(long, env = "LIVETAPE_QUOTE_RATE", default_value_t = 3.0, value_parser = rate)]
+    pub quote_rate: f64,
+
+    /// Trades per symbol per second (at most one per tick).
+    #[arg(long, env = "LIVETAPE_TRADE_RATE", default_value_t = 1.2, value_parser = rate)]
+    pub trade_rate: f64,
+
     /// Seed of the simulation: the same seed gives the same sequence of events.
     #[arg(long, env = "LIVETAPE_SEED", default_value_t = 7)]
     pub seed: u64,
@@ -94,6 +102,16 @@ pub struct Config {
     pub site_root: Option<String>,
 }
 
+/// A rate per second: a finite number from 0 to 1000.
+fn rate(text: &str) -> Result<f64, String> {
+    let value: f64 = text.parse().map_err(|e| format!("{e}"))?;
+    if value.is_finite() && (0.0..=1_000.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!("{text} is not a rate from 0 to 1000 per second"))
+    }
+}
+
 impl Config {
     pub fn tick(&self) -> Duration {
         Duration::from_millis(self.tick_ms)
@@ -120,5 +138,21 @@ impl Config {
         // Integration tests start many servers; a short warm-up keeps them quick.
         c.warmup_secs = 5;
         c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_rates_are_refused_with_a_reason() {
+        for bad in ["nan", "inf", "-1", "1001", "fast"] {
+            let arg = format!("--quote-rate={bad}");
+            let err = Config::try_parse_from(["livetape", arg.as_str()]).unwrap_err();
+            assert!(err.to_string().contains("quote-rate"), "{bad}: {err}");
+        }
+        let c = Config::try_parse_from(["livetape", "--quote-rate", "10"]).unwrap();
+        assert_eq!(c.quote_rate, 10.0);
     }
 }

@@ -127,6 +127,8 @@ pub async fn start(config: &Config) -> std::io::Result<Running> {
             seed: config.seed,
             symbols: usize::from(config.symbols),
             games: usize::from(config.games),
+            quote_rate: config.quote_rate,
+            trade_rate: config.trade_rate,
         },
         start,
     );

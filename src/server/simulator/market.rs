@@ -16,10 +16,10 @@ use rand_distr::{Distribution, LogNormal, StandardNormal};
 const SPEED: f64 = 60.0;
 /// Trading seconds in a year, to turn annual volatility into per-second volatility.
 const YEAR_SECONDS: f64 = 252.0 * 6.5 * 3600.0;
-/// Expected quote moves per symbol per second.
-const QUOTE_RATE: f64 = 3.0;
-/// Expected trades per symbol per second.
-const TRADE_RATE: f64 = 1.2;
+/// Expected quote moves per symbol per second, unless configured.
+pub const QUOTE_RATE: f64 = 3.0;
+/// Expected trades per symbol per second, unless configured.
+pub const TRADE_RATE: f64 = 1.2;
 
 /// Real-looking tickers first; beyond them, generated ones (`Q` and three letters; no listed
 /// ticker starts with Q, so they never collide).
@@ -48,6 +48,8 @@ struct SymbolState {
 /// All symbols of the market and the random stream that moves them.
 pub struct Market {
     rng: ChaCha8Rng,
+    quote_rate: f64,
+    trade_rate: f64,
     symbols: Vec<SymbolState>,
     last_step: DateTime<Utc>,
 }
@@ -71,9 +73,11 @@ fn round_cents_up(x: f64) -> f64 {
     (x * 100.0).ceil() / 100.0
 }
 
-/// Probability that a Poisson process of `rate` per second fires at least once in `dt` seconds.
+/// Probability of an event in a step of `dt` seconds for `rate` events per second. Each symbol
+/// moves at most once per tick (its quote is conflated within a tick anyway), so the mean is
+/// exact up to one event per tick: a rate of 10/s at a 100 ms tick moves every tick.
 fn chance(rate: f64, dt: f64) -> f64 {
-    1.0 - (-rate * dt).exp()
+    (rate * dt).clamp(0.0, 1.0)
 }
 
 impl SymbolState {
@@ -91,6 +95,17 @@ impl Market {
     /// Creates `count` symbols with random opens, volatilities and spreads. Tickers stay unique
     /// up to 17,576 generated ones past the listed ones; the server caps `count` well below.
     pub fn new(seed: u64, count: usize, now: DateTime<Utc>) -> Self {
+        Self::with_rates(seed, count, now, QUOTE_RATE, TRADE_RATE)
+    }
+
+    /// Like [`Market::new`], with quote moves and trades per symbol per second.
+    pub fn with_rates(
+        seed: u64,
+        count: usize,
+        now: DateTime<Utc>,
+        quote_rate: f64,
+        trade_rate: f64,
+    ) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let price = LogNormal::<f64>::new(4.3, 0.9).expect("valid lognormal parameters");
         let symbols = (0..count)
@@ -119,6 +134,8 @@ impl Market {
             .collect();
         Market {
             rng,
+            quote_rate,
+            trade_rate,
             symbols,
             last_step: now,
         }
@@ -139,9 +156,11 @@ impl Market {
             return;
         }
         let rng = &mut self.rng;
+        let (quote_chance, trade_chance) =
+            (chance(self.quote_rate, dt), chance(self.trade_rate, dt));
         for s in &mut self.symbols {
             let mut changed = false;
-            if rng.random_bool(chance(QUOTE_RATE, dt)) {
+            if rng.random_bool(quote_chance) {
                 let since = ((now - s.moved_at).num_microseconds().unwrap_or(0) as f64 / 1e6)
                     .clamp(0.0, 10.0);
                 let z: f64 = rng.sample(StandardNormal);
@@ -151,7 +170,7 @@ impl Market {
                 s.set_book();
                 changed = true;
             }
-            if rng.random_bool(chance(TRADE_RATE, dt)) {
+            if rng.random_bool(trade_chance) {
                 let side = if rng.random_bool(0.5) {
                     Side::Buy
                 } else {
@@ -224,9 +243,37 @@ mod tests {
             .filter(|e| matches!(e, Event::Trade(t) if t.side == Side::Buy))
             .count();
         let share = buys as f64 / trades as f64;
-        assert!((0.45..0.55).contains(&share), "buyers took {share:.2} of {trades} trades");
+        assert!(
+            (0.45..0.55).contains(&share),
+            "buyers took {share:.2} of {trades} trades"
+        );
         assert!(ticker(TICKERS.len()).starts_with('Q'));
         assert!(TICKERS.iter().all(|t| !t.starts_with('Q')));
+    }
+
+    #[test]
+    fn the_configured_rate_is_the_rate() {
+        let start = Utc::now();
+        let mut m = Market::with_rates(1, 100, start, 10.0, 0.0);
+        let mut events = Vec::new();
+        for i in 1..=100 {
+            m.step(start + Duration::milliseconds(100 * i), &mut events);
+        }
+        // 100 symbols, 10 moves a second each, for 10 s, and no trades.
+        assert_eq!(events.len(), 100 * 10 * 10);
+        let mut m = Market::with_rates(1, 100, start, 3.0, 1.2);
+        let mut events = Vec::new();
+        for i in 1..=600 {
+            m.step(start + Duration::milliseconds(100 * i), &mut events);
+        }
+        let trades = events
+            .iter()
+            .filter(|e| matches!(e, Event::Trade(_)))
+            .count() as f64;
+        assert!(
+            (trades / (100.0 * 60.0) - 1.2).abs() < 0.1,
+            "{trades} trades in 60 s"
+        );
     }
 
     #[test]

@@ -20,6 +20,10 @@ pub struct SimConfig {
     pub seed: u64,
     pub symbols: usize,
     pub games: usize,
+    /// Quote moves per symbol per second (at most one per tick).
+    pub quote_rate: f64,
+    /// Trades per symbol per second (at most one per tick).
+    pub trade_rate: f64,
 }
 
 impl Default for SimConfig {
@@ -28,6 +32,8 @@ impl Default for SimConfig {
             seed: 7,
             symbols: 60,
             games: 6,
+            quote_rate: market::QUOTE_RATE,
+            trade_rate: market::TRADE_RATE,
         }
     }
 }
@@ -43,7 +49,13 @@ impl Simulator {
         // Each part has its own random stream, so that a change to one does not reshuffle the
         // other's events for the same seed.
         Simulator {
-            market: Market::new(config.seed, config.symbols, now),
+            market: Market::with_rates(
+                config.seed,
+                config.symbols,
+                now,
+                config.quote_rate,
+                config.trade_rate,
+            ),
             sports: Sports::new(config.seed ^ 0x5EED_5B0E, config.games, now),
         }
     }
@@ -105,6 +117,7 @@ mod tests {
                 seed: 1,
                 symbols: 500,
                 games: 9,
+                ..SimConfig::default()
             },
             now,
         );
