@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# `make bench`: livetape and its peers side by side on loopback, same harness, same machine.
+# Writes the raw results to target/bench/results.jsonl and the table to docs/benchmarks.md.
+# Every run is bounded: each scenario measures for BENCH_SECS seconds, then stops its servers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SECS=${BENCH_SECS:-8}
+OUT=target/bench
+mkdir -p "$OUT"
+: > "$OUT/results.jsonl"
+TARGET_DIR=${CARGO_TARGET_DIR:-target}
+
+echo "==> Building the server and the load generator (release)"
+cargo build --release --features ssr --bin livetape --example loadgen
+LIVETAPE="$TARGET_DIR/release/livetape"
+LOADGEN="$TARGET_DIR/release/examples/loadgen"
+if [ ! -f bench/peers/node_modules/.package-lock.json ] \
+  || [ bench/peers/package-lock.json -nt bench/peers/node_modules/.package-lock.json ]; then
+  (cd bench/peers && npm ci --no-audit --no-fund)
+fi
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+PORT=3400
+SERVER_PID=
+stop_server() {
+  if [ -n "$SERVER_PID" ]; then
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=
+  fi
+}
+trap stop_server EXIT
+
+# start KIND RATE: a server publishing RATE events per second.
+start() {
+  local kind=$1 rate=$2
+  PORT=$((PORT + 1))
+  case $kind in
+    livetape)
+      # RATE quote events per second: 50 symbols moving RATE/50 times a second each (at most
+      # one move per tick, so the tick shrinks for high rates), no trades.
+      local per_symbol tick
+      per_symbol=$(python3 -c "print($rate/50)")
+      tick=$(python3 -c "print(max(5, min(100, int(1000/max($rate/50,1)))))")
+      "$LIVETAPE" --addr "127.0.0.1:$PORT" --symbols 50 --quote-rate "$per_symbol" --trade-rate 0 \
+        --tick-ms "$tick" --warmup-secs 0 --max-connections 20000 >/dev/null 2>&1 &
+      ;;
+    ws)
+      node bench/peers/ws-server.js "$PORT" "$rate" >/dev/null 2>&1 &
+      ;;
+  esac
+  SERVER_PID=$!
+  for _ in $(seq 1 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "server $kind did not start" >&2
+  return 1
+}
+
+# run SCENARIO KIND RATE CLIENTS
+run() {
+  local scenario=$1 kind=$2 rate=$3 clients=$4 path=/ws
+  [ "$kind" = ws ] && path=/
+  start "$kind" "$rate"
+  local addrs=$(( clients / 20000 + 1 ))
+  echo "--> $scenario: $kind, $rate events/s fed, $clients clients"
+  "$LOADGEN" --kind "$kind" --server "127.0.0.1:$PORT" --path "$path" --clients "$clients" \
+    --secs "$SECS" --server-pid "$SERVER_PID" --source-addrs "$addrs" \
+    | python3 -c "import json,sys; r=json.load(sys.stdin); r.update(scenario='$scenario', rate=$rate); print(json.dumps(r))" \
+    | tee -a "$OUT/results.jsonl"
+  stop_server
+}
+
+# (a) a fixed event rate, clients stepped up.
+for clients in 100 1000 10000; do
+  for kind in livetape ws; do run a "$kind" 100 "$clients"; done
+done
+# (b) 1,000 clients, the event rate stepped up until a server falls behind.
+for rate in 100 200 500 1000 2000 5000; do
+  for kind in livetape ws; do run b "$kind" "$rate" 1000; done
+done
+
+python3 scripts/bench_report.py "$OUT/results.jsonl" > docs/benchmarks.md
+echo "==> Wrote docs/benchmarks.md"
