@@ -144,14 +144,7 @@ fn QuoteLine(row: QuoteRow) -> impl IntoView {
         spark,
     } = row;
     let change = move || last.get() - open.get();
-    let pct = move || {
-        let o = open.get();
-        if o == 0.0 {
-            0.0
-        } else {
-            (last.get() - o) / o * 100.0
-        }
-    };
+    let pct = move || super::store::pct(last.get(), open.get());
     let arrow = move || match tick.get() {
         Tick::Up => "▲",
         Tick::Down => "▼",

@@ -198,7 +198,8 @@ where
     });
 }
 
-fn pct(last: f64, open: f64) -> f64 {
+/// The day's change of `last` from `open`, in percent (0 without an open).
+pub fn pct(last: f64, open: f64) -> f64 {
     if open == 0.0 {
         0.0
     } else {

@@ -16,14 +16,7 @@ fn TapeItem(row: QuoteRow) -> impl IntoView {
         symbol, last, open, ..
     } = row;
     let change = move || last.get() - open.get();
-    let pct = move || {
-        let o = open.get();
-        if o == 0.0 {
-            0.0
-        } else {
-            change() / o * 100.0
-        }
-    };
+    let pct = move || super::store::pct(last.get(), open.get());
     view! {
         <li class="tape-item">
             <span class="tape-sym">{symbol.to_string()}</span>
