@@ -78,6 +78,14 @@ async fn watch(
     all
 }
 
+fn trades_in(batch: &livetape::protocol::Batch) -> usize {
+    batch
+        .updates
+        .iter()
+        .filter(|u| matches!(u.channel, Channel::Trades(_)))
+        .count()
+}
+
 fn p99_ms(v: &[i64]) -> f64 {
     assert!(!v.is_empty());
     v[(v.len() * 99 / 100).min(v.len() - 1)] as f64 / 1000.0
@@ -162,11 +170,7 @@ async fn a_slow_reader_is_conflated_and_told_never_silently_dropped() {
     while lagged == 0 && Instant::now() < give_up {
         match c.next().await {
             ServerMsg::Batch(b) => {
-                trade_updates += b
-                    .updates
-                    .iter()
-                    .filter(|u| matches!(u.channel, Channel::Trades(_)))
-                    .count();
+                trade_updates += trades_in(&b);
                 t.batch(&b);
             }
             ServerMsg::Snapshot(s) => {
@@ -185,11 +189,7 @@ async fn a_slow_reader_is_conflated_and_told_never_silently_dropped() {
     for _ in 0..200 {
         match c.next().await {
             ServerMsg::Batch(b) => {
-                trade_updates += b
-                    .updates
-                    .iter()
-                    .filter(|u| matches!(u.channel, Channel::Trades(_)))
-                    .count();
+                trade_updates += trades_in(&b);
                 t.batch(&b);
             }
             ServerMsg::Snapshot(s) => t.snapshot(&s),

@@ -246,39 +246,30 @@ impl Session {
         if self.subs.is_empty() {
             return Ok(());
         }
+        // One lookup per update: take it if it is the channel's next, and advance the channel.
         let mut behind: Vec<(ChannelId, Seq)> = Vec::new();
-        let mut wanted = 0;
+        let mut wanted: Vec<&str> = Vec::with_capacity(tick.updates.len());
         for u in &tick.updates {
-            if let Some(last) = self.subs.get(&u.channel) {
-                match u.seq.cmp(&(last + 1)) {
-                    std::cmp::Ordering::Equal => wanted += 1,
+            if let Some(last) = self.subs.get_mut(&u.channel) {
+                match u.seq.cmp(&(*last + 1)) {
+                    std::cmp::Ordering::Equal => {
+                        *last = u.seq;
+                        wanted.push(u.json.as_str());
+                    }
+                    // Already covered by a snapshot or replay.
                     std::cmp::Ordering::Less => {}
                     // Cannot happen while the invariants hold; recover rather than skip.
                     std::cmp::Ordering::Greater => behind.push((u.channel, *last)),
                 }
             }
         }
-        if wanted > 0 {
-            let frame = if wanted == tick.updates.len() {
+        if !wanted.is_empty() {
+            let frame = if wanted.len() == tick.updates.len() {
                 // Every update of the tick is for us: send the shared frame as is.
                 tick.full_frame()
             } else {
-                let subs = &self.subs;
-                batch_frame(
-                    tick.ts,
-                    tick.updates
-                        .iter()
-                        .filter(|u| subs.get(&u.channel).is_some_and(|last| u.seq == last + 1))
-                        .map(|u| u.json.as_str()),
-                )
+                batch_frame(tick.ts, wanted.into_iter())
             };
-            for u in &tick.updates {
-                if let Some(last) = self.subs.get_mut(&u.channel) {
-                    if u.seq == *last + 1 {
-                        *last = u.seq;
-                    }
-                }
-            }
             self.send(Message::Text(frame)).await?;
         }
         if !behind.is_empty() {
