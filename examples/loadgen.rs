@@ -4,8 +4,17 @@
 //! For livetape it speaks the real protocol with the shared types: a welcome, one subscribe to
 //! the quotes of every symbol, then batches; each update in a batch is one event, and its
 //! latency is the time from the batch's server timestamp to its arrival. For the Node `ws`
-//! peer each message is one JSON event with a `ts` field (µs). Results are one JSON object on
-//! stdout; `scripts/bench.sh` turns several into docs/benchmarks.md.
+//! peer each message is one JSON event with a `ts` field (µs). For Socket.IO it speaks
+//! Engine.IO v4 over the WebSocket transport: `0{..}` open, `40` to join the default
+//! namespace, `42["quote",{..}]` events, and `3` in answer to the server's `2` pings.
+//!
+//! What is measured: after everyone is connected and subscribed, one window of `--secs`.
+//! The server's RSS is read before the first client connects and again at the end, so idle
+//! runs (nothing fed) give the server's memory per client. With `--stall`, a second window
+//! follows in which one more client subscribes and then never reads again (4 KiB receive
+//! buffer): the others' latency before and during shows whether one slow reader hurts them.
+//! Results are one JSON object on stdout; `scripts/bench.sh` turns several into
+//! docs/benchmarks.md.
 //!
 //! Run with `cargo run --release --features ssr --example loadgen -- --help`.
 
@@ -21,10 +30,11 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpSocket;
 use tokio_tungstenite::tungstenite::Message;
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Kind {
     Livetape,
     Ws,
+    Socketio,
 }
 
 /// Loopback load generator for livetape and its peers.
@@ -53,6 +63,9 @@ struct Args {
     /// The server's process id, to report its RSS and CPU.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// After the first window, add one client that stops reading and measure a second window.
+    #[arg(long)]
+    stall: bool,
 }
 
 /// Shared counters; histograms are sharded to keep lock contention low.
@@ -66,7 +79,74 @@ struct Stats {
     shards: Vec<Mutex<Histogram<u64>>>,
 }
 
+/// What one measuring window saw.
+struct Window {
+    secs: f64,
+    events: u64,
+    frames: u64,
+    bytes: u64,
+    latency: Histogram<u64>,
+    /// (RSS KiB at the end, CPU cores used over the window) of the server.
+    server: Option<(u64, f64)>,
+}
+
+impl Window {
+    fn json(&self) -> serde_json::Value {
+        let per_sec = |n: u64| n as f64 / self.secs;
+        let ms = |q: f64| self.latency.value_at_quantile(q) as f64 / 1000.0;
+        serde_json::json!({
+            "secs": self.secs,
+            "events_per_sec": per_sec(self.events),
+            "frames_per_sec": per_sec(self.frames),
+            "bytes_per_sec": per_sec(self.bytes),
+            "p50_ms": ms(0.50),
+            "p99_ms": ms(0.99),
+            "p999_ms": ms(0.999),
+            "server_rss_kib": self.server.map(|s| s.0),
+            "server_cpu_cores": self.server.map(|s| s.1),
+        })
+    }
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 120_000_000, 3).expect("bounds")
+}
+
 impl Stats {
+    /// Measures for `secs`: counters and histograms are cleared first, then read out.
+    async fn window(&self, secs: u64, server_pid: Option<u32>) -> Window {
+        for n in [&self.events, &self.frames, &self.bytes] {
+            n.store(0, Ordering::Relaxed);
+        }
+        for shard in &self.shards {
+            shard.lock().unwrap_or_else(|p| p.into_inner()).reset();
+        }
+        let before = server_pid.and_then(proc_usage);
+        let started = Instant::now();
+        self.measuring.store(true, Ordering::Relaxed);
+        tokio::time::sleep(Duration::from_secs(secs)).await;
+        self.measuring.store(false, Ordering::Relaxed);
+        let elapsed = started.elapsed().as_secs_f64();
+        let after = server_pid.and_then(proc_usage);
+        let mut latency = histogram();
+        for shard in &self.shards {
+            let _ = latency.add(&*shard.lock().unwrap_or_else(|p| p.into_inner()));
+        }
+        let clk_tck = 100.0; // Linux USER_HZ
+        let server = match (before, after) {
+            (Some((_, t0)), Some((rss, t1))) => Some((rss, (t1 - t0) as f64 / clk_tck / elapsed)),
+            _ => None,
+        };
+        Window {
+            secs: elapsed,
+            events: self.events.load(Ordering::Relaxed),
+            frames: self.frames.load(Ordering::Relaxed),
+            bytes: self.bytes.load(Ordering::Relaxed),
+            latency,
+            server,
+        }
+    }
+
     fn record(&self, client: usize, frames: u64, bytes: u64, events: u64, latency_us: u64) {
         if !self.measuring.load(Ordering::Relaxed) {
             return;
@@ -105,25 +185,96 @@ struct PeerEvent {
     ts: i64,
 }
 
-async fn client(i: usize, args: Arc<Args>, stats: Arc<Stats>, stop: Arc<AtomicBool>) {
+type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
+/// Opens one WebSocket from 127.0.0.x; `small_receive_buffer` makes a client that stops
+/// reading back up onto the server quickly.
+async fn connect(i: usize, args: &Args, small_receive_buffer: bool) -> Option<Ws> {
     let source = IpAddr::V4(Ipv4Addr::new(
         127,
         0,
         0,
         1 + (i % args.source_addrs.max(1) as usize) as u8,
     ));
-    let socket = match TcpSocket::new_v4() {
-        Ok(s) => s,
-        Err(_) => return fail(&stats),
-    };
-    if socket.bind(SocketAddr::new(source, 0)).is_err() {
-        return fail(&stats);
+    let socket = TcpSocket::new_v4().ok()?;
+    if small_receive_buffer {
+        socket.set_recv_buffer_size(4096).ok()?;
     }
-    let Ok(tcp) = socket.connect(args.server).await else {
-        return fail(&stats);
+    socket.bind(SocketAddr::new(source, 0)).ok()?;
+    let tcp = socket.connect(args.server).await.ok()?;
+    let path = match args.kind {
+        Kind::Socketio => "/socket.io/?EIO=4&transport=websocket",
+        _ => &args.path,
     };
-    let url = format!("ws://{}{}", args.server, args.path);
-    let Ok((mut ws, _)) = tokio_tungstenite::client_async(url, tcp).await else {
+    let url = format!("ws://{}{}", args.server, path);
+    let (ws, _) = tokio_tungstenite::client_async(url, tcp).await.ok()?;
+    Some(ws)
+}
+
+/// The handshake's replies: livetape's subscribe after its welcome, Socket.IO's namespace
+/// join after the Engine.IO open and its pong after every ping. `None` for anything else.
+fn reply(kind: Kind, text: &str) -> Option<String> {
+    match kind {
+        Kind::Livetape => match serde_json::from_str(text) {
+            Ok(ServerMsg::Welcome { symbols, .. }) => {
+                let sub = ClientMsg::Subscribe {
+                    id: 1,
+                    channels: symbols.into_iter().map(Channel::Quotes).collect(),
+                    resume: None,
+                };
+                Some(serde_json::to_string(&sub).expect("requests serialise"))
+            }
+            _ => None,
+        },
+        Kind::Socketio if text.starts_with('0') => Some("40".into()),
+        Kind::Socketio if text == "2" => Some("3".into()),
+        _ => None,
+    }
+}
+
+/// Answers the handshake until subscribed: livetape's ack or Socket.IO's namespace join.
+async fn subscribe(kind: Kind, ws: &mut Ws) -> Option<()> {
+    while let Some(Ok(msg)) = ws.next().await {
+        let Message::Text(text) = msg else { continue };
+        if let Some(r) = reply(kind, text.as_str()) {
+            ws.send(Message::text(r)).await.ok()?;
+        }
+        let done = match kind {
+            Kind::Livetape => text.as_str().starts_with(r#"{"type":"ack""#),
+            Kind::Socketio => text.as_str().starts_with("40"),
+            Kind::Ws => true,
+        };
+        if done {
+            return Some(());
+        }
+    }
+    None
+}
+
+/// A client that subscribes like the others and then never reads again.
+async fn stalled_client(i: usize, args: Arc<Args>, stop: Arc<AtomicBool>) {
+    let Some(mut ws) = connect(i, &args, true).await else {
+        eprintln!("the stalled client could not connect");
+        return;
+    };
+    // Read until subscribed; the `ws` peer needs no handshake.
+    if args.kind != Kind::Ws
+        && tokio::time::timeout(Duration::from_secs(10), subscribe(args.kind, &mut ws))
+            .await
+            .ok()
+            .flatten()
+            .is_none()
+    {
+        eprintln!("the stalled client could not subscribe");
+    }
+    while !stop.load(Ordering::Relaxed) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(ws);
+}
+
+async fn client(i: usize, args: Arc<Args>, stats: Arc<Stats>, stop: Arc<AtomicBool>) {
+    let Some(mut ws) = connect(i, &args, false).await else {
         return fail(&stats);
     };
     stats.connected.fetch_add(1, Ordering::Relaxed);
@@ -138,42 +289,35 @@ async fn client(i: usize, args: Arc<Args>, stats: Arc<Stats>, stop: Arc<AtomicBo
         };
         let Message::Text(text) = msg else { continue };
         let arrived = now_us();
+        let text = text.as_str();
+        let latency = |ts: i64| (arrived - ts).max(0) as u64;
+        let bytes = text.len() as u64;
         match args.kind {
-            Kind::Livetape => {
-                if text.as_str().starts_with(r#"{"type":"batch""#) {
-                    if let Ok(head) = serde_json::from_str::<BatchHead>(text.as_str()) {
-                        debug_assert_eq!(head.kind, "batch");
-                        let n = head.updates.len() as u64;
-                        stats.record(
-                            i,
-                            1,
-                            text.len() as u64,
-                            n,
-                            (arrived - head.ts).max(0) as u64,
-                        );
-                    }
-                } else if let Ok(ServerMsg::Welcome { symbols, .. }) =
-                    serde_json::from_str(text.as_str())
-                {
-                    let channels = symbols.into_iter().map(Channel::Quotes).collect();
-                    let sub = ClientMsg::Subscribe {
-                        id: 1,
-                        channels,
-                        resume: None,
-                    };
-                    let text = serde_json::to_string(&sub).expect("requests serialise");
-                    if ws.send(Message::text(text)).await.is_err() {
-                        stats.errors.fetch_add(1, Ordering::Relaxed);
-                        return;
-                    }
-                } else {
-                    stats.record(i, 1, text.len() as u64, 0, 0);
+            Kind::Livetape if text.starts_with(r#"{"type":"batch""#) => {
+                if let Ok(head) = serde_json::from_str::<BatchHead>(text) {
+                    debug_assert_eq!(head.kind, "batch");
+                    let n = head.updates.len() as u64;
+                    stats.record(i, 1, bytes, n, latency(head.ts));
                 }
             }
             Kind::Ws => {
-                if let Ok(e) = serde_json::from_str::<PeerEvent>(text.as_str()) {
-                    stats.record(i, 1, text.len() as u64, 1, (arrived - e.ts).max(0) as u64);
+                if let Ok(e) = serde_json::from_str::<PeerEvent>(text) {
+                    stats.record(i, 1, bytes, 1, latency(e.ts));
                 }
+            }
+            Kind::Socketio if text.starts_with("42") => {
+                if let Ok((_, e)) = serde_json::from_str::<(&str, PeerEvent)>(&text[2..]) {
+                    stats.record(i, 1, bytes, 1, latency(e.ts));
+                }
+            }
+            _ => {
+                if let Some(r) = reply(args.kind, text) {
+                    if ws.send(Message::text(r)).await.is_err() {
+                        stats.errors.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
+                }
+                stats.record(i, 1, bytes, 0, 0);
             }
         }
     }
@@ -217,12 +361,11 @@ async fn main() {
         bytes: AtomicU64::new(0),
         errors: AtomicU64::new(0),
         connected: AtomicU64::new(0),
-        shards: (0..64)
-            .map(|_| Mutex::new(Histogram::new_with_bounds(1, 120_000_000, 3).expect("bounds")))
-            .collect(),
+        shards: (0..64).map(|_| Mutex::new(histogram())).collect(),
     });
     let stop = Arc::new(AtomicBool::new(false));
-    let mut tasks = Vec::with_capacity(args.clients);
+    let baseline_rss = args.server_pid.and_then(proc_usage).map(|u| u.0);
+    let mut tasks = Vec::with_capacity(args.clients + 1);
     for i in 0..args.clients {
         tasks.push(tokio::spawn(client(
             i,
@@ -245,13 +388,17 @@ async fn main() {
     }
     tokio::time::sleep(Duration::from_secs(args.settle)).await;
 
-    let before = args.server_pid.and_then(proc_usage);
-    let started = Instant::now();
-    stats.measuring.store(true, Ordering::Relaxed);
-    tokio::time::sleep(Duration::from_secs(args.secs)).await;
-    stats.measuring.store(false, Ordering::Relaxed);
-    let elapsed = started.elapsed().as_secs_f64();
-    let after = args.server_pid.and_then(proc_usage);
+    let first = stats.window(args.secs, args.server_pid).await;
+    let stalled = if args.stall {
+        tasks.push(tokio::spawn(stalled_client(
+            args.clients,
+            args.clone(),
+            stop.clone(),
+        )));
+        Some(stats.window(args.secs, args.server_pid).await)
+    } else {
+        None
+    };
     stop.store(true, Ordering::Relaxed);
     // One deadline for all: a client stuck behind a saturated server is aborted, so the run
     // always ends within seconds of its measuring window.
@@ -268,30 +415,18 @@ async fn main() {
         t.abort();
     }
 
-    let mut h = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3).expect("bounds");
-    for shard in &stats.shards {
-        let _ = h.add(&*shard.lock().unwrap_or_else(|p| p.into_inner()));
-    }
-    let clk_tck = 100.0; // Linux USER_HZ
-    let (rss_kib, cpu) = match (before, after) {
-        (Some((_, t0)), Some((rss, t1))) => (Some(rss), Some((t1 - t0) as f64 / clk_tck / elapsed)),
-        _ => (None, None),
-    };
-    let per_sec = |n: &AtomicU64| n.load(Ordering::Relaxed) as f64 / elapsed;
-    let out = serde_json::json!({
+    let connected = stats.connected.load(Ordering::Relaxed);
+    let mut out = first.json();
+    let extra = serde_json::json!({
         "kind": format!("{:?}", args.kind).to_lowercase(),
         "clients": args.clients,
-        "connected": stats.connected.load(Ordering::Relaxed),
+        "connected": connected,
         "errors": stats.errors.load(Ordering::Relaxed),
-        "secs": elapsed,
-        "events_per_sec": per_sec(&stats.events),
-        "frames_per_sec": per_sec(&stats.frames),
-        "bytes_per_sec": per_sec(&stats.bytes),
-        "p50_ms": h.value_at_quantile(0.50) as f64 / 1000.0,
-        "p99_ms": h.value_at_quantile(0.99) as f64 / 1000.0,
-        "p999_ms": h.value_at_quantile(0.999) as f64 / 1000.0,
-        "server_rss_kib": rss_kib,
-        "server_cpu_cores": cpu,
+        "server_rss_before_kib": baseline_rss,
+        "stalled": stalled.as_ref().map(Window::json),
     });
+    if let (Some(o), serde_json::Value::Object(e)) = (out.as_object_mut(), extra) {
+        o.extend(e);
+    }
     println!("{out}");
 }

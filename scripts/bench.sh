@@ -11,7 +11,8 @@ mkdir -p "$OUT"
 : > "$OUT/results.jsonl"
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 
-echo "==> Building the server and the load generator (release)"
+echo "==> Building the site, the server and the load generator (release)"
+cargo leptos build --release
 cargo build --release --features ssr --bin livetape --example loadgen
 LIVETAPE="$TARGET_DIR/release/livetape"
 LOADGEN="$TARGET_DIR/release/examples/loadgen"
@@ -49,6 +50,9 @@ start() {
     ws)
       node bench/peers/ws-server.js "$PORT" "$rate" >/dev/null 2>&1 &
       ;;
+    socketio)
+      node bench/peers/socketio-server.js "$PORT" "$rate" >/dev/null 2>&1 &
+      ;;
   esac
   SERVER_PID=$!
   for _ in $(seq 1 100); do
@@ -59,28 +63,57 @@ start() {
   return 1
 }
 
-# run SCENARIO KIND RATE CLIENTS
+# run SCENARIO KIND RATE CLIENTS [LOADGEN FLAGS...]: one measured run, appended to results.jsonl.
 run() {
   local scenario=$1 kind=$2 rate=$3 clients=$4 path=/ws
+  shift 4
   [ "$kind" = ws ] && path=/
   start "$kind" "$rate"
   local addrs=$(( clients / 20000 + 1 ))
-  echo "--> $scenario: $kind, $rate events/s fed, $clients clients"
+  echo "--> $scenario: $kind, $rate events/s fed, $clients clients $*"
   "$LOADGEN" --kind "$kind" --server "127.0.0.1:$PORT" --path "$path" --clients "$clients" \
-    --secs "$SECS" --server-pid "$SERVER_PID" --source-addrs "$addrs" \
+    --secs "$SECS" --server-pid "$SERVER_PID" --source-addrs "$addrs" "$@" \
     | python3 -c "import json,sys; r=json.load(sys.stdin); r.update(scenario='$scenario', rate=$rate); print(json.dumps(r))" \
     | tee -a "$OUT/results.jsonl"
   stop_server
 }
 
+# sustained KIND: did the last run deliver 90% of what was fed to every client, p99 < 100 ms?
+sustained() {
+  tail -n 1 "$OUT/results.jsonl" | python3 -c "
+import json, sys
+r = json.load(sys.stdin)
+sys.exit(0 if r['events_per_sec'] >= 0.9 * r['rate'] * r['clients'] and r['p99_ms'] < 100 else 1)"
+}
+
+KINDS=${BENCH_KINDS:-livetape ws socketio}
+
 # (a) a fixed event rate, clients stepped up.
 for clients in 100 1000 10000; do
-  for kind in livetape ws; do run a "$kind" 100 "$clients"; done
+  for kind in $KINDS; do run a "$kind" 100 "$clients"; done
 done
-# (b) 1,000 clients, the event rate stepped up until a server falls behind.
-for rate in 100 200 500 1000 2000 5000; do
-  for kind in livetape ws; do run b "$kind" "$rate" 1000; done
+# (b) 1,000 clients, the event rate stepped up until a server falls behind (one step past
+# the last rate it sustained is enough to show it).
+for kind in $KINDS; do
+  for rate in 100 200 500 1000 2000 5000 10000; do
+    run b "$kind" "$rate" 1000
+    sustained || break
+  done
 done
+# (c) 10,000 subscribed clients and nothing fed: the server's memory per idle client.
+for kind in $KINDS; do run c "$kind" 0 10000; done
+# (d) 1,000 clients at 100 events/s, then one more that stops reading: the others' latency.
+for kind in $KINDS; do run d "$kind" 100 1000 --stall; done
+
+# The browser: 500 symbols at 10 updates/s each, measured by Chromium's own performance APIs.
+echo "--> browser: the dashboard with 500 symbols at 10 updates/s each"
+rm -f "$OUT/browser.json"
+BIN_ABS=$(realpath "$LIVETAPE")
+(cd end2end && E2E_PORT=3108 LIVETAPE_BIN="$BIN_ABS" npx playwright test -c bench.config.ts) \
+  || echo "the browser benchmark failed; its row is left out" >&2
+WASM=target/site/pkg/livetape.wasm
+python3 -c "import gzip, json; b = open('$WASM', 'rb').read(); print(json.dumps({'raw': len(b), 'gzip': len(gzip.compress(b, 9))}))" \
+  > "$OUT/wasm.json"
 
 python3 scripts/bench_report.py "$OUT/results.jsonl" > docs/benchmarks.md
 echo "==> Wrote docs/benchmarks.md"

@@ -28,8 +28,8 @@ print(f"Machine: {os.cpu_count()} cores ({cpu}), {int(mem) // 1024 // 1024} GiB;
 print("generator (`examples/loadgen.rs`) share it, all on loopback.")
 print()
 print("- **Events** are market events delivered to clients: for livetape, updates inside batches")
-print("  (one frame per tick carries every update of that tick); for Node `ws`, one message per")
-print("  event, as in the seed articles. Every client subscribes to everything the server publishes.")
+print("  (one frame per tick carries every update of that tick); for Node `ws` and Socket.IO, one")
+print("  message per event, as in the seed articles. Every client subscribes to everything the server publishes.")
 print("- **Latency** is from the server's event timestamp to its arrival at the load generator")
 print("  (p50 / p99 / p99.9, all events). RSS and CPU are the server process's, over the window.")
 print()
@@ -83,6 +83,35 @@ def table(scenario, key, label):
     print()
 
 
+def mib(kib):
+    return "–" if kib is None else f"{kib / 1024:.0f}"
+
+
+def idle_kib(r):
+    if r.get("server_rss_kib") is None or r.get("server_rss_before_kib") is None or not r["connected"]:
+        return None
+    return (r["server_rss_kib"] - r["server_rss_before_kib"]) / r["connected"]
+
+
+def load_json(p):
+    try:
+        return json.load(open(p))
+    except (OSError, ValueError):
+        return None
+
+
+def sustains(r):
+    return r["events_per_sec"] >= 0.9 * r["rate"] * r["clients"] and r["p99_ms"] < 100
+
+
+def capacities():
+    caps = {}
+    for kind in kinds:
+        ok = [r["events_per_sec"] for r in by("b", kind) if sustains(r)]
+        caps[kind] = max(ok) if ok else None
+    return caps
+
+
 if by("a", "livetape"):
     print("## (a) Fixed event rate (100 events/s fed), clients stepped up")
     print()
@@ -96,11 +125,7 @@ if by("b", "livetape"):
     print("delivered rate it sustains.")
     print()
     table("b", "rate", "events/s fed")
-    caps = {}
-    for kind in kinds:
-        ok = [r["events_per_sec"] for r in by("b", kind)
-              if r["events_per_sec"] >= 0.9 * r["rate"] * r["clients"] and r["p99_ms"] < 100]
-        caps[kind] = max(ok) if ok else None
+    caps = capacities()
     print("| server | capacity (events/s delivered) | livetape / server |")
     print("|---|---|---|")
     for kind in kinds:
@@ -112,8 +137,93 @@ if by("b", "livetape"):
         print("above what this run measured.")
         print()
 
-print("## Not measured yet")
+if by("c", "livetape"):
+    print("## (c) 10,000 subscribed clients, nothing fed: memory per idle client")
+    print()
+    print("Server RSS before the first client connected and with every client connected and")
+    print("subscribed (livetape: the quotes of all 50 symbols; it still sends heartbeats).")
+    print()
+    print("| server | connected | RSS before MiB | RSS with clients MiB | per client KiB |")
+    print("|---|---|---|---|---|")
+    for kind in kinds:
+        for r in by("c", kind):
+            per = idle_kib(r)
+            print(f"| {kind} | {r['connected']:,} of {r['clients']:,} | {mib(r['server_rss_before_kib'])} | "
+                  f"{mib(r['server_rss_kib'])} | {fmt(per)} |")
+    print()
+
+if by("d", "livetape"):
+    print("## (d) One stalled client among 1,000 (100 events/s fed)")
+    print()
+    print("A window with 1,000 readers, then a second in which one more client subscribes and never")
+    print("reads again (4 KiB receive buffer). Latency and delivery are the 1,000 readers'.")
+    print()
+    print("| server | events/s before | events/s during | p99 ms before | p99 ms during | p99.9 ms before / during | RSS MiB before / during |")
+    print("|---|---|---|---|---|---|---|")
+    for kind in kinds:
+        for r in by("d", kind):
+            s = r.get("stalled") or {}
+            print(f"| {kind} | {fmt(r['events_per_sec'])} | {fmt(s.get('events_per_sec'))} | {r['p99_ms']:.2f} | "
+                  f"{s.get('p99_ms', 0):.2f} | {r['p999_ms']:.2f} / {s.get('p999_ms', 0):.2f} | "
+                  f"{mib(r['server_rss_kib'])} / {mib(s.get('server_rss_kib'))} |")
+    print()
+
+browser = load_json(os.path.join(os.path.dirname(sys.argv[1]), "browser.json"))
+wasm = load_json(os.path.join(os.path.dirname(sys.argv[1]), "wasm.json"))
+if browser or wasm:
+    print("## Browser: the dashboard with 500 symbols, 10 updates/s each")
+    print()
+    if browser:
+        print("Playwright in Debian's Chromium (headless, 1366x900), `end2end/bench/browser.spec.ts`;")
+        print(f"a {browser['seconds']:.0f} s window after the page went live. Frames are counted with")
+        print("`requestAnimationFrame`, long tasks with a `PerformanceObserver`, script time with the")
+        print("DevTools protocol's `Performance.getMetrics`.")
+        print()
+        print("| frames/s | frame p99 / max ms | long tasks > 50 ms (max ms) | script ms/s | layout ms/s | style ms/s | updates/s shown | DOM nodes |")
+        print("|---|---|---|---|---|---|---|---|")
+        print(f"| {browser['fps']:.1f} | {browser['frame_p99_ms']:.1f} / {browser['frame_max_ms']:.1f} | "
+              f"{browser['long_tasks']} ({browser['long_task_max_ms']:.0f}) | {browser['script_ms_per_sec']:.0f} | "
+              f"{browser['layout_ms_per_sec']:.0f} | {browser['style_ms_per_sec']:.0f} | "
+              f"{fmt(browser['updates_per_sec'])} | {fmt(browser['dom_nodes'])} |")
+        print()
+        print(f"Before the page was live (load and hydration): {browser['long_tasks_before_live']} long tasks, "
+              f"the longest {browser['long_task_before_live_max_ms']:.0f} ms.")
+        print()
+    if wasm:
+        print(f"WASM (release, wasm-opt): **{wasm['raw']:,} B raw, {wasm['gzip']:,} B gzip** "
+              f"({wasm['gzip'] / 1024:.0f} KiB).")
+        print()
+
+print("## Targets")
 print()
-print("Socket.IO as a peer, scenario (c) (10,000 idle clients: memory per client), scenario (d)")
-print("(one stalled client among 1,000) and the browser benchmark are the next steps of the")
-print("benchmark issue.")
+print("| target | measured | met |")
+print("|---|---|---|")
+
+
+def target(name, value, ok):
+    print(f"| {name} | {value} | {'yes' if ok else ('no' if ok is not None else '–')} |")
+
+
+caps = capacities()
+for peer, need in (("ws", 10), ("socketio", 20)):
+    if caps.get("livetape") and caps.get(peer):
+        r = caps["livetape"] / caps[peer]
+        target(f"capacity at 1,000 clients ≥ {need}x {peer}", f"{r:.1f}x ({fmt(caps['livetape'])} vs {fmt(caps[peer])} events/s)", r >= need)
+ws_rates = [r["rate"] for r in by("b", "ws") if sustains(r)]
+if ws_rates:
+    top = max(ws_rates)
+    node = next(r for r in by("b", "ws") if r["rate"] == top)
+    lt = next((r for r in by("b", "livetape") if r["rate"] == top), None)
+    if lt:
+        target(f"p99 at the highest load Node ws sustains ({top:,}/s fed × 1,000) ≤ 1/3 of Node's",
+               f"{lt['p99_ms']:.2f} ms vs {node['p99_ms']:.2f} ms ({lt['p99_ms'] / node['p99_ms']:.2f}x)",
+               lt["p99_ms"] <= node["p99_ms"] / 3)
+for r in by("c", "livetape"):
+    per = idle_kib(r)
+    target("10,000 clients held, memory per idle client ≤ 16 KiB",
+           f"{r['connected']:,} held, {fmt(per)} KiB", r["connected"] >= 10000 and per is not None and per <= 16)
+if browser:
+    target("browser ≥ 55 fps, no long task over 50 ms", f"{browser['fps']:.1f} fps, {browser['long_tasks']} long tasks",
+           browser["fps"] >= 55 and browser["long_tasks"] == 0)
+if wasm:
+    target("WASM ≤ 250 KiB gzip", f"{wasm['gzip'] / 1024:.0f} KiB", wasm["gzip"] <= 250 * 1024)
