@@ -13,7 +13,7 @@ export default defineConfig({
   timeout: 120_000,
   use: { ...base.use, baseURL: `http://127.0.0.1:${port}`, viewport: { width: 1366, height: 900 } },
   webServer: {
-    ...base.webServer,
+    ...(base.webServer as any[])[0],
     command: `${bin} --addr 127.0.0.1:${port} --symbols 500 --quote-rate 10 --warmup-secs 30`,
     url: `http://127.0.0.1:${port}/`,
     reuseExistingServer: false,

@@ -5,6 +5,8 @@ import { defineConfig } from '@playwright/test';
 // variable) the server cargo-leptos started on :3000 is reused.
 const port = Number(process.env.E2E_PORT ?? 3000);
 const bin = process.env.LIVETAPE_BIN ?? 'target/release/livetape';
+/** The large market's address (500 symbols), for tests of the windowed grid. */
+export const bigMarket = `http://127.0.0.1:${port + 2}/`;
 
 export default defineConfig({
   testDir: './tests',
@@ -32,13 +34,25 @@ export default defineConfig({
       ],
     },
   },
-  webServer: {
-    command: `${bin} --addr 127.0.0.1:${port}`,
-    cwd: '..',
-    url: `http://127.0.0.1:${port}/`,
-    reuseExistingServer: !process.env.CI,
-    timeout: 60_000,
-    stdout: 'ignore',
-    stderr: 'pipe',
-  },
+  webServer: [
+    {
+      command: `${bin} --addr 127.0.0.1:${port}`,
+      cwd: '..',
+      url: `http://127.0.0.1:${port}/`,
+      reuseExistingServer: !process.env.CI,
+      timeout: 60_000,
+      stdout: 'ignore',
+      stderr: 'pipe',
+    },
+    {
+      // A large market (500 symbols) for the windowed grid: tests/grid.spec.ts.
+      command: `${bin} --addr 127.0.0.1:${port + 2} --symbols 500 --warmup-secs 5`,
+      cwd: '..',
+      url: `http://127.0.0.1:${port + 2}/`,
+      reuseExistingServer: !process.env.CI,
+      timeout: 60_000,
+      stdout: 'ignore',
+      stderr: 'pipe',
+    },
+  ],
 });

@@ -2,7 +2,7 @@ import { test, expect, type Page } from '@playwright/test';
 
 /** The last prices of every row, in order. */
 async function lastPrices(page: Page): Promise<string[]> {
-  return page.locator('tbody tr td.last').allInnerTexts();
+  return page.locator('tbody tr[data-symbol] td.last').allInnerTexts();
 }
 
 test('the server HTML carries the live market and scores before any script runs', async ({ request }) => {
@@ -24,14 +24,14 @@ test.describe('without JavaScript', () => {
   test('the page is a readable snapshot', async ({ page }) => {
     await page.goto('/');
     await expect(page.getByRole('heading', { name: 'Market' })).toBeVisible();
-    const rows = page.locator('table.quotes tbody tr');
+    const rows = page.locator('table.quotes tbody tr[data-symbol]');
     expect(await rows.count()).toBeGreaterThanOrEqual(50);
     await expect(rows.first().locator('td.last')).toHaveText(/\d+\.\d\d/);
     await expect(page.locator('li.game')).toHaveCount(6);
     await expect(page.locator('li.game').first().locator('.score')).toHaveCount(2);
     // Everything is populated before any script: tape, sparklines, chart, trades.
     expect(await page.locator('.tape-list').first().locator('.tape-item').count()).toBeGreaterThan(5);
-    expect(await page.locator('table.quotes tbody tr').first().locator('svg.spark polyline').getAttribute('points')).toMatch(/\d/);
+    expect(await page.locator('table.quotes tbody tr[data-symbol]').first().locator('svg.spark polyline').getAttribute('points')).toMatch(/\d/);
     expect(Number(await page.locator('svg.candles').getAttribute('data-count'))).toBeGreaterThan(0);
     await expect(page.locator('.detail-sym')).toHaveText('AAPL');
     await page.screenshot({ path: 'test-results/dashboard-no-js.png' });
@@ -51,7 +51,7 @@ test('after hydration prices update in place, the indicator says Live, no consol
   await expect(pill).toHaveText('Live');
 
   // The same row elements stay in the DOM while their text changes: in-place updates.
-  const firstRow = page.locator('table.quotes tbody tr').first();
+  const firstRow = page.locator('table.quotes tbody tr[data-symbol]').first();
   await firstRow.evaluate((el) => ((window as any).__firstRow = el));
   const before = await lastPrices(page);
   await expect

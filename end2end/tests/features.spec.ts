@@ -33,7 +33,7 @@ test('a changed price flashes; under reduced motion it only changes colour', asy
 
 test('sparklines are drawn and move', async ({ page }) => {
   await live(page);
-  const line = page.locator('table.quotes tbody tr').first().locator('svg.spark polyline');
+  const line = page.locator('table.quotes tbody tr[data-symbol]').first().locator('svg.spark polyline');
   const before = await line.getAttribute('points');
   expect(before).toBeTruthy();
   await expect.poll(() => line.getAttribute('points'), { timeout: 8_000 }).not.toBe(before);
@@ -57,8 +57,8 @@ test('sort by any column, filter by text', async ({ page }) => {
   expect(symbols).toEqual([...symbols].sort());
 
   await page.getByPlaceholder('Filter symbols').fill('aa');
-  await expect(page.locator('table.quotes tbody tr')).toHaveCount(1);
-  await expect(page.locator('table.quotes tbody tr').first()).toHaveAttribute('data-symbol', 'AAPL');
+  await expect(page.locator('table.quotes tbody tr[data-symbol]')).toHaveCount(1);
+  await expect(page.locator('table.quotes tbody tr[data-symbol]').first()).toHaveAttribute('data-symbol', 'AAPL');
   await expect(page.locator('.count')).toHaveText('1 of 60 symbols');
 });
 
