@@ -208,6 +208,9 @@ async fn connect(i: usize, args: &Args, small_receive_buffer: bool) -> Option<Ws
         1 + (i % args.source_addrs.max(1) as usize) as u8,
     ));
     let socket = TcpSocket::new_v4().ok()?;
+    // Runs of 10,000 clients leave as many local ports in TIME_WAIT; without reuse the next
+    // run's binds would find the port range exhausted.
+    socket.set_reuseaddr(true).ok()?;
     if small_receive_buffer {
         socket.set_recv_buffer_size(4096).ok()?;
     }

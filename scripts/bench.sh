@@ -4,6 +4,8 @@
 # Every run is bounded: each scenario measures for BENCH_SECS seconds, then stops its servers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The tools scripts/setup.sh installed: npm's wasm-opt (binaryen 132) first, then cargo's.
+export PATH="$PWD/scripts/wasm-opt/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 
 SECS=${BENCH_SECS:-8}
 OUT=target/bench

@@ -1,7 +1,7 @@
 //! The detail panel: a candlestick chart of the selected symbol (1 s or 1 min candles,
 //! backfilled from the server's history) and its recent trades.
 
-use super::format::{grouped, price};
+use super::format::{grouped, price, time_of_day};
 use super::store::{Dashboard, CHART_CANDLES};
 use crate::protocol::{Candle, Interval, Side};
 use leptos::prelude::*;
@@ -182,7 +182,7 @@ pub fn DetailPanel() -> impl IntoView {
                                 };
                                 view! {
                                     <tr>
-                                        <td class="time">{t.ts.format("%H:%M:%S").to_string()}</td>
+                                        <td class="time">{time_of_day(t.ts)}</td>
                                         <td class="num">{price(t.price)}</td>
                                         <td class="num">{grouped(u64::from(t.size))}</td>
                                         <td class=class>{side}</td>

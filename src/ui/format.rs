@@ -1,7 +1,13 @@
 //! How numbers and clocks read on screen. Pure functions, shared by server render and browser.
 
 use crate::protocol::{Game, GameStatus};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Timelike, Utc};
+
+/// A time of day, `HH:MM:SS` (UTC). Written by hand: chrono's `format` would pull its whole
+/// strftime machinery into the browser bundle for two clocks.
+pub fn time_of_day(t: DateTime<Utc>) -> String {
+    format!("{:02}:{:02}:{:02}", t.hour(), t.minute(), t.second())
+}
 
 /// A price with cents: `1234.5` -> `1,234.50`.
 pub fn price(x: f64) -> String {
@@ -87,6 +93,15 @@ pub fn game_clock(g: &Game, now: DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn time_of_day_matches_chrono() {
+        use chrono::TimeZone;
+        for secs in [0, 59, 3_600 * 9 + 61, 86_399, 1_795_430_937] {
+            let t = Utc.timestamp_opt(secs, 123_000_000).unwrap();
+            assert_eq!(time_of_day(t), t.format("%H:%M:%S").to_string());
+        }
+    }
     use crate::protocol::{League, Team};
 
     #[test]

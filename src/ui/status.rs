@@ -1,7 +1,7 @@
 //! The status bar: the honest state of the live connection, what is flowing (updates per
 //! second, publish-to-screen latency, gaps), and the controls: pause, alerts, theme.
 
-use super::format::grouped;
+use super::format::{grouped, time_of_day};
 use super::store::{Dashboard, Link, Theme};
 use leptos::prelude::*;
 
@@ -74,7 +74,7 @@ pub fn StatusBar() -> impl IntoView {
                 </div>
                 <div class="wide">
                     <dt>"Updated"</dt>
-                    <dd class="updated">{move || dash.updated.get().format("%H:%M:%S UTC").to_string()}</dd>
+                    <dd class="updated">{move || format!("{} UTC", time_of_day(dash.updated.get()))}</dd>
                 </div>
             </dl>
             <div class="controls">
