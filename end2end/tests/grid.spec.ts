@@ -1,4 +1,5 @@
 import { test, expect } from '@playwright/test';
+import AxeBuilder from '@axe-core/playwright';
 import { bigMarket } from '../playwright.config';
 
 // A market of 500 symbols: the server renders every row; after hydration the browser keeps
@@ -35,6 +36,11 @@ test('a large grid is windowed after hydration and scrolls through every row', a
   // ...and still live: its last price changes in place.
   const before = await middle.locator('td.last').innerText();
   await expect.poll(() => middle.locator('td.last').innerText(), { timeout: 15_000 }).not.toBe(before);
+
+  // The windowed grid (spacer rows, aria-rowcount/rowindex) passes axe like the full one.
+  const axe = await new AxeBuilder({ page }).include('.market').analyze();
+  expect(axe.violations.map((v) => `${v.id}: ${v.help} ${v.nodes[0]?.target}`)).toEqual([]);
+  await page.screenshot({ path: 'test-results/grid-500-scrolled.png' });
 
   // At the bottom: the last row.
   await wrap.evaluate((w) => (w.scrollTop = w.scrollHeight));
