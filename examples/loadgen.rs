@@ -209,13 +209,17 @@ async fn connect(i: usize, args: &Args, small_receive_buffer: bool) -> Option<Ws
         1 + (i % args.source_addrs.max(1) as usize) as u8,
     ));
     let socket = TcpSocket::new_v4().ok()?;
-    // Runs of 10,000 clients leave as many local ports in TIME_WAIT; without reuse the next
-    // run's binds would find the port range exhausted.
-    socket.set_reuseaddr(true).ok()?;
     if small_receive_buffer {
         socket.set_recv_buffer_size(4096).ok()?;
     }
-    socket.bind(SocketAddr::new(source, 0)).ok()?;
+    // Runs of 10,000 clients leave as many local ports in TIME_WAIT. Left to connect(), the
+    // kernel picks a port per destination and reuses TIME_WAIT ports on loopback; a bind to
+    // port 0 would pick one before it knows the destination and run out. So bind only to
+    // spread clients over several source addresses, and then allow reuse.
+    if args.source_addrs > 1 {
+        socket.set_reuseaddr(true).ok()?;
+        socket.bind(SocketAddr::new(source, 0)).ok()?;
+    }
     let tcp = socket.connect(args.server).await.ok()?;
     let path = match args.kind {
         Kind::Socketio => "/socket.io/?EIO=4&transport=websocket",
