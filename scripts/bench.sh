@@ -26,9 +26,16 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 PORT=3400
 SERVER_PID=
+# SIGTERM, then SIGKILL if the server has not exited within 5 s (a saturated peer may never
+# finish closing its connections).
 stop_server() {
   if [ -n "$SERVER_PID" ]; then
     kill "$SERVER_PID" 2>/dev/null || true
+    for _ in $(seq 1 50); do
+      kill -0 "$SERVER_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -9 "$SERVER_PID" 2>/dev/null || true
     wait "$SERVER_PID" 2>/dev/null || true
     SERVER_PID=
   fi

@@ -14,6 +14,10 @@ const io = new Server(http, { transports: ['websocket'], serveClient: false });
 feed(rate, (event) => io.emit('quote', event));
 
 http.listen(port, '127.0.0.1');
-const stop = () => io.close(() => process.exit(0));
+// Close politely, but never wait more than a second for clients that do not answer.
+const stop = () => {
+  io.close(() => process.exit(0));
+  setTimeout(() => process.exit(0), 1000).unref();
+};
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);

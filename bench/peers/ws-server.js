@@ -15,6 +15,10 @@ feed(rate, (event) => {
   }
 });
 
-const stop = () => wss.close(() => process.exit(0));
+// Close politely, but never wait more than a second for clients that do not answer.
+const stop = () => {
+  wss.close(() => process.exit(0));
+  setTimeout(() => process.exit(0), 1000).unref();
+};
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
