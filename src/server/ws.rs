@@ -20,12 +20,15 @@ use tokio_util::task::TaskTracker;
 pub const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
 
 /// Per-connection socket buffers. The library defaults (128 KiB each way) would cost a quarter
-/// of a megabyte per idle client; our frames are a few KiB.
+/// of a megabyte per idle client; our frames are a few KiB. Clients send small requests, so
+/// the read buffer is small too (a rare large request is read in more calls): with the boxed
+/// session and size-bounded snapshots it keeps an idle client near 14 KiB (`make bench`, c).
 const READ_BUFFER: usize = 512;
 const WRITE_BUFFER: usize = 8 * 1024;
 /// Bound on bytes queued in tungstenite for one client. Sessions await every send, so at most
-/// one frame waits here; the bound only has to exceed the largest frame (a snapshot chunk of
-/// `SNAPSHOT_CHUNK` channels with full candle histories is about 2 MiB).
+/// one frame waits here; the bound only has to exceed the largest frame: a replay batch after
+/// a lag, or one channel's state (snapshot messages close at `SNAPSHOT_BYTES`, but a single
+/// candle history or trade tape goes whole).
 const MAX_WRITE_BUFFER: usize = 8 * 1024 * 1024;
 
 /// What every session shares: its rules, the connection count and the shutdown signal.

@@ -173,7 +173,7 @@ impl Client {
             ServerMsg::Ack { id: got, .. } => assert_eq!(got, id),
             other => panic!("expected an ack, got {other:?}"),
         }
-        // The snapshot may come in several messages (at most 128 channels each).
+        // The snapshot may come in several messages (about 2 KiB each).
         let mut snap = match self.next_reply().await {
             ServerMsg::Snapshot(s) => s,
             other => panic!("expected a snapshot, got {other:?}"),
