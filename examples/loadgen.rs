@@ -34,7 +34,10 @@ use tokio_tungstenite::tungstenite::Message;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Kind {
     Livetape,
+    /// The Node `ws` peer that sends one message per event.
     Ws,
+    /// The Node `ws` peer that batches a tick's events into one frame.
+    Wsbatch,
     Socketio,
 }
 
@@ -171,13 +174,13 @@ fn now_us() -> i64 {
 /// A livetape batch: its server timestamp and how many updates it carries, read without
 /// parsing the updates (the harness must not be the bottleneck). The server writes every batch
 /// as `{"type":"batch","ts":N,"updates":[U,..]}` with each update an object that starts with
-/// `{"channel":"`, a string no channel name or value can contain; [`check_batch`] verifies
+/// `{"c":"` (its channel), which nothing inside an update contains; [`check_batch`] verifies
 /// that against a full parse on every client's first batch.
 fn read_batch(text: &str) -> Option<(i64, u64)> {
     let rest = text.strip_prefix(r#"{"type":"batch","ts":"#)?;
     let end = rest.find(|c: char| !c.is_ascii_digit())?;
     let ts = rest[..end].parse().ok()?;
-    let updates = rest[end..].matches(r#"{"channel":""#).count() as u64;
+    let updates = rest[end..].matches(r#"{"c":""#).count() as u64;
     Some((ts, updates))
 }
 
@@ -195,6 +198,35 @@ fn check_batch(text: &str) -> bool {
 #[derive(Deserialize)]
 struct PeerEvent {
     ts: i64,
+}
+
+/// The batched peer's frame: `{"ts":N,"quotes":[{"ts":N,"symbol":..},..]}`.
+#[derive(Deserialize)]
+struct PeerBatch {
+    ts: i64,
+    quotes: Vec<PeerEvent>,
+}
+
+/// The batched peer's frame read quickly: its timestamp and how many quotes it carries (each
+/// quote has exactly one `"symbol":` key). Checked against [`PeerBatch`] on every client's
+/// first frame.
+fn read_peer_batch(text: &str) -> Option<(i64, u64)> {
+    let rest = text.strip_prefix(r#"{"ts":"#)?;
+    let end = rest.find(|c: char| !c.is_ascii_digit())?;
+    let ts = rest[..end].parse().ok()?;
+    Some((ts, rest[end..].matches(r#""symbol":"#).count() as u64))
+}
+
+fn check_peer_batch(text: &str) -> bool {
+    match (
+        serde_json::from_str::<PeerBatch>(text),
+        read_peer_batch(text),
+    ) {
+        (Ok(b), Some((ts, n))) => {
+            b.ts == ts && b.quotes.len() as u64 == n && b.quotes.iter().all(|q| q.ts == ts)
+        }
+        _ => false,
+    }
 }
 
 type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
@@ -267,7 +299,7 @@ async fn subscribe(kind: Kind, ws: &mut Ws) -> Option<()> {
         let done = match kind {
             Kind::Livetape => text.as_str().starts_with(r#"{"type":"ack""#),
             Kind::Socketio => text.as_str().starts_with("40"),
-            Kind::Ws => true,
+            Kind::Ws | Kind::Wsbatch => true,
         };
         if done {
             return Some(());
@@ -283,7 +315,7 @@ async fn stalled_client(i: usize, args: Arc<Args>, stop: Arc<AtomicBool>) {
         return;
     };
     // Read until subscribed; the `ws` peer needs no handshake.
-    if args.kind != Kind::Ws
+    if !matches!(args.kind, Kind::Ws | Kind::Wsbatch)
         && tokio::time::timeout(Duration::from_secs(10), subscribe(args.kind, &mut ws))
             .await
             .ok()
@@ -329,6 +361,19 @@ async fn client(i: usize, args: Arc<Args>, stats: Arc<Stats>, stop: Arc<AtomicBo
                     }
                 }
                 if let Some((ts, n)) = read_batch(text) {
+                    stats.record(i, 1, bytes, n, latency(ts));
+                }
+            }
+            Kind::Wsbatch => {
+                if !checked {
+                    checked = true;
+                    if !check_peer_batch(text) {
+                        eprintln!("a batch the quick reader misreads: {text}");
+                        stats.errors.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
+                }
+                if let Some((ts, n)) = read_peer_batch(text) {
                     stats.record(i, 1, bytes, n, latency(ts));
                 }
             }

@@ -290,7 +290,8 @@ async fn the_page_is_rendered_from_live_state_with_channel_positions() {
     );
     let state = server
         .hub
-        .snapshot(&server.hub.dashboard_channels(), SnapshotReason::Page, 60);
+        .snapshot(&server.hub.dashboard_channels(), SnapshotReason::Page, 60)
+        .0;
     for c in &state.channels {
         match &c.data {
             Data::Quote(q) => assert!(

@@ -188,14 +188,14 @@ Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n
     // A well-behaved client beside it (tungstenite answers pings while we read).
     let mut polite = connect(&server).await;
     let wait_for = |n: usize| {
-        let hub = server.hub.clone();
+        let sessions = server.sessions.clone();
         async move {
             let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-            while hub.receivers() != n {
+            while sessions.open() != n {
                 assert!(
                     tokio::time::Instant::now() < deadline,
                     "expected {n} sessions, have {}",
-                    hub.receivers()
+                    sessions.open()
                 );
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
@@ -219,7 +219,7 @@ Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n
     );
     let polite = reader.await.unwrap();
     assert_eq!(
-        server.hub.receivers(),
+        server.sessions.open(),
         1,
         "the client that answers pings is still served"
     );

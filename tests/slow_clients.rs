@@ -137,7 +137,7 @@ async fn a_stalled_client_does_not_hurt_a_hundred_others_and_memory_stays_bounde
     );
     // The stalled client answers no pings (it never reads): it is let go.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while server.hub.receivers() > 1 {
+    while server.sessions.open() > 1 {
         assert!(
             Instant::now() < deadline,
             "the stalled client is still held"

@@ -2,17 +2,19 @@
 //!
 //! Channel names are strings on the wire; inside the server a channel is a [`ChannelId`], an
 //! index into per-channel tables, so routing an event or checking a subscription is an array
-//! access instead of a string hash. The catalog is fixed when the server starts (the symbol
-//! list does not change), so it is shared without a lock.
+//! access instead of a string hash. The leagues' score channels come first and each symbol's
+//! four channels follow, so a symbol added later (a publisher's new listing) takes the next ids
+//! and no existing id moves. A catalog is immutable; growing it makes a new one.
 
 use crate::protocol::{Channel, ErrorCode, Interval, League};
 use std::collections::HashMap;
 
-/// Dense index of a channel: per symbol `i`, ids `4i..4i+4` are its quotes, trades, 1 s and
-/// 1 min candles; the leagues' score channels follow the symbols.
+/// Dense index of a channel: ids `0..4` are the leagues' scores (in `League::ALL` order); per
+/// symbol `i`, ids `4 + 4i ..= 4 + 4i + 3` are its quotes, trades, 1 s and 1 min candles.
 pub type ChannelId = u32;
 
 const PER_SYMBOL: u32 = 4;
+const LEAGUES: u32 = League::ALL.len() as u32;
 
 /// What kind of stream a channel is, which decides how a lagging client catches up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,6 +25,7 @@ pub enum Kind {
     Scores(League),
 }
 
+#[derive(Clone, Debug)]
 pub struct Catalog {
     symbols: Vec<String>,
     index: HashMap<String, u32>,
@@ -38,13 +41,21 @@ impl Catalog {
         Catalog { symbols, index }
     }
 
+    /// This catalog with `symbol` appended (its channels take the next ids).
+    pub fn with_symbol(&self, symbol: String) -> Catalog {
+        let mut next = self.clone();
+        next.index.insert(symbol.clone(), next.symbols.len() as u32);
+        next.symbols.push(symbol);
+        next
+    }
+
     pub fn symbols(&self) -> &[String] {
         &self.symbols
     }
 
     /// How many channels there are; ids are `0..len()`.
     pub fn len(&self) -> usize {
-        self.symbols.len() * PER_SYMBOL as usize + League::ALL.len()
+        (LEAGUES + self.symbols.len() as u32 * PER_SYMBOL) as usize
     }
 
     pub fn is_empty(&self) -> bool {
@@ -56,27 +67,27 @@ impl Catalog {
     }
 
     pub fn quotes(symbol: u32) -> ChannelId {
-        symbol * PER_SYMBOL
+        LEAGUES + symbol * PER_SYMBOL
     }
 
     pub fn trades(symbol: u32) -> ChannelId {
-        symbol * PER_SYMBOL + 1
+        LEAGUES + symbol * PER_SYMBOL + 1
     }
 
     pub fn candles(symbol: u32, interval: Interval) -> ChannelId {
-        symbol * PER_SYMBOL
+        LEAGUES
+            + symbol * PER_SYMBOL
             + match interval {
                 Interval::OneSecond => 2,
                 Interval::OneMinute => 3,
             }
     }
 
-    pub fn scores(&self, league: League) -> ChannelId {
-        let i = League::ALL
+    pub fn scores(league: League) -> ChannelId {
+        League::ALL
             .iter()
             .position(|l| *l == league)
-            .expect("every league is in League::ALL") as u32;
-        self.symbols.len() as u32 * PER_SYMBOL + i
+            .expect("every league is in League::ALL") as u32
     }
 
     /// The id of a channel, or why the server does not publish it.
@@ -93,29 +104,28 @@ impl Catalog {
             Channel::Quotes(s) => Self::quotes(symbol(s)?),
             Channel::Trades(s) => Self::trades(symbol(s)?),
             Channel::Candles(s, i) => Self::candles(symbol(s)?, *i),
-            Channel::Scores(l) => self.scores(*l),
+            Channel::Scores(l) => Self::scores(*l),
         })
     }
 
     /// The kind of channel `id` and, for market channels, its symbol index.
-    pub fn kind(&self, id: ChannelId) -> (Kind, u32) {
-        let symbols = self.symbols.len() as u32;
-        if id >= symbols * PER_SYMBOL {
-            let league = League::ALL[(id - symbols * PER_SYMBOL) as usize];
-            return (Kind::Scores(league), 0);
+    pub fn kind(id: ChannelId) -> (Kind, u32) {
+        if id < LEAGUES {
+            return (Kind::Scores(League::ALL[id as usize]), 0);
         }
-        let kind = match id % PER_SYMBOL {
+        let rel = id - LEAGUES;
+        let kind = match rel % PER_SYMBOL {
             0 => Kind::Quotes,
             1 => Kind::Trades,
             2 => Kind::Candles(Interval::OneSecond),
             _ => Kind::Candles(Interval::OneMinute),
         };
-        (kind, id / PER_SYMBOL)
+        (kind, rel / PER_SYMBOL)
     }
 
-    /// The wire name of channel `id`.
+    /// The wire name of channel `id`, which must be below [`Catalog::len`].
     pub fn channel(&self, id: ChannelId) -> Channel {
-        let (kind, symbol) = self.kind(id);
+        let (kind, symbol) = Self::kind(id);
         let name = || self.symbols[symbol as usize].clone();
         match kind {
             Kind::Quotes => Channel::Quotes(name()),
@@ -141,10 +151,25 @@ mod tests {
             c.id(&Channel::Quotes("NOPE".into())).unwrap_err().0,
             ErrorCode::UnknownSymbol
         );
-        assert_eq!(c.kind(Catalog::trades(1)), (Kind::Trades, 1));
+        assert_eq!(Catalog::kind(Catalog::trades(1)), (Kind::Trades, 1));
         assert_eq!(
-            c.kind(c.scores(League::Soccer)),
+            Catalog::kind(Catalog::scores(League::Soccer)),
             (Kind::Scores(League::Soccer), 0)
+        );
+    }
+
+    #[test]
+    fn a_new_symbol_takes_the_next_ids_and_moves_none() {
+        let c = Catalog::new(vec!["AAPL".into()]);
+        let before: Vec<Channel> = (0..c.len() as ChannelId).map(|i| c.channel(i)).collect();
+        let grown = c.with_symbol("ZZZ".into());
+        assert_eq!(grown.len(), c.len() + 4);
+        for (i, ch) in before.iter().enumerate() {
+            assert_eq!(&grown.channel(i as ChannelId), ch);
+        }
+        assert_eq!(
+            grown.channel(Catalog::quotes(1)),
+            Channel::Quotes("ZZZ".into())
         );
     }
 }

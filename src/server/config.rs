@@ -128,6 +128,7 @@ impl Config {
             rate_per_sec: f64::from(self.rate),
             burst: 2.0 * f64::from(self.rate),
             send_timeout: client_timeout,
+            lag_ticks: u64::from(self.lag_capacity),
         }
     }
 

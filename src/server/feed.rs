@@ -1,7 +1,8 @@
-//! The feed task: steps the simulator on a fixed tick and publishes each tick's events to the
-//! hub as one batch (one frame per tick, however many events it holds).
+//! The feed task: steps the simulator on a fixed tick and publishes each tick's events as one
+//! committed tick (one frame per tick, however many events it holds).
 
 use super::hub::Hub;
+use super::producer::prepare;
 use super::simulator::Simulator;
 use chrono::Utc;
 use std::sync::Arc;
@@ -30,7 +31,11 @@ pub fn spawn(
             let now = Utc::now();
             let events = sim.step(now);
             if !events.is_empty() {
-                hub.publish(now, events);
+                let tick = prepare(&hub, now, events, Vec::new());
+                if let Err(err) = hub.commit(tick) {
+                    // The feed is the hub's only writer: this is a bug, not a condition.
+                    tracing::error!(%err, "the hub refused the feed's own tick");
+                }
             }
         }
     })

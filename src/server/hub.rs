@@ -1,128 +1,137 @@
-//! The fan-out hub: one producer publishes ticks, any number of client sessions receive them.
+//! The hub: one writer commits ticks, any number of sessions receive them.
 //!
-//! The hub owns the live state of every channel (for snapshots), each channel's sequence
-//! number and a bounded history of its recent updates (for resume), and a
-//! `tokio::sync::broadcast` ring of [`Tick`]s. Each update is serialised exactly once, when it
-//! is published; the encoded bytes are shared by the tick, the history and every client frame
-//! that carries them (`Utf8Bytes` clones are reference counts). A session builds its frame by
-//! concatenating the pre-encoded updates of the channels it subscribes to, never by encoding.
+//! The hub owns the live state of every channel (for snapshots and the page), each channel's
+//! sequence number and a bounded history of its recent updates (for resume), the tick counter,
+//! and a `tokio::sync::broadcast` ring of [`Tick`]s. The writer is the producer on the node
+//! that runs the feed, or the cluster consumer on a node that receives it from Redis; either
+//! way a tick arrives here already numbered and encoded ([`Commit`]), and the hub checks that
+//! it continues exactly where the last one ended before applying it.
 //!
 //! Invariants:
-//! - every channel's updates are numbered `1, 2, 3, …` in publish order, within one epoch;
-//! - a [`Hub::open`] answer (snapshot or replay, and the seqs it leaves the session at) is
-//!   taken under the same lock that [`Hub::publish`] holds while it numbers and sends a tick,
-//!   so any update after it is in a tick sent after it: a session that skips tick updates at or
-//!   below its per-channel seq sees every update exactly once;
+//! - every channel's updates are numbered `1, 2, 3, …` in publish order within one epoch, and
+//!   ticks `1, 2, 3, …` likewise; [`Hub::commit`] refuses anything else;
+//! - a [`Hub::open`] answer (snapshot or replay) is taken under the same lock that
+//!   [`Hub::commit`] holds while it applies and sends a tick, and says which tick it stands
+//!   at (`n`): ticks up to `n` are covered by the answer, every later tick reaches the session
+//!   through its receiver (taken before the `open`). A session therefore needs one number per
+//!   channel group, not a seq per channel, to send every update exactly once;
 //! - the ring has a fixed capacity, so a slow session pins bounded memory; one that falls
 //!   further behind gets `Lagged` and is caught up from the history or a snapshot
-//!   (see `session.rs`); nobody else waits for it.
+//!   (see `subscriber`); nobody else waits for it.
 
-use super::candles::Series;
 use super::catalog::{Catalog, ChannelId, Kind};
-use crate::protocol::{
-    Channel, ChannelState, Data, Epoch, Event, Game, Interval, Quote, Seq, Snapshot,
-    SnapshotReason, Trade, Update,
-};
-use axum::extract::ws::Utf8Bytes;
+use super::fanout::Interner;
+use super::state::LiveState;
+use super::tick::{Encoded, Tick, TickKind, TickNo};
+use crate::protocol::{Channel, ChannelState, Data, Epoch, Quote, Seq, Snapshot, SnapshotReason};
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use tokio::sync::broadcast;
 
-/// Trades kept per symbol for a `trades:` snapshot.
-pub const TRADE_TAPE: usize = 50;
-/// Candles kept per symbol and interval for a `candles:` snapshot.
-pub const CANDLE_HISTORY: usize = 300;
-/// Sparkline samples kept per symbol (one every `SPARK_STEP`): the grid's last minute.
-pub const SPARK_POINTS: usize = 30;
-pub const SPARK_STEP: chrono::Duration = chrono::Duration::seconds(2);
-
-/// One encoded [`Update`] of one channel.
+/// One channel's update, numbered and encoded, ready to commit.
 #[derive(Clone, Debug)]
-pub struct Encoded {
+pub struct Numbered {
     pub channel: ChannelId,
     pub seq: Seq,
-    /// The update as JSON, ready to be placed in a batch's `updates` array.
-    pub json: Utf8Bytes,
+    pub data: Data,
+    /// `data` as an item of a batch at the tick's time.
+    pub json: Bytes,
 }
 
-/// Everything published in one tick.
-#[derive(Debug)]
-pub struct Tick {
+/// A tick ready to be applied: numbered by whoever produces the feed.
+#[derive(Clone, Debug)]
+pub struct Commit {
+    pub epoch: Epoch,
+    pub n: TickNo,
     pub ts: DateTime<Utc>,
-    pub updates: Vec<Encoded>,
-    /// The batch frame with every update, built once by the first session that wants all of
-    /// them (a session subscribed to everything sends it as is).
-    full: OnceLock<Utf8Bytes>,
+    /// Symbols listed from this tick on (appended to the catalog in this order, before the
+    /// updates are applied), each with its first quote.
+    pub new_symbols: Vec<Quote>,
+    pub updates: Vec<Numbered>,
 }
 
-impl Tick {
-    /// The whole tick as one batch frame.
-    pub fn full_frame(&self) -> Utf8Bytes {
-        self.full
-            .get_or_init(|| batch_frame(self.ts, self.updates.iter().map(|u| u.json.as_str())))
-            .clone()
-    }
-}
+/// Why a commit was refused: it does not continue the hub's stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Discontinuity(pub String);
 
-/// A `batch` message from pre-encoded updates, by concatenation.
-pub fn batch_frame<'a>(ts: DateTime<Utc>, updates: impl Iterator<Item = &'a str>) -> Utf8Bytes {
-    let mut out = String::with_capacity(256);
-    out.push_str(r#"{"type":"batch","ts":"#);
-    out.push_str(&ts.timestamp_micros().to_string());
-    out.push_str(r#","updates":["#);
-    for (i, u) in updates.enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(u);
+impl std::fmt::Display for Discontinuity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
     }
-    out.push_str("]}");
-    Utf8Bytes::from(out)
 }
 
 /// One channel's position and recent past.
 #[derive(Default)]
 struct ChannelLog {
     seq: Seq,
+    /// The seq just before the first entry of `history`, and the tick that left the channel
+    /// there: entries after `base` are all in the history; what came before is not.
+    base: Seq,
+    base_n: TickNo,
     history: VecDeque<Encoded>,
 }
 
-/// The live state behind the lock.
-struct Live {
-    quotes: Vec<Quote>,
-    tapes: Vec<VecDeque<Trade>>,
-    candles: Vec<[Series; 2]>,
-    games: Vec<Game>,
-    logs: Vec<ChannelLog>,
-    ts: DateTime<Utc>,
-    /// Per symbol, the last price sampled every `SPARK_STEP`, for the page's sparklines.
-    sparks: Vec<VecDeque<f64>>,
-    next_spark: DateTime<Utc>,
+impl ChannelLog {
+    /// The tick of the channel's last update (or of its base).
+    fn last_n(&self) -> TickNo {
+        self.history.back().map_or(self.base_n, |e| e.n)
+    }
 }
 
-/// What a session asks for one channel.
+/// What a session asks for one channel. Positions (`seq`, `n`) are only meaningful in their
+/// `epoch`: from another epoch the answer is an `epoch_changed` snapshot.
 #[derive(Clone, Copy, Debug)]
 pub enum Start {
     /// A snapshot, for this reason.
     Snapshot(SnapshotReason),
     /// Every update after `seq`, replayed from the history; a snapshot for `or_else` when the
     /// history no longer holds them all.
-    After { seq: Seq, or_else: SnapshotReason },
-    /// Conflation: nothing if the channel is still at `seq`, else its latest state for
-    /// `reason` (the updates in between are superseded by it).
-    Latest { seq: Seq, reason: SnapshotReason },
+    After {
+        epoch: Epoch,
+        seq: Seq,
+        or_else: SnapshotReason,
+    },
+    /// Every update published after tick `n` (replayed), or a snapshot for `or_else`.
+    AfterTick {
+        epoch: Epoch,
+        n: TickNo,
+        or_else: SnapshotReason,
+    },
+    /// Conflation: nothing if the channel has not changed since tick `n`, else its latest
+    /// state for `reason` (the updates in between are superseded by it).
+    LatestSince {
+        epoch: Epoch,
+        n: TickNo,
+        reason: SnapshotReason,
+    },
 }
 
-/// The hub's answer to [`Hub::open`]: what to send, and where each channel then stands.
+impl Start {
+    fn epoch(&self) -> Option<Epoch> {
+        match *self {
+            Start::Snapshot(_) => None,
+            Start::After { epoch, .. }
+            | Start::AfterTick { epoch, .. }
+            | Start::LatestSince { epoch, .. } => Some(epoch),
+        }
+    }
+}
+
+/// The hub's answer to [`Hub::open`].
 #[derive(Debug, Default)]
 pub struct Opened {
+    pub epoch: Epoch,
+    /// The tick every requested channel stands at once the answer is sent.
+    pub n: TickNo,
+    /// The state's time at `n`.
+    pub ts: DateTime<Utc>,
     /// Snapshots to send, grouped by reason.
     pub snapshots: BTreeMap<ReasonKey, Vec<ChannelState>>,
-    /// Updates to replay, in channel order then seq order.
+    /// Updates to replay, in tick order (then channel order), each with its tick's time.
     pub replay: Vec<Encoded>,
-    /// The seq each requested channel stands at once the above is sent.
-    pub positions: Vec<(ChannelId, Seq)>,
 }
 
 /// Orders snapshot reasons so that [`Opened::snapshots`] is deterministic.
@@ -151,178 +160,228 @@ impl ReasonKey {
     }
 }
 
-/// Shared by the feed task (publisher), the sessions and the page renderer.
-pub struct Hub {
+/// Everything behind the lock.
+struct Inner {
     epoch: Epoch,
-    catalog: Arc<Catalog>,
+    n: TickNo,
+    state: LiveState,
+    logs: Vec<ChannelLog>,
+}
+
+/// A consistent copy of the whole hub, for a cluster checkpoint.
+#[derive(Clone, Debug)]
+pub struct HubImage {
+    pub epoch: Epoch,
+    pub n: TickNo,
+    pub state: LiveState,
+    pub symbols: Vec<String>,
+    /// Every channel's seq, by id.
+    pub seqs: Vec<Seq>,
+}
+
+/// Shared by the writer, the sessions and the page renderer.
+pub struct Hub {
+    catalog: RwLock<Arc<Catalog>>,
     history_depth: usize,
-    live: Mutex<Live>,
+    inner: Mutex<Inner>,
     tx: broadcast::Sender<Arc<Tick>>,
+    /// Channel sets of the sessions, shared by sessions with the same set.
+    pub sets: Interner,
+    /// Mirrors of `inner.epoch` and `inner.n`, and the wall-clock time (µs) of the last
+    /// commit or reset, readable without the lock (health checks, metrics).
+    epoch: AtomicU64,
+    n: AtomicU64,
+    touched_us: AtomicI64,
 }
 
 impl Hub {
-    /// A hub starting from the simulator's initial state. `lag_capacity` is how many ticks a
-    /// session may fall behind before it is caught up from history or snapshots;
-    /// `history_depth` how many updates per channel are kept for resume.
-    pub fn new(
-        epoch: Epoch,
-        ts: DateTime<Utc>,
-        quotes: Vec<Quote>,
-        games: Vec<Game>,
-        lag_capacity: usize,
-        history_depth: usize,
-    ) -> Self {
-        let catalog = Arc::new(Catalog::new(
-            quotes.iter().map(|q| q.symbol.clone()).collect(),
-        ));
+    /// A hub at tick 0 of `epoch` with this state. `lag_capacity` is how many ticks a session
+    /// may fall behind before it is caught up from history or snapshots; `history_depth` how
+    /// many updates per channel are kept for resume.
+    pub fn new(epoch: Epoch, state: LiveState, lag_capacity: usize, history_depth: usize) -> Self {
+        let catalog = Catalog::new(state.quotes().iter().map(|q| q.symbol.clone()).collect());
         let (tx, _) = broadcast::channel(lag_capacity.max(1));
-        let n = quotes.len();
-        let sparks = quotes.iter().map(|q| VecDeque::from([q.last])).collect();
         Hub {
-            epoch,
             history_depth: history_depth.max(1),
-            live: Mutex::new(Live {
-                quotes,
-                tapes: (0..n).map(|_| VecDeque::new()).collect(),
-                candles: (0..n)
-                    .map(|_| {
-                        [
-                            Series::new(Interval::OneSecond, CANDLE_HISTORY),
-                            Series::new(Interval::OneMinute, CANDLE_HISTORY),
-                        ]
-                    })
-                    .collect(),
-                sparks,
-                next_spark: ts + SPARK_STEP,
-                games,
+            inner: Mutex::new(Inner {
+                epoch,
+                n: 0,
                 logs: (0..catalog.len()).map(|_| ChannelLog::default()).collect(),
-                ts,
+                state,
             }),
-            catalog,
+            catalog: RwLock::new(Arc::new(catalog)),
             tx,
+            sets: Interner::default(),
+            epoch: AtomicU64::new(epoch),
+            n: AtomicU64::new(0),
+            touched_us: AtomicI64::new(Utc::now().timestamp_micros()),
         }
     }
 
     pub fn epoch(&self) -> Epoch {
-        self.epoch
+        self.epoch.load(Ordering::Acquire)
     }
 
-    pub fn catalog(&self) -> &Arc<Catalog> {
-        &self.catalog
+    /// The last tick committed.
+    pub fn n(&self) -> TickNo {
+        self.n.load(Ordering::Acquire)
     }
 
-    fn lock(&self) -> MutexGuard<'_, Live> {
+    /// Wall-clock time of the last commit or reset.
+    pub fn touched(&self) -> DateTime<Utc> {
+        DateTime::from_timestamp_micros(self.touched_us.load(Ordering::Relaxed)).unwrap_or_default()
+    }
+
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
         // Every write under this lock replaces whole values, so state behind a lock poisoned by
         // a panic elsewhere is still consistent enough to serve.
-        self.live.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Applies one tick's events, routes them to their channels, numbers and encodes each
-    /// channel's update once, records it in the channel's history and sends the tick to every
-    /// session. Returns the number of channel updates.
-    pub fn publish(&self, ts: DateTime<Utc>, events: Vec<Event>) -> usize {
-        let mut live = self.lock();
-        let live = &mut *live;
-        live.ts = ts;
-        if ts >= live.next_spark {
-            live.next_spark = ts + SPARK_STEP;
-            for (spark, q) in live.sparks.iter_mut().zip(&live.quotes) {
-                if spark.len() == SPARK_POINTS {
-                    spark.pop_front();
-                }
-                spark.push_back(q.last);
-            }
-        }
-        // Per channel, what changed this tick; a BTreeMap keeps channel order stable.
-        let mut changed: BTreeMap<ChannelId, Data> = BTreeMap::new();
-        let mut candles_touched: BTreeMap<ChannelId, usize> = BTreeMap::new();
-        for event in events {
-            match event {
-                Event::Quote(q) => {
-                    let Some(i) = self.catalog.symbol_index(&q.symbol) else {
-                        continue;
-                    };
-                    live.quotes[i as usize] = q.clone();
-                    changed.insert(Catalog::quotes(i), Data::Quote(q));
-                }
-                Event::Trade(t) => {
-                    let Some(i) = self.catalog.symbol_index(&t.symbol) else {
-                        continue;
-                    };
-                    for series in &mut live.candles[i as usize] {
-                        let n = series.add(&t);
-                        let id = Catalog::candles(i, series.interval());
-                        let entry = candles_touched.entry(id).or_default();
-                        *entry = (*entry).max(n);
-                    }
-                    let tape = &mut live.tapes[i as usize];
-                    if tape.len() == TRADE_TAPE {
-                        tape.pop_front();
-                    }
-                    tape.push_back(t.clone());
-                    match changed
-                        .entry(Catalog::trades(i))
-                        .or_insert_with(|| Data::Trades(Vec::new()))
-                    {
-                        Data::Trades(v) => v.push(t),
-                        _ => unreachable!("a trades channel holds trades"),
-                    }
-                }
-                Event::Game(g) => {
-                    let id = self.catalog.scores(g.league);
-                    match live.games.get_mut(usize::from(g.slot)) {
-                        Some(slot) => *slot = g.clone(),
-                        None => live.games.push(g.clone()),
-                    }
-                    match changed.entry(id).or_insert_with(|| Data::Games(Vec::new())) {
-                        Data::Games(v) => {
-                            v.retain(|old| old.slot != g.slot);
-                            v.push(g);
-                        }
-                        _ => unreachable!("a scores channel holds games"),
-                    }
-                }
-            }
-        }
-        for (id, n) in candles_touched {
-            let (Kind::Candles(interval), symbol) = self.catalog.kind(id) else {
-                unreachable!("candle ids map to candle channels")
-            };
-            let series = &live.candles[symbol as usize][interval_slot(interval)];
-            changed.insert(id, Data::Candles(series.tail(n)));
-        }
+    /// Reads the state, the epoch, the last tick and each channel's seq at one instant.
+    pub fn read<R>(
+        &self,
+        f: impl FnOnce(&LiveState, Epoch, TickNo, &dyn Fn(ChannelId) -> Seq) -> R,
+    ) -> R {
+        let inner = self.lock();
+        let seq = |id: ChannelId| inner.logs.get(id as usize).map_or(0, |l| l.seq);
+        f(&inner.state, inner.epoch, inner.n, &seq)
+    }
 
-        let mut updates = Vec::with_capacity(changed.len());
-        for (id, data) in changed {
-            let log = &mut live.logs[id as usize];
-            log.seq += 1;
-            let update = Update {
-                channel: self.catalog.channel(id),
-                seq: log.seq,
-                data,
-            };
-            let json = serde_json::to_string(&update).expect("updates always serialise");
-            let encoded = Encoded {
-                channel: id,
-                seq: log.seq,
-                json: Utf8Bytes::from(json),
-            };
-            if log.history.len() == self.history_depth {
-                log.history.pop_front();
+    /// Applies a tick that continues the stream: the next tick number of the same epoch, and
+    /// for each channel its next seq. Records every update in its channel's history and sends
+    /// the tick to every session. Returns the number of updates.
+    pub fn commit(&self, tick: Commit) -> Result<usize, Discontinuity> {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        if tick.epoch != inner.epoch {
+            return Err(Discontinuity(format!(
+                "tick of epoch {} on a hub in epoch {}",
+                tick.epoch, inner.epoch
+            )));
+        }
+        if tick.n != inner.n + 1 {
+            return Err(Discontinuity(format!(
+                "tick {} after tick {}",
+                tick.n, inner.n
+            )));
+        }
+        let mut catalog = self.catalog();
+        if !tick.new_symbols.is_empty() {
+            let mut grown = (*catalog).clone();
+            for q in &tick.new_symbols {
+                if grown.symbol_index(&q.symbol).is_some() {
+                    return Err(Discontinuity(format!("{} is listed already", q.symbol)));
+                }
+                grown = grown.with_symbol(q.symbol.clone());
             }
-            log.history.push_back(encoded.clone());
-            updates.push(encoded);
+            catalog = Arc::new(grown);
         }
-        let count = updates.len();
-        if count > 0 {
-            // No sessions is not an error: the updates are in the state and the history.
-            let _ = self.tx.send(Arc::new(Tick {
-                ts,
-                updates,
-                full: OnceLock::new(),
-            }));
+        for u in &tick.updates {
+            let seq = inner.logs.get(u.channel as usize).map_or(0, |l| l.seq);
+            if u.channel as usize >= catalog.len() || u.seq != seq + 1 {
+                return Err(Discontinuity(format!(
+                    "{} seq {} after {seq}",
+                    u.channel, u.seq
+                )));
+            }
         }
-        count
+        // Checked: apply.
+        if !tick.new_symbols.is_empty() {
+            for q in tick.new_symbols {
+                inner.state.add_symbol(q);
+            }
+            inner.logs.resize_with(catalog.len(), ChannelLog::default);
+            *self.catalog.write().unwrap_or_else(|p| p.into_inner()) = catalog;
+        }
+        inner.state.begin_tick(tick.ts);
+        let mut encoded = Vec::with_capacity(tick.updates.len());
+        for u in tick.updates {
+            inner.state.apply(u.channel, &u.data);
+            let e = Encoded {
+                channel: u.channel,
+                seq: u.seq,
+                n: tick.n,
+                ts: tick.ts,
+                json: u.json,
+            };
+            let log = &mut inner.logs[u.channel as usize];
+            log.seq = u.seq;
+            if log.history.len() == self.history_depth {
+                if let Some(old) = log.history.pop_front() {
+                    log.base = old.seq;
+                    log.base_n = old.n;
+                }
+            }
+            log.history.push_back(e.clone());
+            encoded.push(e);
+        }
+        inner.n = tick.n;
+        let count = encoded.len();
+        self.n.store(tick.n, Ordering::Release);
+        self.touched_us
+            .store(Utc::now().timestamp_micros(), Ordering::Relaxed);
+        // No sessions is not an error: the updates are in the state and the history.
+        let _ = self.tx.send(Arc::new(Tick::new(
+            tick.n,
+            tick.ts,
+            TickKind::Data,
+            encoded,
+        )));
+        Ok(count)
+    }
+
+    /// Replaces the whole hub: a new epoch (seqs restart from the image's, usually 0), or the
+    /// same epoch reloaded after the stream's continuity was lost. Histories are cleared.
+    /// Every session is told to send fresh snapshots for `reason`.
+    pub fn reset(&self, image: HubImage, reason: SnapshotReason) {
+        let mut inner = self.lock();
+        let catalog = Catalog::new(image.symbols);
+        inner.logs = (0..catalog.len())
+            .map(|id| {
+                let seq = image.seqs.get(id).copied().unwrap_or(0);
+                ChannelLog {
+                    seq,
+                    base: seq,
+                    base_n: image.n,
+                    history: VecDeque::new(),
+                }
+            })
+            .collect();
+        *self.catalog.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(catalog);
+        inner.epoch = image.epoch;
+        inner.n = image.n;
+        let ts = image.state.ts;
+        inner.state = image.state;
+        self.epoch.store(image.epoch, Ordering::Release);
+        self.n.store(image.n, Ordering::Release);
+        self.touched_us
+            .store(Utc::now().timestamp_micros(), Ordering::Relaxed);
+        let _ = self.tx.send(Arc::new(Tick::new(
+            image.n,
+            ts,
+            TickKind::Reset(reason),
+            Vec::new(),
+        )));
+    }
+
+    /// A consistent copy of everything a node needs to continue the stream from here.
+    pub fn image(&self) -> HubImage {
+        let inner = self.lock();
+        HubImage {
+            epoch: inner.epoch,
+            n: inner.n,
+            state: inner.state.clone(),
+            symbols: self.catalog().symbols().to_vec(),
+            seqs: inner.logs.iter().map(|l| l.seq).collect(),
+        }
     }
 
     /// A receiver of every tick from now on. Sessions take one when they connect, before any
@@ -331,26 +390,70 @@ impl Hub {
         self.tx.subscribe()
     }
 
-    /// For each requested channel, a snapshot or the replay of what the session missed, and
-    /// the seq the channel then stands at; all taken at one instant (see the invariants).
+    /// For each requested channel, a snapshot or the replay of what the session missed, all
+    /// taken at one instant (see the invariants). `older` supplies updates the history no
+    /// longer holds (a cluster node reads them from Redis): for a channel, the updates after
+    /// the requested seq, in order, as far as it has them.
     pub fn open(&self, requests: &[(ChannelId, Start)]) -> Opened {
-        let live = self.lock();
-        let mut opened = Opened::default();
+        self.open_with(requests, &BTreeMap::new())
+    }
+
+    /// [`Hub::open`] with updates fetched from elsewhere for channels whose history here does
+    /// not reach back far enough.
+    pub fn open_with(
+        &self,
+        requests: &[(ChannelId, Start)],
+        older: &BTreeMap<ChannelId, Vec<Encoded>>,
+    ) -> Opened {
+        let inner = self.lock();
+        let catalog = self.catalog();
+        let mut opened = Opened {
+            epoch: inner.epoch,
+            n: inner.n,
+            ts: inner.state.ts,
+            ..Opened::default()
+        };
         for &(id, start) in requests {
-            let log = &live.logs[id as usize];
+            let Some(log) = inner.logs.get(id as usize) else {
+                continue;
+            };
             let snapshot_reason = match start {
+                _ if start.epoch().is_some_and(|e| e != inner.epoch) => {
+                    Some(SnapshotReason::EpochChanged)
+                }
                 Start::Snapshot(reason) => Some(reason),
-                Start::Latest { seq, reason } => (seq != log.seq).then_some(reason),
+                Start::LatestSince { n, reason, .. } => (log.last_n() > n).then_some(reason),
                 Start::After { seq, .. } if seq == log.seq => None,
                 // A seq from the future (another run, a confused client) cannot be resumed.
-                Start::After { seq, or_else } if seq > log.seq => Some(or_else),
-                Start::After { seq, or_else } => {
-                    // The history holds seqs first..=log.seq; the session needs seq+1.. .
-                    let first = log.history.front().map_or(log.seq + 1, |e| e.seq);
-                    if seq + 1 >= first {
+                Start::After { seq, or_else, .. } if seq > log.seq => Some(or_else),
+                Start::After { seq, or_else, .. } => {
+                    if seq >= log.base {
                         opened
                             .replay
                             .extend(log.history.iter().filter(|e| e.seq > seq).cloned());
+                        None
+                    } else if let Some(fetched) = older.get(&id).filter(|f| joins(f, seq, log.base))
+                    {
+                        // seq+1 ..= base from elsewhere, the rest from the history.
+                        opened.replay.extend(
+                            fetched
+                                .iter()
+                                .filter(|e| e.seq > seq && e.seq <= log.base)
+                                .cloned(),
+                        );
+                        opened.replay.extend(log.history.iter().cloned());
+                        None
+                    } else {
+                        Some(or_else)
+                    }
+                }
+                // A tick from the future cannot be resumed either.
+                Start::AfterTick { n, or_else, .. } if n > inner.n => Some(or_else),
+                Start::AfterTick { n, or_else, .. } => {
+                    if log.base_n <= n {
+                        opened
+                            .replay
+                            .extend(log.history.iter().filter(|e| e.n > n).cloned());
                         None
                     } else {
                         Some(or_else)
@@ -363,53 +466,37 @@ impl Hub {
                     .entry(ReasonKey::of(reason))
                     .or_default()
                     .push(ChannelState {
-                        channel: self.catalog.channel(id),
+                        channel: catalog.channel(id),
                         seq: log.seq,
-                        data: self.state_of(&live, id),
+                        data: inner.state.state_of(id),
                     });
             }
-            opened.positions.push((id, log.seq));
         }
+        opened.replay.sort_by_key(|e| (e.n, e.channel));
         opened
     }
 
-    fn state_of(&self, live: &Live, id: ChannelId) -> Data {
-        let (kind, symbol) = self.catalog.kind(id);
-        let symbol = symbol as usize;
-        match kind {
-            Kind::Quotes => Data::Quote(live.quotes[symbol].clone()),
-            Kind::Trades => Data::Trades(live.tapes[symbol].iter().cloned().collect()),
-            Kind::Candles(i) => Data::Candles(live.candles[symbol][interval_slot(i)].history()),
-            Kind::Scores(league) => Data::Games(
-                live.games
-                    .iter()
-                    .filter(|g| g.league == league)
-                    .cloned()
-                    .collect(),
-            ),
-        }
-    }
-
-    /// The state of the given channels, for a page render; candle histories are cut to their
-    /// last `candle_limit` candles to keep the page small.
+    /// The state of the given channels, for a page render, and the tick it stands at; candle
+    /// histories are cut to their last `candle_limit` candles to keep the page small.
     pub fn snapshot(
         &self,
         channels: &[Channel],
         reason: SnapshotReason,
         candle_limit: usize,
-    ) -> Snapshot {
-        let live = self.lock();
-        Snapshot {
-            epoch: self.epoch,
-            ts: live.ts,
+    ) -> (Snapshot, TickNo) {
+        let inner = self.lock();
+        let catalog = self.catalog();
+        let snapshot = Snapshot {
+            epoch: inner.epoch,
+            ts: inner.state.ts,
             reason: Some(reason),
             channels: channels
                 .iter()
-                .filter_map(|c| self.catalog.id(c).ok())
+                .filter_map(|c| catalog.id(c).ok())
                 .map(|id| ChannelState {
-                    channel: self.catalog.channel(id),
-                    seq: live.logs[id as usize].seq,
-                    data: match self.state_of(&live, id) {
+                    channel: catalog.channel(id),
+                    seq: inner.logs[id as usize].seq,
+                    data: match inner.state.state_of(id) {
                         Data::Candles(mut v) => {
                             v.drain(..v.len().saturating_sub(candle_limit));
                             Data::Candles(v)
@@ -418,28 +505,25 @@ impl Hub {
                     },
                 })
                 .collect(),
-        }
+        };
+        (snapshot, inner.n)
     }
 
     /// Each symbol's sparkline samples, oldest first, in symbol order.
     pub fn sparks(&self) -> Vec<Vec<f64>> {
-        self.lock()
-            .sparks
-            .iter()
-            .map(|s| s.iter().copied().collect())
-            .collect()
+        self.lock().state.sparks()
     }
 
-    /// The channels a dashboard shows: every symbol's quotes and every league's scores.
+    /// The channels a dashboard shows: every league's scores and every symbol's quotes.
     pub fn dashboard_channels(&self) -> Vec<Channel> {
-        self.catalog
-            .symbols()
-            .iter()
-            .map(|s| Channel::Quotes(s.clone()))
+        crate::protocol::League::ALL
+            .into_iter()
+            .map(Channel::Scores)
             .chain(
-                crate::protocol::League::ALL
-                    .into_iter()
-                    .map(Channel::Scores),
+                self.catalog()
+                    .symbols()
+                    .iter()
+                    .map(|s| Channel::Quotes(s.clone())),
             )
             .collect()
     }
@@ -450,217 +534,25 @@ impl Hub {
     }
 }
 
-fn interval_slot(interval: Interval) -> usize {
-    match interval {
-        Interval::OneSecond => 0,
-        Interval::OneMinute => 1,
+/// True when `fetched` holds every update from `seq + 1` to `base` without a hole.
+fn joins(fetched: &[Encoded], seq: Seq, base: Seq) -> bool {
+    let mut want = seq + 1;
+    for e in fetched {
+        if e.seq < want {
+            continue;
+        }
+        if e.seq > want {
+            return false;
+        }
+        if want == base {
+            return true;
+        }
+        want += 1;
     }
+    want > base
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::protocol::{ServerMsg, Side};
-
-    fn quote(symbol: &str, last: f64) -> Quote {
-        Quote {
-            symbol: symbol.into(),
-            bid: last - 0.01,
-            ask: last + 0.01,
-            last,
-            open: 10.0,
-            volume: 1,
-            ts: Utc::now(),
-        }
-    }
-
-    fn trade(symbol: &str, price: f64) -> Trade {
-        Trade {
-            symbol: symbol.into(),
-            price,
-            size: 100,
-            side: Side::Buy,
-            ts: Utc::now(),
-        }
-    }
-
-    fn hub(depth: usize) -> Hub {
-        Hub::new(
-            1,
-            Utc::now(),
-            vec![quote("A", 10.0), quote("B", 20.0)],
-            vec![],
-            64,
-            depth,
-        )
-    }
-
-    fn decode(json: &str) -> Update {
-        serde_json::from_str(json).unwrap()
-    }
-
-    #[test]
-    fn events_are_routed_to_channels_with_their_own_gap_free_seqs() {
-        let hub = hub(16);
-        let mut rx = hub.receiver();
-        hub.publish(Utc::now(), vec![Event::Quote(quote("A", 11.0))]);
-        hub.publish(
-            Utc::now(),
-            vec![
-                Event::Quote(quote("A", 12.0)),
-                Event::Trade(trade("B", 20.5)),
-                Event::Trade(trade("B", 20.6)),
-            ],
-        );
-        let first = rx.try_recv().unwrap();
-        assert_eq!(first.updates.len(), 1);
-        assert_eq!(
-            (first.updates[0].channel, first.updates[0].seq),
-            (Catalog::quotes(0), 1)
-        );
-        let second = rx.try_recv().unwrap();
-        let names: Vec<(String, Seq)> = second
-            .updates
-            .iter()
-            .map(|e| {
-                let u = decode(&e.json);
-                (u.channel.to_string(), u.seq)
-            })
-            .collect();
-        assert_eq!(
-            names,
-            vec![
-                ("quotes:A".to_string(), 2),
-                ("trades:B".to_string(), 1),
-                ("candles:B:1s".to_string(), 1),
-                ("candles:B:1m".to_string(), 1),
-            ]
-        );
-        let Data::Trades(prints) = decode(&second.updates[1].json).data else {
-            panic!()
-        };
-        assert_eq!(prints.len(), 2, "both prints of the tick in one update");
-        // The full frame is a valid batch holding every update.
-        let ServerMsg::Batch(b) = serde_json::from_str(second.full_frame().as_str()).unwrap()
-        else {
-            panic!()
-        };
-        assert_eq!(b.updates.len(), 4);
-    }
-
-    #[test]
-    fn open_replays_from_history_or_says_why_it_cannot() {
-        let hub = hub(3);
-        for i in 0..5 {
-            hub.publish(Utc::now(), vec![Event::Quote(quote("A", 11.0 + i as f64))]);
-        }
-        let a = Catalog::quotes(0);
-        // History holds seqs 3, 4, 5.
-        let o = hub.open(&[(
-            a,
-            Start::After {
-                seq: 2,
-                or_else: SnapshotReason::HistoryExhausted,
-            },
-        )]);
-        assert_eq!(
-            o.replay.iter().map(|e| e.seq).collect::<Vec<_>>(),
-            vec![3, 4, 5]
-        );
-        assert!(o.snapshots.is_empty());
-        assert_eq!(o.positions, vec![(a, 5)]);
-
-        let o = hub.open(&[(
-            a,
-            Start::After {
-                seq: 5,
-                or_else: SnapshotReason::HistoryExhausted,
-            },
-        )]);
-        assert!(
-            o.replay.is_empty() && o.snapshots.is_empty(),
-            "already up to date"
-        );
-
-        let o = hub.open(&[(
-            a,
-            Start::After {
-                seq: 1,
-                or_else: SnapshotReason::HistoryExhausted,
-            },
-        )]);
-        assert!(o.replay.is_empty());
-        let states = &o.snapshots[&ReasonKey::of(SnapshotReason::HistoryExhausted)];
-        assert_eq!(states[0].seq, 5);
-        assert_eq!(
-            states[0].data.clone().into_quote().last,
-            15.0,
-            "the latest value"
-        );
-
-        let o = hub.open(&[(
-            a,
-            Start::After {
-                seq: 99,
-                or_else: SnapshotReason::HistoryExhausted,
-            },
-        )]);
-        assert!(
-            o.snapshots
-                .contains_key(&ReasonKey::of(SnapshotReason::HistoryExhausted)),
-            "a seq from the future cannot be resumed"
-        );
-
-        let o = hub.open(&[(
-            a,
-            Start::Latest {
-                seq: 5,
-                reason: SnapshotReason::Lagged,
-            },
-        )]);
-        assert!(o.snapshots.is_empty(), "nothing to conflate");
-        let o = hub.open(&[(
-            a,
-            Start::Latest {
-                seq: 2,
-                reason: SnapshotReason::Lagged,
-            },
-        )]);
-        assert!(
-            o.replay.is_empty(),
-            "conflation sends the latest state, not the updates"
-        );
-        assert_eq!(
-            o.snapshots[&ReasonKey::of(SnapshotReason::Lagged)][0].seq,
-            5
-        );
-
-        let o = hub.open(&[(
-            Catalog::trades(1),
-            Start::Snapshot(SnapshotReason::Subscribed),
-        )]);
-        assert_eq!(o.positions, vec![(Catalog::trades(1), 0)]);
-    }
-
-    #[test]
-    fn a_lagging_receiver_is_told_not_blocked() {
-        let hub = Hub::new(1, Utc::now(), vec![quote("A", 1.0)], vec![], 4, 8);
-        let mut rx = hub.receiver();
-        for i in 0..10 {
-            hub.publish(Utc::now(), vec![Event::Quote(quote("A", 2.0 + i as f64))]);
-        }
-        assert!(matches!(
-            rx.try_recv(),
-            Err(broadcast::error::TryRecvError::Lagged(6))
-        ));
-    }
-
-    impl Data {
-        fn into_quote(self) -> Quote {
-            match self {
-                Data::Quote(q) => q,
-                other => panic!("{other:?}"),
-            }
-        }
-    }
+/// The kind of a channel, for callers that hold only its id.
+pub fn kind(id: ChannelId) -> Kind {
+    Catalog::kind(id).0
 }

@@ -3,11 +3,19 @@
 pub mod candles;
 pub mod catalog;
 pub mod config;
+pub mod fanout;
 pub mod feed;
+pub mod http;
 pub mod hub;
+pub mod outlet;
 pub mod page;
+pub mod producer;
 pub mod session;
 pub mod simulator;
+pub mod state;
+pub mod subscriber;
+pub mod tick;
+pub mod websocket;
 pub mod ws;
 
 use axum::extract::FromRef;
@@ -18,6 +26,7 @@ use config::Config;
 use hub::Hub;
 use leptos::prelude::LeptosOptions;
 use simulator::{SimConfig, Simulator};
+use state::LiveState;
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
@@ -70,6 +79,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 pub struct Running {
     pub addr: SocketAddr,
     pub hub: Arc<Hub>,
+    /// The WebSocket sessions: `sessions.open()` counts them.
+    pub sessions: Arc<Sessions>,
     /// Cancelling it shuts the server down as SIGTERM would.
     pub shutdown: CancellationToken,
     /// Ends once the server has stopped and its sessions have closed (or the grace ran out).
@@ -136,9 +147,7 @@ pub async fn start(config: &Config) -> std::io::Result<Running> {
     let epoch = now.timestamp_micros().unsigned_abs();
     let hub = Arc::new(Hub::new(
         epoch,
-        start,
-        sim.quotes(),
-        sim.games(),
+        LiveState::new(start, sim.quotes(), sim.games()),
         config.lag_capacity as usize,
         config.history as usize,
     ));
@@ -148,14 +157,19 @@ pub async fn start(config: &Config) -> std::io::Result<Running> {
         t += tick;
         let events = sim.step(t);
         if !events.is_empty() {
-            hub.publish(t, events);
+            let c = producer::prepare(&hub, t, events, Vec::new());
+            hub.commit(c).expect("the warm-up is the hub's only writer");
         }
     }
     let shutdown = CancellationToken::new();
     feed::spawn(sim, hub.clone(), config.tick(), shutdown.clone());
 
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let fanout = fanout::FanOut::new(workers);
+    fanout.spawn(&hub);
     let sessions = Arc::new(Sessions {
         limits: config.limits(),
+        fanout,
         max_connections: config.max_connections as usize,
         allowed_origins: config.allow_origins.clone(),
         active: AtomicUsize::new(0),
@@ -172,11 +186,10 @@ pub async fn start(config: &Config) -> std::io::Result<Running> {
         shutdown_signal().await;
         token.cancel();
     });
+    let sessions_handle = sessions.clone();
     let token = shutdown.clone();
     let server = tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { token.cancelled().await })
-            .await;
+        let served = http::serve(listener, app, http::HttpLimits::default(), token).await;
         // axum does not wait for upgraded connections: wait for the sessions ourselves, each
         // of which has been told to close with 1001 by the same token.
         sessions.tracker.close();
@@ -191,6 +204,7 @@ pub async fn start(config: &Config) -> std::io::Result<Running> {
     Ok(Running {
         addr,
         hub,
+        sessions: sessions_handle,
         shutdown,
         server,
     })

@@ -32,8 +32,9 @@ fn page_state(hub: &super::hub::Hub) -> PageState {
     let mut channels = hub.dashboard_channels();
     channels.push(Channel::Candles(selected.clone(), interval));
     channels.push(Channel::Trades(selected.clone()));
+    let (snapshot, _) = hub.snapshot(&channels, SnapshotReason::Page, CHART_CANDLES);
     PageState {
-        snapshot: hub.snapshot(&channels, SnapshotReason::Page, CHART_CANDLES),
+        snapshot,
         sparks: hub.sparks(),
         selected,
         interval: Some(interval),

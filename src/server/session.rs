@@ -1,35 +1,31 @@
-//! One client's session on `/ws`: its subscriptions and where each stands, the stream of its
-//! channels, and every rule about what the client may send.
+//! One client's session on `/ws`: its requests, the stream of its channels (see `subscriber`),
+//! heartbeats and pings, and every rule about what the client may send.
 //!
-//! The session holds, per subscribed channel, the last seq it sent. A tick's update is sent
-//! when its seq is the next one; one at or below is already covered by a snapshot or replay
-//! sent since (see the hub's invariants) and is skipped, so the client never sees a duplicate.
+//! A session is in one of two modes. **Attached**: it is in sync, and the fan-out writes each
+//! tick to its socket without waking it (see `outlet`); the session only handles requests,
+//! timers and the outlet's calls (a partly written frame to finish, or a detach). **Detached**:
+//! it holds a receiver of the hub's ticks and forwards them itself: after connecting, while a
+//! subscribe's answer is being caught up with, after the fan-out detached it (it fell behind
+//! or the hub was reset). As soon as it is in sync again it attaches.
 //!
-//! When the client reads too slowly, the broadcast ring overtakes it (`Lagged`). The session
-//! then catches up instead of queueing: quotes, candles and scores are conflated to their latest
-//! state (a `lagged` snapshot, only for channels that moved); trades are replayed from the
-//! history, and only if the history no longer holds them does the client get a `lagged`
-//! snapshot, which tells it that prints were lost. Memory per session is therefore bounded by
-//! the socket buffers, whatever the client does.
-//!
-//! The receive loop runs until the socket's stream ends, also after a Close (ours or the
-//! client's): tungstenite flushes the close reply only on a later read, so leaving the loop on
-//! Close would drop the socket with the handshake unfinished.
+//! After a Close (ours or the client's) it only reads, until the client answers or a grace
+//! period ends.
 
-use super::catalog::{ChannelId, Kind};
-use super::hub::{batch_frame, Hub, Opened, Start, Tick};
+use super::fanout::FanOut;
+use super::hub::{Hub, Start};
+use super::outlet::Outlet;
+use super::subscriber::{Forward, Out, Subscriber};
+use super::tick::Tick;
+use super::websocket::conn::{Conn, Incoming, ReadError};
+use super::websocket::frame::{close_code, close_payload, Opcode};
 use crate::protocol::{
-    Channel, ChannelState, ClientMsg, ErrorCode, ErrorReply, Resume, Seq, ServerMsg, Snapshot,
-    SnapshotReason,
+    Channel, ClientMsg, ErrorCode, ErrorReply, Resume, ServerMsg, SnapshotReason,
 };
-use axum::extract::ws::{close_code, CloseFrame, Message, Utf8Bytes, WebSocket};
+use bytes::Bytes;
 use chrono::Utc;
-use std::collections::HashMap;
-use std::future::Future;
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::Duration;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
@@ -50,6 +46,8 @@ pub struct Limits {
     pub burst: f64,
     /// A send that cannot complete in this time means the client stopped reading.
     pub send_timeout: Duration,
+    /// A client this many ticks behind is conflated rather than replayed.
+    pub lag_ticks: u64,
 }
 
 impl Default for Limits {
@@ -62,20 +60,17 @@ impl Default for Limits {
             rate_per_sec: 20.0,
             burst: 40.0,
             send_timeout: Duration::from_secs(10),
+            lag_ticks: 256,
         }
     }
 }
 
+/// Largest client message accepted. Clients send small JSON requests; a small limit keeps a
+/// hostile client from making us buffer megabytes. A larger one is answered with close 1009.
+pub const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
 /// An invalid message costs this many tokens, so a client sending garbage is cut off sooner
 /// than one sending valid requests quickly.
 const INVALID_COST: f64 = 5.0;
-/// Bytes of channel states per snapshot message, roughly: a message is closed once it holds
-/// this much (one channel may be larger on its own). tungstenite's write buffer keeps the
-/// capacity of the largest frame a connection has sent (doubled when a frame is a little larger
-/// than the last), so after a subscribe an idle connection would otherwise hold the whole
-/// snapshot's size (~8 KiB for 50 quotes) forever. Measured with massif in scenario (c) of
-/// `make bench`: 2 KiB chunks save ~3.5 KiB per idle connection.
-pub const SNAPSHOT_BYTES: usize = 2 * 1024;
 /// How long we wait for the client's half of a close handshake we started.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
@@ -120,80 +115,105 @@ impl Bucket {
     }
 }
 
+/// How a session ended, for the connection log.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Ended {
+    /// The close code sent or received, if any.
+    pub code: Option<u16>,
+    pub messages_sent: u64,
+    pub lag_events: u64,
+}
+
 struct Session {
-    socket: WebSocket,
-    hub: Arc<Hub>,
+    conn: Conn,
+    outlet: Arc<Outlet>,
+    fanout: Arc<FanOut>,
+    sub: Subscriber,
+    /// The hub's ticks while detached; `None` while attached.
+    rx: Option<broadcast::Receiver<Arc<Tick>>>,
     limits: Limits,
-    /// Subscribed channels and the last seq sent on each.
-    subs: HashMap<ChannelId, Seq>,
     bucket: Bucket,
-    /// When the client last got a text message (heartbeats fill gaps longer than the limit).
-    last_sent: Instant,
     last_heard: Instant,
+    ended: Ended,
+}
+
+async fn recv(rx: &mut Option<broadcast::Receiver<Arc<Tick>>>) -> Result<Arc<Tick>, RecvError> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Runs one client's session until its socket ends or the server shuts down.
-pub async fn run(socket: WebSocket, hub: Arc<Hub>, limits: Limits, shutdown: CancellationToken) {
+pub async fn run(
+    conn: Conn,
+    outlet: Arc<Outlet>,
+    hub: Arc<Hub>,
+    fanout: Arc<FanOut>,
+    limits: Limits,
+    shutdown: CancellationToken,
+) -> Ended {
     // The receiver comes first: everything published from here on reaches this session.
-    let mut rx = hub.receiver();
+    let rx = Some(hub.receiver());
     let mut s = Session {
-        socket,
+        conn,
+        outlet,
+        fanout,
+        sub: Subscriber::new(hub),
+        rx,
         bucket: Bucket::new(limits.rate_per_sec, limits.burst),
-        hub,
         limits,
-        subs: HashMap::new(),
-        last_sent: Instant::now(),
         last_heard: Instant::now(),
+        ended: Ended::default(),
     };
     let welcome = ServerMsg::Welcome {
-        epoch: s.hub.epoch(),
+        epoch: s.sub.hub().epoch(),
         ts: Utc::now(),
         heartbeat_ms: s.limits.heartbeat.as_millis() as u32,
         max_subscriptions: s.limits.max_subscriptions as u32,
-        symbols: s.hub.catalog().symbols().to_vec(),
+        symbols: s.sub.hub().catalog().symbols().to_vec(),
     };
     if s.send_msg(&welcome).await.is_err() {
-        return;
+        return s.finish();
     }
 
     let mut timer = tokio::time::interval(s.limits.heartbeat.min(s.limits.ping_interval));
     timer.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut last_ping = Instant::now();
+    // Pinned once: a fresh `cancelled()` per wake would register with the token's shared
+    // waiter list on every loop of every session.
+    let cancelled = shutdown.cancelled();
+    tokio::pin!(cancelled);
     // Set once we have sent Close or the client has: from then on only read, until this.
     let mut closing: Option<Instant> = None;
 
     loop {
         let step = tokio::select! {
-            _ = shutdown.cancelled(), if closing.is_none() => {
+            _ = &mut cancelled, if closing.is_none() => {
                 s.close(close_code::AWAY, "server shutting down").await
             }
-            tick = rx.recv(), if closing.is_none() => match tick {
+            tick = recv(&mut s.rx), if closing.is_none() && s.rx.is_some() => match tick {
                 Ok(tick) => s.forward(&tick).await,
                 Err(RecvError::Lagged(missed)) => {
                     tracing::debug!(missed, "session lagged; catching up");
-                    s.catch_up().await
+                    s.ended.lag_events += 1;
+                    let outs = s.sub.catch_up(false);
+                    s.send_outs(outs).await
                 }
                 Err(RecvError::Closed) => s.close(close_code::AWAY, "server shutting down").await,
             },
-            incoming = s.socket.recv() => match incoming {
-                None => break,
-                Some(Ok(msg)) => {
+            _ = s.outlet.wake.notified(), if closing.is_none() => s.on_wake().await,
+            incoming = s.conn.next() => match incoming {
+                Ok(msg) => {
                     s.last_heard = Instant::now();
-                    if closing.is_some() {
-                        continue;
-                    }
-                    s.on_message(msg).await
+                    s.on_message(msg, closing.is_some()).await
                 }
-                Some(Err(err)) => {
+                Err(ReadError::Gone) => break,
+                Err(ReadError::Violation(v)) => {
                     if closing.is_some() {
                         break;
                     }
-                    if is_too_big(err) {
-                        let limit = super::ws::MAX_CLIENT_MESSAGE / 1024;
-                        s.close(close_code::SIZE, &format!("message too big: the limit is {limit} KiB")).await
-                    } else {
-                        break;
-                    }
+                    s.close(v.code, &v.reason).await
                 }
             },
             _ = timer.tick(), if closing.is_none() => s.on_timer(&mut last_ping).await,
@@ -207,192 +227,166 @@ pub async fn run(socket: WebSocket, hub: Arc<Hub>, limits: Limits, shutdown: Can
             }
         }
     }
-}
-
-/// Splits channel states into snapshot messages of about `SNAPSHOT_BYTES` of JSON each, in
-/// order, none empty. (The byte budget also bounds the channel count: a state is ~100 B or more.)
-fn snapshot_chunks(states: &[ChannelState]) -> Vec<&[ChannelState]> {
-    let mut chunks = Vec::new();
-    let (mut start, mut bytes) = (0, 0);
-    for (i, state) in states.iter().enumerate() {
-        if i > start && bytes >= SNAPSHOT_BYTES {
-            chunks.push(&states[start..i]);
-            (start, bytes) = (i, 0);
-        }
-        bytes += json_len(state);
-    }
-    if start < states.len() {
-        chunks.push(&states[start..]);
-    }
-    chunks
-}
-
-/// The length of a value's JSON, counted without building it.
-fn json_len(value: &impl serde::Serialize) -> usize {
-    struct Count(usize);
-    impl std::io::Write for Count {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0 += buf.len();
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut count = Count(0);
-    // Writing to a counter cannot fail, and our types always serialise.
-    let _ = serde_json::to_writer(&mut count, value);
-    count.0
-}
-
-/// True when the socket error is tungstenite refusing a message over the size limit.
-fn is_too_big(err: axum::Error) -> bool {
-    err.into_inner()
-        .downcast_ref::<tungstenite::Error>()
-        .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)))
+    s.finish()
 }
 
 impl Session {
-    async fn send(&mut self, message: Message) -> Result<(), Stop> {
-        // Only messages a script can see count against the heartbeat: browsers hide pings.
-        let visible = matches!(message, Message::Text(_));
-        let send = self.socket.send(message);
-        tokio::pin!(send);
-        // Nearly every send completes on its first poll (the kernel takes the bytes), so only
-        // a send that has to wait arms the timeout: the hot path registers no timer entry
-        // (a timer per send was a visible share of the fan-out's profile).
-        let first = std::future::poll_fn(|cx| Poll::Ready(send.as_mut().poll(cx))).await;
-        let sent = match first {
-            Poll::Ready(result) => Ok(result),
-            Poll::Pending => tokio::time::timeout(self.limits.send_timeout, send).await,
-        };
-        match sent {
-            Ok(Ok(())) => {
-                if visible {
-                    self.last_sent = Instant::now();
-                }
-                Ok(())
-            }
-            Ok(Err(_)) => Err(Stop::Dead),
-            Err(_) => {
-                tracing::debug!("client stopped reading; dropping it");
+    fn finish(self) -> Ended {
+        self.outlet.detach();
+        self.conn.shutdown();
+        Ended {
+            messages_sent: self
+                .outlet
+                .messages
+                .load(std::sync::atomic::Ordering::Relaxed),
+            ..self.ended
+        }
+    }
+
+    async fn send_frame(&mut self, opcode: Opcode, body: Bytes) -> Result<(), Stop> {
+        match self
+            .outlet
+            .send(opcode, body, self.limits.send_timeout)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(err) => {
+                tracing::debug!(%err, "cannot send; dropping the client");
                 Err(Stop::Dead)
             }
         }
     }
 
+    async fn send_out(&mut self, out: &Out) -> Result<(), Stop> {
+        self.send_frame(Opcode::Text, out.json.clone()).await
+    }
+
+    async fn send_outs(&mut self, outs: Vec<Out>) -> Result<(), Stop> {
+        for out in &outs {
+            self.send_out(out).await?;
+        }
+        Ok(())
+    }
+
     async fn send_msg(&mut self, msg: &ServerMsg) -> Result<(), Stop> {
-        self.send(Message::Text(msg.encode().into())).await
+        self.send_frame(Opcode::Text, Bytes::from(msg.encode()))
+            .await
+    }
+
+    /// Takes tick delivery back from the fan-out (before anything that changes what or where
+    /// the session streams). The receiver is taken first, so that no tick falls in between.
+    fn detach(&mut self) {
+        if self.rx.is_none() {
+            self.rx = Some(self.sub.hub().receiver());
+            let synced = self.outlet.detach();
+            self.sub.set_synced(synced);
+        }
+    }
+
+    /// Hands tick delivery to the fan-out once the session is in sync; ticks still in the
+    /// receiver are written here (or were already, by the fan-out).
+    async fn attach_if_in_sync(&mut self) -> Result<(), Stop> {
+        if self.rx.is_none()
+            || !self.sub.in_sync()
+            || self.sub.is_empty()
+            || self.outlet.has_pending()
+        {
+            return Ok(());
+        }
+        let generation = self.outlet.attach(self.sub.synced());
+        self.fanout
+            .attach(self.outlet.clone(), generation, self.sub.set().clone());
+        loop {
+            let Some(rx) = self.rx.as_mut() else {
+                return Ok(());
+            };
+            match rx.try_recv() {
+                Ok(tick) => {
+                    if tick.n <= self.sub.synced()
+                        && matches!(tick.kind, super::tick::TickKind::Data)
+                    {
+                        continue;
+                    }
+                    if let super::tick::TickKind::Reset(reason) = tick.kind {
+                        // A reset: back to forwarding ourselves; attach again at a later tick.
+                        self.detach_now();
+                        let outs = self.sub.reopen(reason);
+                        return self.send_outs(outs).await;
+                    }
+                    let frame = self.sub.set().frame(&tick);
+                    self.outlet
+                        .deliver_from_session(tick.n, frame, self.limits.send_timeout)
+                        .await
+                        .map_err(|_| Stop::Dead)?;
+                    self.sub.set_synced(tick.n);
+                    if self.outlet.attachment() != Some(generation) {
+                        // The fan-out detached us meanwhile; the wake-up handles it.
+                        return Ok(());
+                    }
+                }
+                Err(TryRecvError::Empty) => {
+                    self.rx = None;
+                    return Ok(());
+                }
+                Err(TryRecvError::Lagged(_)) => {
+                    self.detach_now();
+                    self.ended.lag_events += 1;
+                    let outs = self.sub.catch_up(false);
+                    return self.send_outs(outs).await;
+                }
+                Err(TryRecvError::Closed) => return Ok(()),
+            }
+        }
+    }
+
+    /// Detach while still holding the receiver.
+    fn detach_now(&mut self) {
+        let synced = self.outlet.detach();
+        self.sub.set_synced(synced.max(self.sub.synced()));
+    }
+
+    /// A tick from the receiver (detached mode).
+    async fn forward(&mut self, tick: &Tick) -> Result<(), Stop> {
+        match self.sub.forward(tick) {
+            Forward::Nothing => {}
+            Forward::Send(out) => self.send_out(&out).await?,
+            Forward::Reopen(reason) => {
+                let outs = self.sub.reopen(reason);
+                self.send_outs(outs).await?;
+            }
+        }
+        self.attach_if_in_sync().await
+    }
+
+    /// The outlet called: finish a partly written frame; if the fan-out detached us, catch up.
+    async fn on_wake(&mut self) -> Result<(), Stop> {
+        if let Err(err) = self.outlet.flush(self.limits.send_timeout).await {
+            tracing::debug!(%err, "cannot finish a frame; dropping the client");
+            return Err(Stop::Dead);
+        }
+        if self.outlet.is_dead() {
+            return Err(Stop::Dead);
+        }
+        if self.rx.is_none() && self.outlet.attachment().is_none() {
+            self.detach();
+            let behind = self.sub.hub().n().saturating_sub(self.sub.synced());
+            self.ended.lag_events += 1;
+            let outs = self.sub.catch_up(behind <= self.limits.lag_ticks);
+            self.send_outs(outs).await?;
+            return self.attach_if_in_sync().await;
+        }
+        Ok(())
     }
 
     /// Sends Close with `code` and `reason`, then waits (in the loop) for the client's reply.
     async fn close(&mut self, code: u16, reason: &str) -> Result<(), Stop> {
-        let frame = CloseFrame {
-            code,
-            reason: Utf8Bytes::from(reason),
-        };
-        self.send(Message::Close(Some(frame))).await?;
+        self.ended.code.get_or_insert(code);
+        // No tick may follow the Close.
+        self.outlet.detach();
+        self.rx = None;
+        self.send_frame(Opcode::Close, Bytes::from(close_payload(code, reason)))
+            .await?;
         Err(Stop::Closing)
-    }
-
-    /// Sends this client's part of a tick.
-    async fn forward(&mut self, tick: &Tick) -> Result<(), Stop> {
-        if self.subs.is_empty() {
-            return Ok(());
-        }
-        // One lookup per update: take it if it is the channel's next, and advance the channel.
-        let mut behind: Vec<(ChannelId, Seq)> = Vec::new();
-        let mut wanted: Vec<&str> = Vec::with_capacity(tick.updates.len());
-        for u in &tick.updates {
-            if let Some(last) = self.subs.get_mut(&u.channel) {
-                match u.seq.cmp(&(*last + 1)) {
-                    std::cmp::Ordering::Equal => {
-                        *last = u.seq;
-                        wanted.push(u.json.as_str());
-                    }
-                    // Already covered by a snapshot or replay.
-                    std::cmp::Ordering::Less => {}
-                    // Cannot happen while the invariants hold; recover rather than skip.
-                    std::cmp::Ordering::Greater => behind.push((u.channel, *last)),
-                }
-            }
-        }
-        if !wanted.is_empty() {
-            let frame = if wanted.len() == tick.updates.len() {
-                // Every update of the tick is for us: send the shared frame as is.
-                tick.full_frame()
-            } else {
-                batch_frame(tick.ts, wanted.into_iter())
-            };
-            self.send(Message::Text(frame)).await?;
-        }
-        if !behind.is_empty() {
-            tracing::warn!(channels = behind.len(), "session found a gap; replaying");
-            let starts: Vec<_> = behind
-                .into_iter()
-                .map(|(id, seq)| {
-                    (
-                        id,
-                        Start::After {
-                            seq,
-                            or_else: SnapshotReason::Lagged,
-                        },
-                    )
-                })
-                .collect();
-            let opened = self.hub.open(&starts);
-            self.send_opened(opened).await?;
-        }
-        Ok(())
-    }
-
-    /// After `Lagged`: conflate state channels to their latest value, replay trades.
-    async fn catch_up(&mut self) -> Result<(), Stop> {
-        let catalog = self.hub.catalog().clone();
-        let starts: Vec<(ChannelId, Start)> = self
-            .subs
-            .iter()
-            .map(|(&id, &seq)| {
-                let start = match catalog.kind(id).0 {
-                    Kind::Trades => Start::After {
-                        seq,
-                        or_else: SnapshotReason::Lagged,
-                    },
-                    Kind::Quotes | Kind::Candles(_) | Kind::Scores(_) => Start::Latest {
-                        seq,
-                        reason: SnapshotReason::Lagged,
-                    },
-                };
-                (id, start)
-            })
-            .collect();
-        let opened = self.hub.open(&starts);
-        self.send_opened(opened).await
-    }
-
-    /// Sends snapshots, then replayed updates, and records where each channel now stands.
-    async fn send_opened(&mut self, opened: Opened) -> Result<(), Stop> {
-        for (id, seq) in &opened.positions {
-            self.subs.insert(*id, *seq);
-        }
-        for (reason, channels) in opened.snapshots {
-            // Large subscriptions are answered in several snapshot messages, so that no frame
-            // grows with the number of channels (candle histories make states big).
-            for chunk in snapshot_chunks(&channels) {
-                let msg = ServerMsg::Snapshot(Snapshot {
-                    epoch: self.hub.epoch(),
-                    ts: Utc::now(),
-                    reason: Some(reason.reason()),
-                    channels: chunk.to_vec(),
-                });
-                self.send_msg(&msg).await?;
-            }
-        }
-        if !opened.replay.is_empty() {
-            let frame = batch_frame(Utc::now(), opened.replay.iter().map(|u| u.json.as_str()));
-            self.send(Message::Text(frame)).await?;
-        }
-        Ok(())
     }
 
     async fn on_timer(&mut self, last_ping: &mut Instant) -> Result<(), Stop> {
@@ -407,19 +401,36 @@ impl Session {
         }
         if last_ping.elapsed() >= self.limits.ping_interval {
             *last_ping = Instant::now();
-            self.send(Message::Ping(Default::default())).await?;
+            self.send_frame(Opcode::Ping, Bytes::new()).await?;
         }
-        if self.last_sent.elapsed() >= self.limits.heartbeat {
+        // Only messages a script can see count against the heartbeat: browsers hide pings.
+        if self.outlet.since_text() >= self.limits.heartbeat {
             self.send_msg(&ServerMsg::Heartbeat { ts: Utc::now() })
                 .await?;
         }
         Ok(())
     }
 
-    async fn on_message(&mut self, msg: Message) -> Result<(), Stop> {
+    async fn on_message(&mut self, msg: Incoming, closing: bool) -> Result<(), Stop> {
         let text = match msg {
-            Message::Text(text) => text,
-            Message::Binary(_) => {
+            // The client's answer to our Close: the handshake is complete.
+            Incoming::Close(_) if closing => return Err(Stop::Dead),
+            // The client's Close: echo its code, then end the connection.
+            Incoming::Close(frame) => {
+                let code = frame.map_or(close_code::NORMAL, |(code, _)| code);
+                self.ended.code.get_or_insert(code);
+                self.outlet.detach();
+                let _ = self
+                    .send_frame(Opcode::Close, Bytes::copy_from_slice(&code.to_be_bytes()))
+                    .await;
+                return Err(Stop::Dead);
+            }
+            _ if closing => return Ok(()),
+            Incoming::Ping(payload) => {
+                return self.send_frame(Opcode::Pong, Bytes::from(payload)).await
+            }
+            Incoming::Pong => return Ok(()),
+            Incoming::Binary(_) => {
                 return self
                     .refuse(ErrorReply {
                         id: None,
@@ -428,12 +439,9 @@ impl Session {
                     })
                     .await
             }
-            // The client's Close: tungstenite queues the reply; keep reading until the end.
-            Message::Close(_) => return Err(Stop::Closing),
-            // tungstenite answers pings itself; a pong only proves the client is alive.
-            Message::Ping(_) | Message::Pong(_) => return Ok(()),
+            Incoming::Text(text) => text,
         };
-        match ClientMsg::decode(text.as_str()) {
+        match ClientMsg::decode(&text) {
             Err(reply) => self.refuse(reply).await,
             Ok(request) => {
                 if !self.bucket.take(1.0) {
@@ -451,13 +459,13 @@ impl Session {
                         resume,
                     } => self.subscribe(id, channels, resume).await,
                     ClientMsg::Unsubscribe { id, channels } => {
-                        let catalog = self.hub.catalog().clone();
-                        for c in &channels {
-                            if let Ok(cid) = catalog.id(c) {
-                                self.subs.remove(&cid);
-                            }
-                        }
-                        self.send_msg(&ServerMsg::Ack { id, channels }).await
+                        self.detach();
+                        let catalog = self.sub.hub().catalog();
+                        let ids: Vec<_> =
+                            channels.iter().filter_map(|c| catalog.id(c).ok()).collect();
+                        self.sub.close(&ids);
+                        self.send_msg(&ServerMsg::Ack { id, channels }).await?;
+                        self.attach_if_in_sync().await
                     }
                 }
             }
@@ -480,24 +488,24 @@ impl Session {
         channels: Vec<Channel>,
         resume: Option<Resume>,
     ) -> Result<(), Stop> {
-        let catalog = self.hub.catalog().clone();
-        let mut ids = Vec::with_capacity(channels.len());
-        for c in &channels {
-            match catalog.id(c) {
-                Ok(cid) => ids.push(cid),
-                Err((code, message)) => {
-                    return self
-                        .refuse(ErrorReply {
-                            id: Some(id),
-                            code,
-                            message,
-                        })
-                        .await
-                }
+        let ids = match self.sub.resolve(&channels) {
+            Ok(ids) => ids,
+            Err((code, message)) => {
+                return self
+                    .refuse(ErrorReply {
+                        id: Some(id),
+                        code,
+                        message,
+                    })
+                    .await
             }
-        }
-        let added = ids.iter().filter(|c| !self.subs.contains_key(c)).count();
-        if self.subs.len() + added > self.limits.max_subscriptions {
+        };
+        let added = ids
+            .iter()
+            .filter(|c| !self.sub.channels().contains(**c))
+            .collect::<std::collections::BTreeSet<_>>()
+            .len();
+        if self.sub.len() + added > self.limits.max_subscriptions {
             return self
                 .refuse(ErrorReply {
                     id: Some(id),
@@ -509,31 +517,43 @@ impl Session {
                 })
                 .await;
         }
-        let epoch = self.hub.epoch();
-        let starts: Vec<(ChannelId, Start)> = ids
-            .iter()
-            .zip(&channels)
-            .filter_map(|(&cid, channel)| {
-                let from = resume
-                    .as_ref()
-                    .and_then(|r| r.from.get(channel).map(|&s| (r.epoch, s)));
-                let start = match from {
-                    Some((e, seq)) if e == epoch => Start::After {
-                        seq,
-                        or_else: SnapshotReason::HistoryExhausted,
-                    },
-                    Some(_) => Start::Snapshot(SnapshotReason::EpochChanged),
-                    // Already streaming and no position given: nothing to do.
-                    None if self.subs.contains_key(&cid) => return None,
-                    None => Start::Snapshot(SnapshotReason::Subscribed),
-                };
-                Some((cid, start))
-            })
-            .collect();
+        self.detach();
+        let starts = starts(&ids, &channels, resume.as_ref(), |c| {
+            self.sub.channels().contains(c)
+        });
         self.send_msg(&ServerMsg::Ack { id, channels }).await?;
-        let opened = self.hub.open(&starts);
-        self.send_opened(opened).await
+        let outs = self.sub.open(&starts);
+        self.send_outs(outs).await?;
+        self.attach_if_in_sync().await
     }
+}
+
+/// What a subscribe asks for each channel: a resume where the client gave a position, a
+/// snapshot for a new channel, nothing for one already streaming without a position.
+pub fn starts(
+    ids: &[super::catalog::ChannelId],
+    channels: &[Channel],
+    resume: Option<&Resume>,
+    held: impl Fn(super::catalog::ChannelId) -> bool,
+) -> Vec<(super::catalog::ChannelId, Start)> {
+    let mut seen = std::collections::BTreeSet::new();
+    ids.iter()
+        .zip(channels)
+        .filter(|(&cid, _)| seen.insert(cid))
+        .filter_map(|(&cid, channel)| {
+            let from = resume.and_then(|r| r.from.get(channel).map(|&s| (r.epoch, s)));
+            let start = match from {
+                Some((epoch, seq)) => Start::After {
+                    epoch,
+                    seq,
+                    or_else: SnapshotReason::HistoryExhausted,
+                },
+                None if held(cid) => return None,
+                None => Start::Snapshot(SnapshotReason::Subscribed),
+            };
+            Some((cid, start))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -553,55 +573,5 @@ mod tests {
         tokio::time::advance(Duration::from_secs(60)).await;
         assert!(!b.take(6.0), "never more than the burst");
         assert!(b.take(5.0));
-    }
-
-    fn quote(i: usize) -> ChannelState {
-        let symbol = format!("S{i}");
-        ChannelState {
-            channel: Channel::Quotes(symbol.clone()),
-            seq: i as Seq,
-            data: crate::protocol::Data::Quote(crate::protocol::Quote {
-                symbol,
-                bid: 100.0,
-                ask: 100.5,
-                last: 100.25,
-                open: 99.0,
-                volume: 1_000_000,
-                ts: Utc::now(),
-            }),
-        }
-    }
-
-    #[test]
-    fn snapshots_are_chunked_by_size_in_order() {
-        let states: Vec<_> = (0..1000).map(quote).collect();
-        let chunks = snapshot_chunks(&states);
-        assert_eq!(chunks.concat(), states, "every state once, in order");
-        for (i, c) in chunks.iter().enumerate() {
-            assert!(!c.is_empty());
-            let sent: usize = c.iter().map(json_len).sum();
-            let last = json_len(c.last().unwrap());
-            assert!(
-                sent - last < SNAPSHOT_BYTES,
-                "closed once it held the budget"
-            );
-            if i + 1 < chunks.len() {
-                assert!(sent >= SNAPSHOT_BYTES, "not closed before the budget");
-            }
-        }
-        assert!(chunks.len() > 1, "the byte budget splits");
-        assert_eq!(
-            json_len(&states[0]),
-            serde_json::to_string(&states[0]).unwrap().len()
-        );
-        // A state larger than the budget still goes, in a message of its own.
-        let mut big = quote(1);
-        if let crate::protocol::Data::Quote(q) = &mut big.data {
-            q.symbol = "X".repeat(2 * SNAPSHOT_BYTES);
-        }
-        let mixed = [quote(0), big.clone(), quote(2)];
-        let chunks = snapshot_chunks(&mixed);
-        assert_eq!(chunks, vec![&mixed[..2], &mixed[2..]]);
-        assert!(snapshot_chunks(&[]).is_empty());
     }
 }

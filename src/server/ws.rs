@@ -4,36 +4,25 @@
 //! 403 (the Origin header is the only defence against cross-site WebSocket hijacking, and
 //! browsers always send it), and a server at its connection cap answers 503.
 
-use super::session::{self, Limits};
+use super::fanout::FanOut;
+use super::outlet::Outlet;
+use super::session::{self, Limits, MAX_CLIENT_MESSAGE};
+use super::websocket::{self, conn::Conn, Refusal};
 use super::AppState;
-use axum::extract::ws::WebSocketUpgrade;
+use axum::body::Body;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// Largest client message accepted. Clients send small JSON requests; a small limit keeps a
-/// hostile client from making us buffer megabytes. A larger one is answered with close 1009.
-pub const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
-
-/// Per-connection socket buffers. The library defaults (128 KiB each way) would cost a quarter
-/// of a megabyte per idle client; our frames are a few KiB. Clients send small requests, so
-/// the read buffer is small too (a rare large request is read in more calls): with the boxed
-/// session and size-bounded snapshots it keeps an idle client near 14 KiB (`make bench`, c).
-const READ_BUFFER: usize = 512;
-const WRITE_BUFFER: usize = 8 * 1024;
-/// Bound on bytes queued in tungstenite for one client. Sessions await every send, so at most
-/// one frame waits here; the bound only has to exceed the largest frame: a replay batch after
-/// a lag, or one channel's state (snapshot messages close at `SNAPSHOT_BYTES`, but a single
-/// candle history or trade tape goes whole).
-const MAX_WRITE_BUFFER: usize = 8 * 1024 * 1024;
-
 /// What every session shares: its rules, the connection count and the shutdown signal.
 pub struct Sessions {
     pub limits: Limits,
+    /// Writes ticks to sessions in sync.
+    pub fanout: Arc<FanOut>,
     pub max_connections: usize,
     /// Extra origins allowed besides the page's own and localhost, e.g. `https://example.com`.
     pub allowed_origins: Vec<String>,
@@ -43,11 +32,41 @@ pub struct Sessions {
 }
 
 /// Counts a connection for as long as it lives.
-struct Slot(Arc<Sessions>);
+pub struct Slot(Arc<Sessions>);
 
 impl Drop for Slot {
     fn drop(&mut self) {
         self.0.active.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Sessions {
+    /// WebSocket connections open now.
+    pub fn open(&self) -> usize {
+        self.active.load(Ordering::Acquire)
+    }
+
+    /// Takes a connection slot, or says why not (the response to send).
+    pub fn admit(self: &Arc<Self>, headers: &HeaderMap) -> Result<Slot, Refusal> {
+        let refuse = |status, reason: String| Refusal { status, reason };
+        if !origin_allowed(headers, &self.allowed_origins) {
+            return Err(refuse(StatusCode::FORBIDDEN, "origin not allowed".into()));
+        }
+        if self.shutdown.is_cancelled() {
+            return Err(refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server shutting down".into(),
+            ));
+        }
+        let before = self.active.fetch_add(1, Ordering::AcqRel);
+        let slot = Slot(self.clone());
+        if before >= self.max_connections {
+            return Err(refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("connection limit reached ({})", self.max_connections),
+            ));
+        }
+        Ok(slot)
     }
 }
 
@@ -83,47 +102,34 @@ pub fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
 }
 
 /// Checks the request, then upgrades it and runs a session on the socket.
-pub async fn upgrade(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    ws: WebSocketUpgrade,
-) -> Response {
+pub async fn upgrade(State(state): State<AppState>, mut req: Request<Body>) -> Response {
     let sessions = state.sessions.clone();
-    if !origin_allowed(&headers, &sessions.allowed_origins) {
-        return (StatusCode::FORBIDDEN, "origin not allowed\n").into_response();
-    }
-    if sessions.shutdown.is_cancelled() {
-        return (StatusCode::SERVICE_UNAVAILABLE, "server shutting down\n").into_response();
-    }
-    let before = sessions.active.fetch_add(1, Ordering::AcqRel);
-    let slot = Slot(sessions.clone());
-    if before >= sessions.max_connections {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("connection limit reached ({})\n", sessions.max_connections),
-        )
-            .into_response();
-    }
+    let slot = match sessions.admit(req.headers()) {
+        Ok(slot) => slot,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let (response, on_upgrade) = match websocket::accept(&mut req) {
+        Ok(accepted) => accepted,
+        Err(refusal) => return refusal.into_response(),
+    };
     let hub = state.hub.clone();
-    ws.read_buffer_size(READ_BUFFER)
-        .write_buffer_size(WRITE_BUFFER)
-        .max_write_buffer_size(MAX_WRITE_BUFFER)
-        .max_message_size(MAX_CLIENT_MESSAGE)
-        .max_frame_size(MAX_CLIENT_MESSAGE)
-        .on_upgrade(move |socket| {
-            let limits = sessions.limits.clone();
-            let shutdown = sessions.shutdown.clone();
-            // Tracked so that shutdown can wait for every session's close handshake: axum's
-            // graceful shutdown does not wait for upgraded connections.
-            // Boxed: the session's state machine (~2.5 KiB) would otherwise be laid out
-            // inside axum's upgrade future next to the upgrade's own state, which costs
-            // another ~2.5 KiB per idle connection (measured with massif; scenario c).
-            let session = Box::pin(session::run(socket, hub, limits, shutdown));
-            sessions.tracker.track_future(async move {
-                session.await;
-                drop(slot);
-            })
-        })
+    let limits = sessions.limits.clone();
+    let shutdown = sessions.shutdown.clone();
+    let fanout = sessions.fanout.clone();
+    // Tracked so that shutdown can wait for every session's close handshake: axum's graceful
+    // shutdown does not wait for upgraded connections. Boxed: the session's state machine
+    // would otherwise be laid out inside this task next to the upgrade's own state.
+    sessions.tracker.spawn(async move {
+        let Some((stream, read_ahead)) = websocket::upgraded(on_upgrade).await else {
+            return;
+        };
+        let stream = Arc::new(stream);
+        let outlet = Arc::new(Outlet::new(stream.clone()));
+        let conn = Conn::new(stream, read_ahead, MAX_CLIENT_MESSAGE);
+        Box::pin(session::run(conn, outlet, hub, fanout, limits, shutdown)).await;
+        drop(slot);
+    });
+    response
 }
 
 #[cfg(test)]

@@ -18,7 +18,12 @@
 //!
 //! This module depends only on serde and chrono so that it compiles unchanged to WASM.
 
+mod wire;
+
+pub use wire::{ItemOut, RawItem};
+
 use chrono::{DateTime, Utc};
+use serde::ser::SerializeStruct;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -38,7 +43,8 @@ pub type Epoch = u64;
 /// The latest state of one symbol's market: best bid and ask, last trade, day open and volume.
 ///
 /// A quote is always the whole row, never a delta, so applying it is a replace-by-symbol.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// On the wire it is the short form of [`wire`](self::wire): the symbol is the channel's.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Quote {
     pub symbol: String,
     pub bid: f64,
@@ -49,7 +55,6 @@ pub struct Quote {
     pub open: f64,
     /// Shares traded today.
     pub volume: u64,
-    #[serde(with = "chrono::serde::ts_microseconds")]
     pub ts: DateTime<Utc>,
 }
 
@@ -77,14 +82,13 @@ pub enum Side {
     Sell,
 }
 
-/// One trade print.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// One trade print. On the wire: `{"p":price,"q":size,"s":"b"|"s"}` (see [`wire`](self::wire)).
+#[derive(Clone, Debug, PartialEq)]
 pub struct Trade {
     pub symbol: String,
     pub price: f64,
     pub size: u32,
     pub side: Side,
-    #[serde(with = "chrono::serde::ts_microseconds")]
     pub ts: DateTime<Utc>,
 }
 
@@ -128,15 +132,21 @@ impl FromStr for Interval {
 
 /// Open, high, low, close and volume of the trades in one interval starting at `start`.
 /// An interval without trades is a flat candle at the previous close with zero volume, so a
-/// chart has no holes.
+/// chart has no holes. On the wire: `{"t":start,"o":..,"h":..,"l":..,"c":..,"v":..}`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Candle {
-    #[serde(with = "chrono::serde::ts_microseconds")]
+    #[serde(rename = "t", with = "chrono::serde::ts_microseconds")]
     pub start: DateTime<Utc>,
+    #[serde(rename = "o")]
     pub open: f64,
+    #[serde(rename = "h")]
     pub high: f64,
+    #[serde(rename = "l")]
     pub low: f64,
+    #[serde(rename = "c")]
     pub close: f64,
+    #[serde(rename = "v")]
     pub volume: u64,
 }
 
@@ -400,8 +410,7 @@ impl<'de> Deserialize<'de> for Channel {
 /// What a channel carries: in a [`ChannelState`] it is the whole state (replace); in an
 /// [`Update`] it is what changed (apply). Quotes replace the row either way; trades append;
 /// candles and games are upserted by `start` and by `slot`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Data {
     Quote(Quote),
     /// In a state: the most recent prints, oldest first. In an update: the new prints.
@@ -412,8 +421,8 @@ pub enum Data {
     Games(Vec<Game>),
 }
 
-/// One channel's whole state at `seq`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// One channel's whole state at `seq`. Encoded only inside a [`Snapshot`].
+#[derive(Clone, Debug, PartialEq)]
 pub struct ChannelState {
     pub channel: Channel,
     pub seq: Seq,
@@ -439,31 +448,83 @@ pub enum SnapshotReason {
 }
 
 /// The state of some channels. Clients replace what they hold for each listed channel and
-/// continue from its `seq`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// continue from its `seq`. Timestamps inside that equal the snapshot's `ts` are left out.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(try_from = "wire::RawSnapshot")]
 pub struct Snapshot {
     pub epoch: Epoch,
-    #[serde(with = "chrono::serde::ts_microseconds")]
     pub ts: DateTime<Utc>,
     pub reason: Option<SnapshotReason>,
     pub channels: Vec<ChannelState>,
 }
 
-/// One channel's update number `seq`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+impl Serialize for Snapshot {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("Snapshot", 4)?;
+        st.serialize_field("epoch", &self.epoch)?;
+        st.serialize_field("ts", &wire::micros(self.ts))?;
+        st.serialize_field("reason", &self.reason)?;
+        st.serialize_field("channels", &wire::ItemsOut(&self.channels, self.ts))?;
+        st.end()
+    }
+}
+
+/// One channel's update number `seq`. Encoded only inside a [`Batch`] (or, on the server, with
+/// the time of the batch it will travel in: [`Update::encode_in`]).
+#[derive(Clone, Debug, PartialEq)]
 pub struct Update {
     pub channel: Channel,
     pub seq: Seq,
     pub data: Data,
 }
 
-/// Every update of one tick for this client's channels, in one frame.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+impl Update {
+    /// The update's JSON as an item of a batch whose `ts` is `batch_ts`.
+    pub fn encode_in(&self, batch_ts: DateTime<Utc>) -> String {
+        Self::encode_parts(&self.channel, self.seq, &self.data, Some(batch_ts))
+    }
+
+    /// Like [`Update::encode_in`] from the parts; `None` writes every timestamp.
+    pub fn encode_parts(
+        channel: &Channel,
+        seq: Seq,
+        data: &Data,
+        batch_ts: Option<DateTime<Utc>>,
+    ) -> String {
+        serde_json::to_string(&ItemOut {
+            channel,
+            seq,
+            data,
+            ctx: batch_ts,
+        })
+        .expect("items always serialise")
+    }
+
+    /// Reads one item written by [`Update::encode_in`] for a batch whose `ts` is `batch_ts`.
+    pub fn decode_in(json: &str, batch_ts: DateTime<Utc>) -> Result<Update, String> {
+        let raw: RawItem = serde_json::from_str(json).map_err(|e| e.to_string())?;
+        let (channel, seq, data) = raw.finish(batch_ts)?;
+        Ok(Update { channel, seq, data })
+    }
+}
+
+/// Every update of one tick for this client's channels, in one frame. Timestamps inside that
+/// equal the batch's `ts` are left out.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(try_from = "wire::RawBatch")]
 pub struct Batch {
     /// When the server produced these updates (the start of publish-to-screen latency).
-    #[serde(with = "chrono::serde::ts_microseconds")]
     pub ts: DateTime<Utc>,
     pub updates: Vec<Update>,
+}
+
+impl Serialize for Batch {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("Batch", 2)?;
+        st.serialize_field("ts", &wire::micros(self.ts))?;
+        st.serialize_field("updates", &wire::ItemsOut(&self.updates, self.ts))?;
+        st.end()
+    }
 }
 
 /// What went wrong with a client's message.
@@ -817,21 +878,80 @@ mod tests {
     fn wire_shape_is_tagged_and_uses_microsecond_timestamps() {
         let text = ServerMsg::Pong { id: 1, ts: t(0) }.encode();
         assert_eq!(text, r#"{"type":"pong","id":1,"ts":1790000000000000}"#);
+        let mut q = quote();
+        q.ts = t(0);
         let batch = ServerMsg::Batch(Batch {
             ts: t(0),
             updates: vec![Update {
                 channel: Channel::Quotes(sym("AAPL")),
                 seq: 1,
-                data: Data::Quote(quote()),
+                data: Data::Quote(q),
             }],
         })
         .encode();
-        assert!(
-            batch.starts_with(
-                r#"{"type":"batch","ts":1790000000000000,"updates":[{"channel":"quotes:AAPL","seq":1,"data":{"quote":{"symbol":"AAPL","#
-            ),
-            "{batch}"
+        assert_eq!(
+            batch,
+            r#"{"type":"batch","ts":1790000000000000,"updates":[{"c":"quotes:AAPL","s":1,"q":{"b":189.12,"a":189.14,"l":189.13,"o":187.5,"v":1234500}}]}"#,
+            "the symbol is the channel's and the quote's time is the batch's"
         );
+        let trade = Update {
+            channel: Channel::Trades(sym("AAPL")),
+            seq: 2,
+            data: Data::Trades(vec![trade()]),
+        };
+        assert_eq!(
+            trade.encode_in(t(0)),
+            r#"{"c":"trades:AAPL","s":2,"t":[{"p":189.14,"q":300,"s":"b","t":1790000000005000}]}"#,
+            "a time that differs from the batch's is written"
+        );
+        assert_eq!(Update::decode_in(&trade.encode_in(t(0)), t(0)), Ok(trade));
+    }
+
+    #[test]
+    fn a_quote_update_is_at_most_100_bytes() {
+        // A long symbol, a price above a thousand dollars, a seq and volume from a long day.
+        let q = Quote {
+            symbol: "GOOGL".into(),
+            bid: 1234.56,
+            ask: 1234.61,
+            last: 1234.59,
+            open: 1219.87,
+            volume: 123_456_789,
+            ts: t(0),
+        };
+        let json = Update {
+            channel: Channel::Quotes("BRK.B".into()),
+            seq: 9_876_543,
+            data: Data::Quote(q),
+        }
+        .encode_in(t(0));
+        assert!(json.len() <= 100, "{} bytes: {json}", json.len());
+    }
+
+    #[test]
+    fn items_are_checked_against_their_channel() {
+        let ctx = t(0);
+        for (bad, why) in [
+            (
+                r#"{"c":"quotes:A","s":1,"t":[]}"#,
+                "trades on a quotes channel",
+            ),
+            (r#"{"c":"quotes:A","s":1}"#, "no data"),
+            (
+                r#"{"c":"quotes:A","s":1,"q":{"b":1,"a":2,"l":1,"o":1,"v":1},"k":[]}"#,
+                "two kinds",
+            ),
+            (
+                r#"{"c":"quotes:A","s":1,"q":{"b":1,"a":2,"l":1,"o":1,"v":1,"x":0}}"#,
+                "unknown key",
+            ),
+            (
+                r#"{"c":"quotes:A","s":1,"q":{"b":1,"a":2,"l":1,"o":1,"v":1,"t":9223372036854775807}}"#,
+                "time out of range",
+            ),
+        ] {
+            assert!(Update::decode_in(bad, ctx).is_err(), "{why}: {bad}");
+        }
     }
 
     #[test]

@@ -1,0 +1,361 @@
+//! The producer: turns a tick's events into numbered, encoded channel updates and commits them.
+//!
+//! Events (a quote, a trade, a game) come from the sources (the simulator by default). For each
+//! tick they are routed to their channels (a trade also changes its symbol's candles), each
+//! changed channel gets its next seq and the tick the next tick number, and every update is
+//! encoded once. The result ([`Commit`]) is applied to the local hub, and in a cluster first
+//! made durable and numbered in Redis (see `cluster`), so that every node applies the same
+//! thing.
+
+use super::catalog::{Catalog, ChannelId};
+use super::hub::{Commit, Hub, Numbered};
+use crate::protocol::{Data, Event, Interval, Quote, Update};
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+
+/// Numbers and encodes one tick of events on top of the hub's current state. Events for
+/// symbols the catalog does not list are dropped (sources only send listed symbols, or list
+/// them first through `new_symbols`, which are numbered after the catalog's).
+pub fn prepare(
+    hub: &Hub,
+    ts: DateTime<Utc>,
+    events: Vec<Event>,
+    new_symbols: Vec<Quote>,
+) -> Commit {
+    let mut catalog = (*hub.catalog()).clone();
+    for q in &new_symbols {
+        catalog = catalog.with_symbol(q.symbol.clone());
+    }
+    let listed = hub.catalog().symbols().len();
+    let (epoch, n, changed) = hub.read(|state, epoch, n, seq| {
+        let mut changed: BTreeMap<ChannelId, Data> = BTreeMap::new();
+        let mut trades: BTreeMap<u32, Vec<crate::protocol::Trade>> = BTreeMap::new();
+        for event in events {
+            match event {
+                Event::Quote(q) => {
+                    if let Some(i) = catalog.symbol_index(&q.symbol) {
+                        changed.insert(Catalog::quotes(i), Data::Quote(q));
+                    }
+                }
+                Event::Trade(t) => {
+                    if let Some(i) = catalog.symbol_index(&t.symbol) {
+                        trades.entry(i).or_default().push(t);
+                    }
+                }
+                Event::Game(g) => {
+                    match changed
+                        .entry(Catalog::scores(g.league))
+                        .or_insert_with(|| Data::Games(Vec::new()))
+                    {
+                        Data::Games(v) => {
+                            v.retain(|old| old.slot != g.slot);
+                            v.push(g);
+                        }
+                        _ => unreachable!("a scores channel holds games"),
+                    }
+                }
+            }
+        }
+        for (i, prints) in trades {
+            for interval in Interval::ALL {
+                // A symbol listed in this tick has no candles yet.
+                let candles = if (i as usize) < listed {
+                    state.candle_changes(i, interval, &prints)
+                } else {
+                    crate::server::candles::Series::new(interval, 1).changes(&prints)
+                };
+                if !candles.is_empty() {
+                    changed.insert(Catalog::candles(i, interval), Data::Candles(candles));
+                }
+            }
+            changed.insert(Catalog::trades(i), Data::Trades(prints));
+        }
+        let numbered: Vec<(ChannelId, u64, Data)> = changed
+            .into_iter()
+            .map(|(id, data)| (id, seq(id) + 1, data))
+            .collect();
+        (epoch, n, numbered)
+    });
+    let updates = changed
+        .into_iter()
+        .map(|(channel, seq, data)| {
+            let json = Update::encode_parts(&catalog.channel(channel), seq, &data, Some(ts));
+            Numbered {
+                channel,
+                seq,
+                data,
+                json: Bytes::from(json),
+            }
+        })
+        .collect();
+    Commit {
+        epoch,
+        n: n + 1,
+        ts,
+        new_symbols,
+        updates,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{ServerMsg, Side, Trade};
+    use crate::server::hub::Start;
+    use crate::server::state::LiveState;
+    use crate::server::tick::TickKind;
+
+    fn quote(symbol: &str, last: f64) -> Quote {
+        Quote {
+            symbol: symbol.into(),
+            bid: last - 0.01,
+            ask: last + 0.01,
+            last,
+            open: 10.0,
+            volume: 1,
+            ts: Utc::now(),
+        }
+    }
+
+    fn trade(symbol: &str, price: f64) -> Trade {
+        Trade {
+            symbol: symbol.into(),
+            price,
+            size: 100,
+            side: Side::Buy,
+            ts: Utc::now(),
+        }
+    }
+
+    fn hub(depth: usize) -> Hub {
+        Hub::new(
+            1,
+            LiveState::new(Utc::now(), vec![quote("A", 10.0), quote("B", 20.0)], vec![]),
+            64,
+            depth,
+        )
+    }
+
+    fn publish(hub: &Hub, events: Vec<Event>) -> usize {
+        let c = prepare(hub, Utc::now(), events, vec![]);
+        hub.commit(c).unwrap()
+    }
+
+    #[test]
+    fn events_are_routed_to_channels_with_their_own_gap_free_seqs() {
+        let hub = hub(16);
+        let mut rx = hub.receiver();
+        publish(&hub, vec![Event::Quote(quote("A", 11.0))]);
+        publish(
+            &hub,
+            vec![
+                Event::Quote(quote("A", 12.0)),
+                Event::Trade(trade("B", 20.5)),
+                Event::Trade(trade("B", 20.6)),
+            ],
+        );
+        let first = rx.try_recv().unwrap();
+        assert_eq!((first.n, first.kind), (1, TickKind::Data));
+        assert_eq!(first.updates.len(), 1);
+        assert_eq!(
+            (first.updates[0].channel, first.updates[0].seq),
+            (Catalog::quotes(0), 1)
+        );
+        let second = rx.try_recv().unwrap();
+        assert_eq!(second.n, 2);
+        let ServerMsg::Batch(b) = serde_json::from_slice(&second.full_frame()).unwrap() else {
+            panic!()
+        };
+        let names: Vec<(String, u64)> = b
+            .updates
+            .iter()
+            .map(|u| (u.channel.to_string(), u.seq))
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                ("quotes:A".to_string(), 2),
+                ("trades:B".to_string(), 1),
+                ("candles:B:1s".to_string(), 1),
+                ("candles:B:1m".to_string(), 1),
+            ]
+        );
+        let Data::Trades(prints) = &b.updates[1].data else {
+            panic!()
+        };
+        assert_eq!(prints.len(), 2, "both prints of the tick in one update");
+    }
+
+    #[test]
+    fn a_commit_that_does_not_continue_the_stream_is_refused() {
+        let hub = hub(16);
+        let c = prepare(
+            &hub,
+            Utc::now(),
+            vec![Event::Quote(quote("A", 11.0))],
+            vec![],
+        );
+        hub.commit(c.clone()).unwrap();
+        assert!(hub.commit(c.clone()).is_err(), "the same tick twice");
+        let mut other_epoch = prepare(
+            &hub,
+            Utc::now(),
+            vec![Event::Quote(quote("A", 1.0))],
+            vec![],
+        );
+        other_epoch.epoch = 2;
+        assert!(hub.commit(other_epoch).is_err());
+        let mut skipped = prepare(
+            &hub,
+            Utc::now(),
+            vec![Event::Quote(quote("A", 1.0))],
+            vec![],
+        );
+        skipped.updates[0].seq += 1;
+        assert!(hub.commit(skipped).is_err(), "a seq gap");
+        assert_eq!(hub.n(), 1, "nothing applied from a refused commit");
+    }
+
+    #[test]
+    fn open_replays_from_history_or_says_why_it_cannot() {
+        use crate::protocol::SnapshotReason::*;
+        let hub = hub(3);
+        for i in 0..5 {
+            publish(&hub, vec![Event::Quote(quote("A", 11.0 + i as f64))]);
+        }
+        let a = Catalog::quotes(0);
+        let after = |seq| Start::After {
+            epoch: 1,
+            seq,
+            or_else: HistoryExhausted,
+        };
+        // History holds seqs 3, 4, 5.
+        let o = hub.open(&[(a, after(2))]);
+        assert_eq!(
+            o.replay.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            vec![3, 4, 5]
+        );
+        assert!(o.snapshots.is_empty());
+        assert_eq!(o.n, 5);
+        let o = hub.open(&[(a, after(5))]);
+        assert!(
+            o.replay.is_empty() && o.snapshots.is_empty(),
+            "already up to date"
+        );
+        let o = hub.open(&[(a, after(1))]);
+        assert!(o.replay.is_empty());
+        let states = &o.snapshots[&crate::server::hub::ReasonKey::of(HistoryExhausted)];
+        assert_eq!(states[0].seq, 5);
+        let Data::Quote(q) = &states[0].data else {
+            panic!()
+        };
+        assert_eq!(q.last, 15.0, "the latest value");
+        let o = hub.open(&[(a, after(99))]);
+        assert!(o
+            .snapshots
+            .contains_key(&crate::server::hub::ReasonKey::of(HistoryExhausted)));
+        let o = hub.open(&[(
+            a,
+            Start::After {
+                epoch: 7,
+                seq: 5,
+                or_else: HistoryExhausted,
+            },
+        )]);
+        assert!(
+            o.snapshots
+                .contains_key(&crate::server::hub::ReasonKey::of(EpochChanged)),
+            "a position from another epoch"
+        );
+        // By tick: ticks 3, 4, 5 are held, so "after tick 2" replays and "after 1" cannot.
+        let o = hub.open(&[(
+            a,
+            Start::AfterTick {
+                epoch: 1,
+                n: 2,
+                or_else: Lagged,
+            },
+        )]);
+        assert_eq!(
+            o.replay.iter().map(|e| e.n).collect::<Vec<_>>(),
+            vec![3, 4, 5]
+        );
+        let o = hub.open(&[(
+            a,
+            Start::AfterTick {
+                epoch: 1,
+                n: 1,
+                or_else: Lagged,
+            },
+        )]);
+        assert!(o.replay.is_empty() && !o.snapshots.is_empty());
+        let o = hub.open(&[(
+            a,
+            Start::LatestSince {
+                epoch: 1,
+                n: 5,
+                reason: Lagged,
+            },
+        )]);
+        assert!(o.snapshots.is_empty(), "nothing to conflate");
+        let o = hub.open(&[(
+            a,
+            Start::LatestSince {
+                epoch: 1,
+                n: 2,
+                reason: Lagged,
+            },
+        )]);
+        assert!(
+            o.replay.is_empty(),
+            "conflation sends the latest state, not the updates"
+        );
+        assert_eq!(
+            o.snapshots[&crate::server::hub::ReasonKey::of(Lagged)][0].seq,
+            5
+        );
+    }
+
+    #[test]
+    fn a_lagging_receiver_is_told_not_blocked() {
+        let hub = Hub::new(
+            1,
+            LiveState::new(Utc::now(), vec![quote("A", 1.0)], vec![]),
+            4,
+            8,
+        );
+        let mut rx = hub.receiver();
+        for i in 0..10 {
+            publish(&hub, vec![Event::Quote(quote("A", 2.0 + i as f64))]);
+        }
+        assert!(matches!(
+            rx.try_recv(),
+            Err(tokio::sync::broadcast::error::TryRecvError::Lagged(6))
+        ));
+    }
+
+    #[test]
+    fn a_new_symbol_is_listed_and_numbered_in_its_tick() {
+        let hub = hub(16);
+        let c = prepare(
+            &hub,
+            Utc::now(),
+            vec![
+                Event::Quote(quote("NEW", 5.0)),
+                Event::Trade(trade("NEW", 5.01)),
+            ],
+            vec![quote("NEW", 5.0)],
+        );
+        hub.commit(c).unwrap();
+        let catalog = hub.catalog();
+        assert_eq!(catalog.symbols().last().map(String::as_str), Some("NEW"));
+        let id = catalog.symbol_index("NEW").unwrap();
+        let o = hub.open(&[(
+            Catalog::candles(id, Interval::OneSecond),
+            Start::Snapshot(crate::protocol::SnapshotReason::Subscribed),
+        )]);
+        let states = o.snapshots.values().next().unwrap();
+        assert_eq!(states[0].seq, 1);
+    }
+}

@@ -1,0 +1,357 @@
+//! What one client is sent, whatever the transport (`/ws` or `/sse`): its channels, where it
+//! stands, and the messages that keep it exactly in step with the hub.
+//!
+//! A subscriber's position is a tick number, not a seq per channel: every channel it holds is
+//! covered through tick `synced` (sent, or included in a snapshot or replay), except channels
+//! opened since, which are covered through the tick their answer was taken at (`pending`).
+//! A tick after all of that is sent whole from the subscriber's channel set, one frame built
+//! once for every session with the same set (the fast path: no update is looked at here). A
+//! tick the pending channels already cover is filtered update by update (the careful path),
+//! which lasts only until the first tick after the answer.
+//!
+//! When the client reads too slowly, the broadcast ring overtakes it (`Lagged`). It then
+//! catches up instead of queueing: quotes, candles and scores are conflated to their latest
+//! state (a `lagged` snapshot, only for channels that moved since its position); trades are
+//! replayed from the history, and only if the history no longer holds them does the client
+//! get a `lagged` snapshot, which tells it that prints were lost. Memory per session is
+//! therefore bounded by the socket buffers, whatever the client does.
+
+use super::catalog::{ChannelId, Kind};
+use super::fanout::{ChannelSet, SubSet};
+use super::hub::{Hub, Opened, Start};
+use super::tick::{batch_frame, Tick, TickKind, TickNo};
+use crate::protocol::{Channel, Epoch, ErrorCode, ItemOut, SnapshotReason};
+use bytes::Bytes;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Bytes of channel states per snapshot message, roughly: a message is closed once it holds
+/// this much (one channel may be larger on its own). Small messages keep the transports'
+/// buffers small for idle connections (measured with massif in scenario (c) of `make bench`:
+/// 2 KiB chunks saved ~3.5 KiB per idle connection), and the byte budget also bounds the
+/// channel count per message.
+pub const SNAPSHOT_BYTES: usize = 2 * 1024;
+
+/// What a message is, for transports that label them (SSE event names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutKind {
+    Snapshot,
+    Batch,
+}
+
+/// One message for the client.
+#[derive(Clone, Debug)]
+pub struct Out {
+    pub kind: OutKind,
+    /// The message's JSON.
+    pub json: Bytes,
+    /// Set when, once this message is delivered, every channel of the client is covered
+    /// through this tick: a position it can resume from (SSE event ids).
+    pub through: Option<(Epoch, TickNo)>,
+}
+
+/// What to do with a tick.
+pub enum Forward {
+    Nothing,
+    Send(Out),
+    /// The hub's state was replaced: send fresh snapshots ([`Subscriber::reopen`]).
+    Reopen(SnapshotReason),
+}
+
+pub struct Subscriber {
+    hub: Arc<Hub>,
+    set: Arc<SubSet>,
+    epoch: Epoch,
+    synced: TickNo,
+    pending: Vec<(ChannelId, TickNo)>,
+}
+
+impl Subscriber {
+    /// A subscriber with no channels, positioned at the hub's current tick. Take the hub's
+    /// receiver before creating it.
+    pub fn new(hub: Arc<Hub>) -> Self {
+        let set = hub.sets.intern(ChannelSet::default());
+        Subscriber {
+            epoch: hub.epoch(),
+            synced: hub.n(),
+            hub,
+            set,
+            pending: Vec::new(),
+        }
+    }
+
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
+    pub fn channels(&self) -> &ChannelSet {
+        &self.set.channels
+    }
+
+    pub fn len(&self) -> usize {
+        self.set.channels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.set.channels.is_empty()
+    }
+
+    /// The epoch the client has been sent.
+    pub fn epoch(&self) -> Epoch {
+        self.epoch
+    }
+
+    /// The interned channel set (shared with every session holding the same channels).
+    pub fn set(&self) -> &Arc<SubSet> {
+        &self.set
+    }
+
+    /// The last tick fully sent.
+    pub fn synced(&self) -> TickNo {
+        self.synced
+    }
+
+    /// Sets the position after ticks were sent elsewhere (by the fan-out, see `outlet`).
+    pub fn set_synced(&mut self, n: TickNo) {
+        self.synced = n;
+        self.pending.retain(|(_, k)| *k > n);
+    }
+
+    /// In sync: every channel is covered through the same tick, so the next tick is sent
+    /// whole from the channel set (and the fan-out can send it).
+    pub fn in_sync(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// The ids of channel names, or the first one's error.
+    pub fn resolve(&self, channels: &[Channel]) -> Result<Vec<ChannelId>, (ErrorCode, String)> {
+        let catalog = self.hub.catalog();
+        channels.iter().map(|c| catalog.id(c)).collect()
+    }
+
+    /// How far channel `id` is covered.
+    fn covered(&self, id: ChannelId) -> TickNo {
+        self.pending
+            .iter()
+            .filter(|(c, _)| *c == id)
+            .map(|(_, n)| *n)
+            .fold(self.synced, TickNo::max)
+    }
+
+    /// This client's part of a tick.
+    pub fn forward(&mut self, tick: &Tick) -> Forward {
+        if let TickKind::Reset(reason) = tick.kind {
+            return Forward::Reopen(reason);
+        }
+        if tick.n <= self.synced {
+            return Forward::Nothing;
+        }
+        let frame = if self.pending.iter().all(|(_, n)| *n < tick.n) {
+            // In sync: the set's shared frame.
+            self.pending.clear();
+            self.set.frame(tick)
+        } else {
+            // Some channels are already covered through this tick.
+            let wanted: Vec<&[u8]> = tick
+                .updates
+                .iter()
+                .filter(|u| {
+                    self.set.channels.contains(u.channel)
+                        && !self
+                            .pending
+                            .iter()
+                            .any(|(c, n)| *c == u.channel && *n >= tick.n)
+                })
+                .map(|u| &u.json[..])
+                .collect();
+            self.pending.retain(|(_, n)| *n > tick.n);
+            (!wanted.is_empty()).then(|| batch_frame(tick.ts, wanted.into_iter()))
+        };
+        self.synced = tick.n;
+        match frame {
+            Some(json) => Forward::Send(Out {
+                kind: OutKind::Batch,
+                json,
+                through: Some((self.epoch, tick.n)),
+            }),
+            None => Forward::Nothing,
+        }
+    }
+
+    /// Adds channels (ids from [`Subscriber::resolve`]) and answers them: a snapshot or a
+    /// replay each, as `starts` asks. Channels already held are answered again (a resume).
+    pub fn open(&mut self, starts: &[(ChannelId, Start)]) -> Vec<Out> {
+        self.open_with(starts, &BTreeMap::new())
+    }
+
+    /// [`Subscriber::open`] with older updates fetched from elsewhere (see `Hub::open_with`).
+    pub fn open_with(
+        &mut self,
+        starts: &[(ChannelId, Start)],
+        older: &BTreeMap<ChannelId, Vec<super::tick::Encoded>>,
+    ) -> Vec<Out> {
+        let opened = self.hub.open_with(starts, older);
+        let mut channels = self.set.channels.clone();
+        for (id, _) in starts {
+            channels.insert(*id);
+            self.pending.retain(|(c, _)| c != id);
+        }
+        self.set_channels(channels);
+        if opened.epoch != self.epoch {
+            // The hub moved to a new epoch and the reset tick that says so is still ahead in
+            // the ring. These channels are answered in the new epoch: skip their updates of
+            // the old one until that tick, which answers every channel again.
+            for (id, _) in starts {
+                self.pending.push((*id, TickNo::MAX));
+            }
+        } else if opened.n > self.synced {
+            for (id, _) in starts {
+                self.pending.push((*id, opened.n));
+            }
+        }
+        messages(opened)
+    }
+
+    /// Removes channels.
+    pub fn close(&mut self, ids: &[ChannelId]) {
+        let mut channels = self.set.channels.clone();
+        for id in ids {
+            channels.remove(*id);
+        }
+        self.pending.retain(|(c, _)| !ids.contains(c));
+        self.set_channels(channels);
+    }
+
+    fn set_channels(&mut self, channels: ChannelSet) {
+        if channels != self.set.channels {
+            self.set = self.hub.sets.intern(channels);
+        }
+    }
+
+    /// After falling behind: every channel moved on from where it stood. `exact` replays
+    /// every update missed (from the history; a `lagged` snapshot where it no longer holds
+    /// them), for a client a few ticks behind. Otherwise state channels are conflated to their
+    /// latest value and trades replayed, for a client far behind (the broadcast ring's `Lagged`).
+    pub fn catch_up(&mut self, exact: bool) -> Vec<Out> {
+        let starts: Vec<(ChannelId, Start)> = self
+            .set
+            .channels
+            .iter()
+            .map(|id| {
+                let n = self.covered(id);
+                let start = match super::hub::kind(id) {
+                    _ if exact => Start::AfterTick {
+                        epoch: self.epoch,
+                        n,
+                        or_else: SnapshotReason::Lagged,
+                    },
+                    Kind::Trades => Start::AfterTick {
+                        epoch: self.epoch,
+                        n,
+                        or_else: SnapshotReason::Lagged,
+                    },
+                    Kind::Quotes | Kind::Candles(_) | Kind::Scores(_) => Start::LatestSince {
+                        epoch: self.epoch,
+                        n,
+                        reason: SnapshotReason::Lagged,
+                    },
+                };
+                (id, start)
+            })
+            .collect();
+        self.answer_all(&starts)
+    }
+
+    /// After a reset tick: a snapshot of every channel for `reason`.
+    pub fn reopen(&mut self, reason: SnapshotReason) -> Vec<Out> {
+        let starts: Vec<(ChannelId, Start)> = self
+            .set
+            .channels
+            .iter()
+            .map(|id| (id, Start::Snapshot(reason)))
+            .collect();
+        self.answer_all(&starts)
+    }
+
+    /// Answers every channel at once: afterwards all are covered through the answer's tick.
+    fn answer_all(&mut self, starts: &[(ChannelId, Start)]) -> Vec<Out> {
+        let opened = self.hub.open(starts);
+        // Within an epoch the hub's tick only grows; in a new one it starts anew.
+        self.epoch = opened.epoch;
+        self.synced = opened.n;
+        self.pending.clear();
+        messages(opened)
+    }
+}
+
+/// The messages of an answer: snapshots (about `SNAPSHOT_BYTES` each, grouped by reason),
+/// then the replay as one batch per tick with that tick's time. Only the last message carries
+/// the position the whole answer reaches.
+fn messages(opened: Opened) -> Vec<Out> {
+    let mut out = Vec::new();
+    for (reason, states) in &opened.snapshots {
+        let head = |buf: &mut Vec<u8>| {
+            buf.extend_from_slice(br#"{"type":"snapshot","epoch":"#);
+            buf.extend_from_slice(opened.epoch.to_string().as_bytes());
+            buf.extend_from_slice(br#","ts":"#);
+            buf.extend_from_slice(opened.ts.timestamp_micros().to_string().as_bytes());
+            buf.extend_from_slice(br#","reason":"#);
+            buf.extend_from_slice(
+                serde_json::to_string(&reason.reason())
+                    .expect("reasons serialise")
+                    .as_bytes(),
+            );
+            buf.extend_from_slice(br#","channels":["#);
+        };
+        let mut buf = Vec::with_capacity(SNAPSHOT_BYTES + 512);
+        let mut items = 0;
+        for state in states {
+            let item = ItemOut {
+                channel: &state.channel,
+                seq: state.seq,
+                data: &state.data,
+                ctx: Some(opened.ts),
+            };
+            if items > 0 && buf.len() >= SNAPSHOT_BYTES {
+                buf.extend_from_slice(b"]}");
+                out.push(snapshot_out(std::mem::take(&mut buf)));
+                items = 0;
+            }
+            if items == 0 {
+                head(&mut buf);
+            } else {
+                buf.push(b',');
+            }
+            serde_json::to_writer(&mut buf, &item).expect("items always serialise");
+            items += 1;
+        }
+        if items > 0 {
+            buf.extend_from_slice(b"]}");
+            out.push(snapshot_out(buf));
+        }
+    }
+    let mut i = 0;
+    while i < opened.replay.len() {
+        let n = opened.replay[i].n;
+        let end = i + opened.replay[i..].iter().take_while(|e| e.n == n).count();
+        let tick = &opened.replay[i..end];
+        out.push(Out {
+            kind: OutKind::Batch,
+            json: batch_frame(tick[0].ts, tick.iter().map(|e| &e.json[..])),
+            through: None,
+        });
+        i = end;
+    }
+    if let Some(last) = out.last_mut() {
+        last.through = Some((opened.epoch, opened.n));
+    }
+    out
+}
+
+fn snapshot_out(json: Vec<u8>) -> Out {
+    Out {
+        kind: OutKind::Snapshot,
+        json: Bytes::from(json),
+        through: None,
+    }
+}

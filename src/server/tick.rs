@@ -1,0 +1,122 @@
+//! What the hub hands to sessions: one [`Tick`] per published batch of updates, each update
+//! encoded once as JSON and shared by every frame that carries it.
+//!
+//! Ticks are numbered `1, 2, 3, …` within an epoch (`n`); a session's position in the stream is
+//! the last tick it has fully sent, which is cheaper to keep than a seq per channel and is the
+//! same on every node of a cluster (the producer numbers ticks, see `cluster`).
+
+use super::catalog::ChannelId;
+use crate::protocol::{Seq, SnapshotReason};
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+/// Number of a tick within an epoch; 0 is "before the first".
+pub type TickNo = u64;
+
+/// One channel's update, encoded as an item of its tick's batch (timestamps equal to `ts`
+/// left out, see `protocol::wire`).
+#[derive(Clone, Debug)]
+pub struct Encoded {
+    pub channel: ChannelId,
+    pub seq: Seq,
+    /// The tick it was published in, and that tick's time.
+    pub n: TickNo,
+    pub ts: DateTime<Utc>,
+    pub json: Bytes,
+}
+
+/// What a tick tells sessions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TickKind {
+    /// New updates.
+    Data,
+    /// The hub's state was replaced (a new epoch, or a node that lost the feed's continuity
+    /// reloaded it): every session sends a snapshot of each of its channels for this reason.
+    Reset(SnapshotReason),
+}
+
+/// Everything published at once.
+#[derive(Debug)]
+pub struct Tick {
+    /// Unique in the process, for caches keyed by tick.
+    pub id: u64,
+    pub n: TickNo,
+    pub ts: DateTime<Utc>,
+    pub kind: TickKind,
+    pub updates: Vec<Encoded>,
+    /// The batch frame with every update, built once by the first session that wants all.
+    full: OnceLock<Bytes>,
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+impl Tick {
+    pub fn new(n: TickNo, ts: DateTime<Utc>, kind: TickKind, updates: Vec<Encoded>) -> Self {
+        Tick {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            n,
+            ts,
+            kind,
+            updates,
+            full: OnceLock::new(),
+        }
+    }
+
+    /// The whole tick as one batch frame.
+    pub fn full_frame(&self) -> Bytes {
+        self.full
+            .get_or_init(|| batch_frame(self.ts, self.updates.iter().map(|u| &u.json[..])))
+            .clone()
+    }
+}
+
+/// A `batch` message from pre-encoded items (all encoded for a batch at `ts`), by concatenation.
+pub fn batch_frame<'a>(ts: DateTime<Utc>, items: impl Iterator<Item = &'a [u8]>) -> Bytes {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(br#"{"type":"batch","ts":"#);
+    out.extend_from_slice(ts.timestamp_micros().to_string().as_bytes());
+    out.extend_from_slice(br#","updates":["#);
+    for (i, item) in items.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(item);
+    }
+    out.extend_from_slice(b"]}");
+    Bytes::from(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{Channel, Data, Quote, ServerMsg, Update};
+
+    #[test]
+    fn a_concatenated_batch_is_the_batch_the_protocol_reads() {
+        // The protocol carries microseconds.
+        let ts = DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap();
+        let update = |sym: &str, seq| Update {
+            channel: Channel::Quotes(sym.into()),
+            seq,
+            data: Data::Quote(Quote {
+                symbol: sym.into(),
+                bid: 1.0,
+                ask: 1.01,
+                last: 1.0,
+                open: 0.9,
+                volume: 10,
+                ts,
+            }),
+        };
+        let items = [update("A", 3), update("B", 9)];
+        let encoded: Vec<String> = items.iter().map(|u| u.encode_in(ts)).collect();
+        let frame = batch_frame(ts, encoded.iter().map(|s| s.as_bytes()));
+        let ServerMsg::Batch(b) = serde_json::from_slice(&frame).unwrap() else {
+            panic!("not a batch")
+        };
+        assert_eq!(b.updates, items);
+        assert_eq!(b.ts.timestamp_micros(), ts.timestamp_micros());
+    }
+}
