@@ -9,7 +9,7 @@ BIN := $(TARGET_DIR)/release/livetape
 # Port for the end-to-end run, away from a dashboard you may have open on :3000.
 E2E_PORT ?= 3107
 
-.PHONY: setup build run dev test lint unit e2e bench clean
+.PHONY: setup build run dev test lint unit e2e bench cluster clean
 
 setup:
 	@bash scripts/setup.sh
@@ -48,6 +48,11 @@ unit:
 e2e:
 	@echo "==> End-to-end tests in Chromium (Playwright) against $(BIN) on port $(E2E_PORT)"
 	cd end2end && CI=1 E2E_PORT=$(E2E_PORT) LIVETAPE_BIN=$(abspath $(BIN)) npx playwright test
+
+## A cluster on loopback: Redis, two producers, three edges, HAProxy on $(CLUSTER_PORT).
+CLUSTER_PORT ?= 3000
+cluster: build
+	CLUSTER_PORT=$(CLUSTER_PORT) LIVETAPE_BIN=$(BIN) bash scripts/cluster.sh
 
 ## Side-by-side benchmarks on loopback (livetape vs Node ws); writes docs/benchmarks.md.
 bench: setup

@@ -3,8 +3,9 @@
 # Safe to run again and again; `make run` and `make test` call it first.
 #
 # Installs: the Rust toolchain pinned in rust-toolchain.toml (with the wasm32 target),
-# cargo-leptos, the wasm-bindgen CLI matching Cargo.lock, Debian's chromium, and from npm (with
-# lock files) binaryen's wasm-opt in scripts/wasm-opt/ and Playwright in end2end/.
+# cargo-leptos, the wasm-bindgen CLI matching Cargo.lock, Debian's chromium, redis-server,
+# haproxy, nginx, prometheus (for promtool) and hey, and from npm (with lock files) binaryen's
+# wasm-opt in scripts/wasm-opt/ and Playwright in end2end/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,6 +31,13 @@ npm_ci() {
 # --- Debian packages -------------------------------------------------------------------------
 missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+# The cluster (Redis, HAProxy), the SSE proxy test (nginx), metrics checks (promtool) and the
+# page-storm benchmark (hey): real services the tests start on free loopback ports.
+have redis-server || missing+=(redis-server)
+have haproxy || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
+have nginx || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+have promtool || missing+=(prometheus)
+have hey || missing+=(hey)
 if [ ${#missing[@]} -gt 0 ]; then
   step "Installing Debian packages: ${missing[*]}"
   SUDO=""

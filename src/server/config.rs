@@ -1,5 +1,6 @@
 //! Command-line and environment configuration of the server.
 
+use crate::server::cluster::Role;
 use clap::Parser;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -100,6 +101,42 @@ pub struct Config {
     /// LEPTOS_SITE_ROOT, else target/site.
     #[arg(long, env = "LIVETAPE_SITE_ROOT")]
     pub site_root: Option<String>,
+
+    /// Join a cluster on this Redis, e.g. redis://127.0.0.1:6379/0. Without it livetape is one
+    /// process with everything in memory.
+    #[arg(long, env = "LIVETAPE_REDIS")]
+    pub redis: Option<String>,
+
+    /// This node's part in the cluster: `all` (produce when holding the lease, and serve),
+    /// `producer` (produce or stand by), `edge` (serve the feed from Redis). Needs --redis.
+    #[arg(long, env = "LIVETAPE_ROLE", value_enum, default_value_t = Role::All)]
+    pub role: Role,
+
+    /// Prefix of every key livetape keeps in Redis (several clusters can share one Redis).
+    #[arg(long, env = "LIVETAPE_REDIS_PREFIX", default_value = "livetape")]
+    pub redis_prefix: String,
+
+    /// The producer lease, in ms: a standby takes over this long after the active producer
+    /// stops renewing it.
+    #[arg(long, env = "LIVETAPE_LEASE_MS", default_value_t = 1_500,
+          value_parser = clap::value_parser!(u64).range(300..=60_000))]
+    pub lease_ms: u64,
+
+    /// Seconds between the producer's checkpoints of the whole state in Redis (where a node
+    /// that starts, or a standby taking over after a long absence, begins).
+    #[arg(long, env = "LIVETAPE_CHECKPOINT_SECS", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub checkpoint_secs: u64,
+
+    /// Updates kept per channel in Redis, for resumes on any node.
+    #[arg(long, env = "LIVETAPE_REDIS_HISTORY", default_value_t = 2_048,
+          value_parser = clap::value_parser!(u32).range(16..=1_000_000))]
+    pub redis_history: u32,
+
+    /// Ticks kept in Redis's tick stream (nodes reconnecting read on from it).
+    #[arg(long, env = "LIVETAPE_REDIS_TICKS", default_value_t = 6_000,
+          value_parser = clap::value_parser!(u32).range(100..=1_000_000))]
+    pub redis_ticks: u32,
 }
 
 /// A rate per second: a finite number from 0 to 1000.
@@ -130,6 +167,23 @@ impl Config {
             send_timeout: client_timeout,
             lag_ticks: u64::from(self.lag_capacity),
         }
+    }
+
+    /// Checks the options that depend on each other.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.redis.is_none() && self.role != Role::All {
+            return Err(format!(
+                "--role {} needs --redis: without a broker there is nothing to share",
+                self.role.name()
+            ));
+        }
+        Ok(())
+    }
+
+    /// How long the feed may be silent before the node reports not ready: a few ticks, and
+    /// never less than a producer failover takes.
+    pub fn stale_after(&self) -> Duration {
+        (self.tick() * 30).max(Duration::from_millis(self.lease_ms * 2))
     }
 
     /// Defaults for tests: the same as the command line with no arguments, on an ephemeral port.

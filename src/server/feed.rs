@@ -1,10 +1,10 @@
 //! The feed task: steps the simulator on a fixed tick and publishes each tick's events as one
 //! committed tick (one frame per tick, however many events it holds).
 
+use super::health::Health;
 use super::hub::Hub;
 use super::producer::prepare;
 use super::simulator::Simulator;
-use chrono::Utc;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 pub fn spawn(
     mut sim: Simulator,
     hub: Arc<Hub>,
+    health: Arc<Health>,
     tick: Duration,
     stop: CancellationToken,
 ) -> JoinHandle<()> {
@@ -28,7 +29,8 @@ pub fn spawn(
                 _ = interval.tick() => {}
                 _ = stop.cancelled() => return,
             }
-            let now = Utc::now();
+            let now = super::cluster::micros_now();
+            health.beat();
             let events = sim.step(now);
             if !events.is_empty() {
                 let tick = prepare(&hub, now, events, Vec::new());

@@ -398,6 +398,23 @@ impl Hub {
         self.open_with(requests, &BTreeMap::new())
     }
 
+    /// The resumes among `requests` that this hub's history cannot answer but an older
+    /// history might: (channel, the seq to resume after, the first seq the history lacks
+    /// before its own start). Positions from another epoch or from the future are not here.
+    pub fn missing_history(&self, requests: &[(ChannelId, Start)]) -> Vec<(ChannelId, Seq, Seq)> {
+        let inner = self.lock();
+        requests
+            .iter()
+            .filter_map(|&(id, start)| match start {
+                Start::After { epoch, seq, .. } if epoch == inner.epoch => {
+                    let log = inner.logs.get(id as usize)?;
+                    (seq < log.base).then_some((id, seq, log.base))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
     /// [`Hub::open`] with updates fetched from elsewhere for channels whose history here does
     /// not reach back far enough.
     pub fn open_with(

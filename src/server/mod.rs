@@ -2,9 +2,11 @@
 
 pub mod candles;
 pub mod catalog;
+pub mod cluster;
 pub mod config;
 pub mod fanout;
 pub mod feed;
+pub mod health;
 pub mod http;
 pub mod hub;
 pub mod outlet;
@@ -21,7 +23,6 @@ pub mod ws;
 use axum::extract::FromRef;
 use axum::routing::get;
 use axum::Router;
-use chrono::Utc;
 use config::Config;
 use hub::Hub;
 use leptos::prelude::LeptosOptions;
@@ -44,6 +45,7 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub hub: Arc<Hub>,
     pub sessions: Arc<Sessions>,
+    pub health: Arc<health::Health>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -68,6 +70,8 @@ pub fn router(state: AppState) -> Router {
         // upgrade response is left alone.
         .layer(CompressionLayer::new())
         .route("/ws", get(ws::upgrade))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
         .with_state(state)
 }
 
@@ -81,6 +85,7 @@ pub struct Running {
     pub hub: Arc<Hub>,
     /// The WebSocket sessions: `sessions.open()` counts them.
     pub sessions: Arc<Sessions>,
+    pub health: Arc<health::Health>,
     /// Cancelling it shuts the server down as SIGTERM would.
     pub shutdown: CancellationToken,
     /// Ends once the server has stopped and its sessions have closed (or the grace ran out).
@@ -116,6 +121,9 @@ pub fn leptos_options(config: &Config) -> LeptosOptions {
 
 /// Binds, starts the simulator feed and serves until the returned task is aborted or fails.
 pub async fn start(config: &Config) -> std::io::Result<Running> {
+    config
+        .validate()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let addr = config.addr.unwrap_or_else(|| {
         std::env::var("LEPTOS_SITE_ADDR")
             .ok()
@@ -128,41 +136,75 @@ pub async fn start(config: &Config) -> std::io::Result<Running> {
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
 
-    let now = Utc::now();
-    // The world starts `warmup` in the past and is played forward to now before the first
-    // client arrives, so that charts, sparklines and tapes have history from the first page.
-    let warmup = chrono::Duration::seconds(i64::from(config.warmup_secs));
-    let start = now - warmup;
-    let mut sim = Simulator::new(
-        &SimConfig {
-            seed: config.seed,
-            symbols: usize::from(config.symbols),
-            games: usize::from(config.games),
-            quote_rate: config.quote_rate,
-            trade_rate: config.trade_rate,
-        },
-        start,
-    );
-    // The epoch only needs to differ between runs; the start time in microseconds does.
-    let epoch = now.timestamp_micros().unsigned_abs();
-    let hub = Arc::new(Hub::new(
-        epoch,
-        LiveState::new(start, sim.quotes(), sim.games()),
-        config.lag_capacity as usize,
-        config.history as usize,
-    ));
-    let tick = chrono::Duration::milliseconds(config.tick_ms as i64);
-    let mut t = start;
-    while t + tick <= now {
-        t += tick;
-        let events = sim.step(t);
-        if !events.is_empty() {
-            let c = producer::prepare(&hub, t, events, Vec::new());
-            hub.commit(c).expect("the warm-up is the hub's only writer");
-        }
-    }
+    let sim_config = SimConfig {
+        seed: config.seed,
+        symbols: usize::from(config.symbols),
+        games: usize::from(config.games),
+        quote_rate: config.quote_rate,
+        trade_rate: config.trade_rate,
+    };
     let shutdown = CancellationToken::new();
-    feed::spawn(sim, hub.clone(), config.tick(), shutdown.clone());
+    let role_name = match config.redis {
+        None => "embedded",
+        Some(_) => config.role.name(),
+    };
+    let health = Arc::new(health::Health::new(
+        role_name,
+        config.redis.is_some(),
+        config.stale_after(),
+    ));
+    let (hub, store) = match &config.redis {
+        None => {
+            let (hub, sim) = warmed_up(config, &sim_config);
+            feed::spawn(
+                sim,
+                hub.clone(),
+                health.clone(),
+                config.tick(),
+                shutdown.clone(),
+            );
+            (hub, None)
+        }
+        Some(url) => {
+            let store = cluster::store::Store::open(
+                url,
+                &config.redis_prefix,
+                cluster::store::Retention {
+                    ticks: config.redis_ticks,
+                    per_channel: config.redis_history,
+                },
+            )
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+            let store = Arc::new(store);
+            // An edge takes the world from Redis; a producer warms one up in case it is the
+            // first and starts the cluster.
+            let hub = if config.role == cluster::Role::Edge {
+                Arc::new(Hub::new(
+                    0,
+                    LiveState::new(cluster::micros_now(), Vec::new(), Vec::new()),
+                    config.lag_capacity as usize,
+                    config.history as usize,
+                ))
+            } else {
+                warmed_up(config, &sim_config).0
+            };
+            tokio::spawn(cluster::run(
+                store.clone(),
+                hub.clone(),
+                health.clone(),
+                cluster::NodeConfig {
+                    role: config.role,
+                    lease: Duration::from_millis(config.lease_ms),
+                    checkpoint_every: Duration::from_secs(config.checkpoint_secs),
+                    tick: config.tick(),
+                    sim: sim_config.clone(),
+                    block: Duration::from_secs(1),
+                },
+                shutdown.clone(),
+            ));
+            (hub, Some(store))
+        }
+    };
 
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let fanout = fanout::FanOut::new(workers);
@@ -170,6 +212,7 @@ pub async fn start(config: &Config) -> std::io::Result<Running> {
     let sessions = Arc::new(Sessions {
         limits: config.limits(),
         fanout,
+        store,
         max_connections: config.max_connections as usize,
         allowed_origins: config.allow_origins.clone(),
         active: AtomicUsize::new(0),
@@ -180,6 +223,7 @@ pub async fn start(config: &Config) -> std::io::Result<Running> {
         leptos_options: leptos_options(config),
         hub: hub.clone(),
         sessions: sessions.clone(),
+        health: health.clone(),
     });
     let token = shutdown.clone();
     tokio::spawn(async move {
@@ -204,10 +248,38 @@ pub async fn start(config: &Config) -> std::io::Result<Running> {
     Ok(Running {
         addr,
         hub,
+        health,
         sessions: sessions_handle,
         shutdown,
         server,
     })
+}
+
+/// A hub holding `warmup_secs` of simulated past (so that charts, sparklines and tapes have
+/// history from the first page), and the simulator to continue it.
+fn warmed_up(config: &Config, sim_config: &SimConfig) -> (Arc<Hub>, Simulator) {
+    let now = cluster::micros_now();
+    let start = now - chrono::Duration::seconds(i64::from(config.warmup_secs));
+    let mut sim = Simulator::new(sim_config, start);
+    // The epoch only needs to differ between runs; the start time in microseconds does.
+    let epoch = now.timestamp_micros().unsigned_abs();
+    let hub = Arc::new(Hub::new(
+        epoch,
+        LiveState::new(start, sim.quotes(), sim.games()),
+        config.lag_capacity as usize,
+        config.history as usize,
+    ));
+    let tick = chrono::Duration::milliseconds(config.tick_ms as i64);
+    let mut t = start;
+    while t + tick <= now {
+        t += tick;
+        let events = sim.step(t);
+        if !events.is_empty() {
+            let c = producer::prepare(&hub, t, events, Vec::new());
+            hub.commit(c).expect("the warm-up is the hub's only writer");
+        }
+    }
+    (hub, sim)
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -11,6 +11,7 @@
 //! After a Close (ours or the client's) it only reads, until the client answers or a grace
 //! period ends.
 
+use super::cluster::store::Store;
 use super::fanout::FanOut;
 use super::hub::{Hub, Start};
 use super::outlet::Outlet;
@@ -126,6 +127,8 @@ pub struct Ended {
 
 struct Session {
     conn: Conn,
+    /// The cluster's Redis, for resumes older than the hub's history.
+    store: Option<Arc<Store>>,
     outlet: Arc<Outlet>,
     fanout: Arc<FanOut>,
     sub: Subscriber,
@@ -150,6 +153,7 @@ pub async fn run(
     outlet: Arc<Outlet>,
     hub: Arc<Hub>,
     fanout: Arc<FanOut>,
+    store: Option<Arc<Store>>,
     limits: Limits,
     shutdown: CancellationToken,
 ) -> Ended {
@@ -157,6 +161,7 @@ pub async fn run(
     let rx = Some(hub.receiver());
     let mut s = Session {
         conn,
+        store,
         outlet,
         fanout,
         sub: Subscriber::new(hub),
@@ -522,9 +527,44 @@ impl Session {
             self.sub.channels().contains(c)
         });
         self.send_msg(&ServerMsg::Ack { id, channels }).await?;
-        let outs = self.sub.open(&starts);
+        let older = self.older_history(&starts).await;
+        let outs = self.sub.open_with(&starts, &older);
         self.send_outs(outs).await?;
         self.attach_if_in_sync().await
+    }
+
+    /// In a cluster, the updates a resume needs from before this node's history, read from
+    /// the channels' streams in Redis (a client coming from another node, or back after a
+    /// long absence). Whatever cannot be read in time is answered with a snapshot instead.
+    async fn older_history(
+        &self,
+        starts: &[(super::catalog::ChannelId, Start)],
+    ) -> std::collections::BTreeMap<super::catalog::ChannelId, Vec<super::tick::Encoded>> {
+        let mut older = std::collections::BTreeMap::new();
+        let Some(store) = &self.store else {
+            return older;
+        };
+        let hub = self.sub.hub();
+        let missing = hub.missing_history(starts);
+        if missing.is_empty() {
+            return older;
+        }
+        let epoch = hub.epoch();
+        let fetch = async {
+            for (id, seq, base) in missing {
+                match store.channel_range(epoch, id, seq, base).await {
+                    Ok(updates) => {
+                        older.insert(id, updates);
+                    }
+                    Err(err) => {
+                        tracing::debug!(%err, "cannot read older history from Redis");
+                        break;
+                    }
+                }
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(2), fetch).await;
+        older
     }
 }
 

@@ -23,6 +23,8 @@ pub struct Sessions {
     pub limits: Limits,
     /// Writes ticks to sessions in sync.
     pub fanout: Arc<FanOut>,
+    /// The cluster's Redis, for resumes older than this node's history.
+    pub store: Option<Arc<super::cluster::store::Store>>,
     pub max_connections: usize,
     /// Extra origins allowed besides the page's own and localhost, e.g. `https://example.com`.
     pub allowed_origins: Vec<String>,
@@ -116,6 +118,7 @@ pub async fn upgrade(State(state): State<AppState>, mut req: Request<Body>) -> R
     let limits = sessions.limits.clone();
     let shutdown = sessions.shutdown.clone();
     let fanout = sessions.fanout.clone();
+    let store = sessions.store.clone();
     // Tracked so that shutdown can wait for every session's close handshake: axum's graceful
     // shutdown does not wait for upgraded connections. Boxed: the session's state machine
     // would otherwise be laid out inside this task next to the upgrade's own state.
@@ -126,7 +129,10 @@ pub async fn upgrade(State(state): State<AppState>, mut req: Request<Body>) -> R
         let stream = Arc::new(stream);
         let outlet = Arc::new(Outlet::new(stream.clone()));
         let conn = Conn::new(stream, read_ahead, MAX_CLIENT_MESSAGE);
-        Box::pin(session::run(conn, outlet, hub, fanout, limits, shutdown)).await;
+        Box::pin(session::run(
+            conn, outlet, hub, fanout, store, limits, shutdown,
+        ))
+        .await;
         drop(slot);
     });
     response

@@ -2,6 +2,8 @@
 //! shared protocol types.
 #![allow(dead_code)]
 
+pub mod cluster;
+
 use futures_util::{SinkExt, StreamExt};
 use livetape::protocol::{Batch, Channel, ClientMsg, League, Resume, Seq, ServerMsg, Snapshot};
 use livetape::server::{config::Config, start, Running};

@@ -783,6 +783,28 @@ impl Market {
         self.symbols.iter().map(|s| s.quote.clone()).collect()
     }
 
+    /// Continues from quotes published by another run (a producer taking over, or this one
+    /// after a tick it could not publish): each symbol keeps its listing's volatility and
+    /// spread (same `seed`), and starts from its published book; the random stream is `salt`ed
+    /// so that the continuation is not a replay of the start.
+    pub fn resume(
+        seed: u64,
+        salt: u64,
+        quotes: &[Quote],
+        now: DateTime<Utc>,
+        quote_rate: f64,
+        trade_rate: f64,
+    ) -> Self {
+        let mut m = Market::with_rates(seed, quotes.len(), now, quote_rate, trade_rate);
+        for (s, q) in m.symbols.iter_mut().zip(quotes) {
+            s.quote = q.clone();
+            s.mid = (q.bid + q.ask) / 2.0;
+            s.moved_at = now;
+        }
+        m.rng = ChaCha8Rng::seed_from_u64(seed ^ salt.rotate_left(17));
+        m
+    }
+
     /// Moves quotes and prints trades for the time since the last step; pushes a `Trade` for
     /// each print and the symbol's whole new `Quote` for each symbol that changed.
     pub fn step(&mut self, now: DateTime<Utc>, events: &mut Vec<Event>) {

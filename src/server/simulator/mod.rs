@@ -60,6 +60,28 @@ impl Simulator {
         }
     }
 
+    /// Continues the world from published state (see `Market::resume`): the same listings and
+    /// board, from the published quotes, scores and clocks.
+    pub fn resume(
+        config: &SimConfig,
+        salt: u64,
+        quotes: &[Quote],
+        games: &[Game],
+        now: DateTime<Utc>,
+    ) -> Self {
+        Simulator {
+            market: Market::resume(
+                config.seed,
+                salt,
+                quotes,
+                now,
+                config.quote_rate,
+                config.trade_rate,
+            ),
+            sports: Sports::resume(config.seed ^ 0x5EED_5B0E ^ salt, games, now),
+        }
+    }
+
     /// The current state of every symbol, in display order.
     pub fn quotes(&self) -> Vec<Quote> {
         self.market.quotes()
@@ -107,6 +129,30 @@ mod tests {
     #[test]
     fn different_seed_different_events() {
         assert_ne!(run(11, 200), run(12, 200));
+    }
+
+    #[test]
+    fn a_resumed_world_continues_from_what_was_published() {
+        let start = Utc.timestamp_millis_opt(1_790_000_000_000).unwrap();
+        let config = SimConfig::default();
+        let mut sim = Simulator::new(&config, start);
+        for i in 1..=50 {
+            sim.step(start + Duration::milliseconds(100 * i));
+        }
+        let now = start + Duration::milliseconds(5_000);
+        let (quotes, games) = (sim.quotes(), sim.games());
+        let mut resumed = Simulator::resume(&config, 5, &quotes, &games, now);
+        assert_eq!(resumed.quotes(), quotes, "the same books to start from");
+        assert_eq!(resumed.games(), games, "the same board");
+        let events = resumed.step(now + Duration::milliseconds(100));
+        for e in events {
+            if let Event::Quote(q) = e {
+                let before = quotes.iter().find(|b| b.symbol == q.symbol).unwrap();
+                let moved = (q.last / before.last - 1.0).abs();
+                assert!(moved < 0.01, "{}: {} -> {}", q.symbol, before.last, q.last);
+                assert_eq!(q.open, before.open, "the day's open carries over");
+            }
+        }
     }
 
     #[test]

@@ -200,6 +200,36 @@ impl Sports {
         self.slots.iter().map(|s| s.game.clone()).collect()
     }
 
+    /// Continues from games published by another run (a producer taking over): the same board,
+    /// scores and clocks, a fresh random stream. A game between states waits a typical time
+    /// from `now` (when exactly it would have restarted was never published).
+    pub fn resume(seed: u64, games: &[Game], now: DateTime<Utc>) -> Self {
+        let mut games = games.to_vec();
+        games.sort_by_key(|g| g.slot);
+        let slots = games
+            .into_iter()
+            .map(|game| {
+                let until = match game.status {
+                    GameStatus::Scheduled => now + PREGAME,
+                    GameStatus::Break => now + BREAK / 2,
+                    GameStatus::Final => now + FINAL_SHOWN / 2,
+                    GameStatus::Live => now,
+                };
+                Slot {
+                    sent_at: game.ts,
+                    game,
+                    until,
+                }
+            })
+            .collect::<Vec<_>>();
+        Sports {
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            next_id: slots.iter().map(|s| s.game.id).max().unwrap_or(0) + 1,
+            slots,
+            last_step: now,
+        }
+    }
+
     /// Plays every game forward to `now`; pushes the whole game for each one that changed.
     pub fn step(&mut self, now: DateTime<Utc>, events: &mut Vec<Event>) {
         let dt =

@@ -1,0 +1,572 @@
+//! Everything livetape keeps in Redis, and the scripts that change it atomically.
+//!
+//! Keys (all under the prefix, `livetape` by default):
+//!
+//! | key | type | holds |
+//! |---|---|---|
+//! | `P:meta` | hash | `epoch`, `n` (the last tick numbered), `alive` (the producer's last heartbeat, ms) |
+//! | `P:lease` | string | the active producer's token, with a TTL |
+//! | `P:E:ticks` | stream | one entry per tick of epoch `E`, id `0-n`: the tick, numbered and encoded |
+//! | `P:E:ch:ID` | stream | per channel of epoch `E`, id `0-seq`: that update, for resumes from any node |
+//! | `P:checkpoint`, `P:checkpoint:n` | strings | the producer's latest whole state, and its tick |
+//!
+//! Numbering happens in one Lua script per tick ([`Store::commit`]): it checks that the caller
+//! holds the lease (fencing: a producer that was paused past its lease cannot write), that
+//! the epoch is the current one and that the tick is exactly the next, then appends the tick
+//! and each channel's update and moves `n`. A tick is therefore published once, in order, or
+//! not at all, whichever producer sends it. If Redis lost data (restarted without
+//! persistence, or an older copy took over), `meta` is gone or behind: the producer starts a
+//! new epoch ([`Store::new_epoch`]) rather than number anything twice within one.
+//!
+//! One Redis, not Redis Cluster: the scripts touch keys they compute.
+
+use super::super::hub::Commit;
+use super::super::tick::{Encoded, TickNo};
+use crate::protocol::{Epoch, Seq};
+use bytes::Bytes;
+use chrono::DateTime;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::{AsyncConnectionConfig, Script, Value};
+use std::time::Duration;
+
+/// Why a write was refused.
+#[derive(Debug)]
+pub enum Refused {
+    /// Another producer holds the lease.
+    Lease,
+    /// There is no current epoch: Redis lost its data (or the cluster is new).
+    NoEpoch,
+    /// The current epoch is another one.
+    Epoch(Epoch),
+    /// The last tick in Redis is `n`, not the one before ours.
+    Order(TickNo),
+    /// Redis could not be reached or answered with an error.
+    Unreachable(String),
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refused::Lease => write!(f, "another producer holds the lease"),
+            Refused::NoEpoch => write!(f, "no current epoch in Redis"),
+            Refused::Epoch(e) => write!(f, "the current epoch is {e}"),
+            Refused::Order(n) => write!(f, "the last tick in Redis is {n}"),
+            Refused::Unreachable(why) => write!(f, "Redis unreachable: {why}"),
+        }
+    }
+}
+
+fn refused(err: redis::RedisError) -> Refused {
+    // Script errors come back as `LEASE`, `NOEPOCH`, `EPOCH <e>`, `ORDER <n>`.
+    let text = err.to_string();
+    let word = |w: &str| {
+        text.split_whitespace()
+            .skip_while(|t| !t.ends_with(w))
+            .nth(1)
+            .and_then(|v| v.trim_matches(|c: char| !c.is_ascii_digit()).parse().ok())
+    };
+    if text.contains("LEASE") {
+        Refused::Lease
+    } else if text.contains("NOEPOCH") {
+        Refused::NoEpoch
+    } else if text.contains("EPOCH") {
+        word("EPOCH").map_or(Refused::Unreachable(text.clone()), Refused::Epoch)
+    } else if text.contains("ORDER") {
+        word("ORDER").map_or(Refused::Unreachable(text.clone()), Refused::Order)
+    } else {
+        Refused::Unreachable(text)
+    }
+}
+
+const COMMIT: &str = r#"
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return redis.error_reply('LEASE') end
+local e = redis.call('HGET', KEYS[1], 'epoch')
+if not e then return redis.error_reply('NOEPOCH') end
+if e ~= ARGV[2] then return redis.error_reply('EPOCH ' .. e) end
+local n = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
+if n + 1 ~= tonumber(ARGV[3]) then return redis.error_reply('ORDER ' .. n) end
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '0-' .. ARGV[3], 'p', ARGV[5])
+for i = 10, #ARGV, 3 do
+  redis.call('XADD', ARGV[8] .. ARGV[i], 'MAXLEN', '~', ARGV[7], '0-' .. ARGV[i + 1],
+    'n', ARGV[3], 't', ARGV[4], 'j', ARGV[i + 2])
+end
+redis.call('HSET', KEYS[1], 'n', ARGV[3], 'alive', ARGV[9])
+return n + 1
+"#;
+
+const NEW_EPOCH: &str = r#"
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return redis.error_reply('LEASE') end
+local e = redis.call('HGET', KEYS[1], 'epoch')
+if e and e ~= ARGV[2] then return redis.error_reply('EPOCH ' .. e) end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'epoch', ARGV[3], 'n', ARGV[4], 'alive', ARGV[6])
+redis.call('SET', KEYS[3], ARGV[5])
+redis.call('SET', KEYS[4], ARGV[4])
+return 1
+"#;
+
+const REFRESH: &str = r#"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('HSET', KEYS[2], 'alive', ARGV[3])
+return 1
+"#;
+
+const CHECKPOINT: &str = r#"
+if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] then return 0 end
+local at = tonumber(redis.call('GET', KEYS[3]) or '-1')
+if at >= tonumber(ARGV[2]) then return 0 end
+redis.call('SET', KEYS[2], ARGV[3])
+redis.call('SET', KEYS[3], ARGV[2])
+return 1
+"#;
+
+const INVALIDATE: &str = r#"
+if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] then return 0 end
+if tonumber(redis.call('HGET', KEYS[1], 'n') or '0') >= tonumber(ARGV[2]) then return 0 end
+redis.call('DEL', KEYS[1])
+return 1
+"#;
+
+/// The cluster's position as Redis has it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Meta {
+    pub epoch: Epoch,
+    pub n: TickNo,
+    /// The producer's last heartbeat, ms since the Unix epoch.
+    pub alive_ms: i64,
+}
+
+/// How much history Redis keeps.
+#[derive(Clone, Copy, Debug)]
+pub struct Retention {
+    /// Ticks in the tick stream (about).
+    pub ticks: u32,
+    /// Updates per channel stream (about).
+    pub per_channel: u32,
+}
+
+pub struct Store {
+    client: redis::Client,
+    /// Replaced when a command times out: the manager reconnects by itself only when a
+    /// connection is seen to drop, and a half-open one (after a failover) never is.
+    conn: std::sync::Mutex<ConnectionManager>,
+    prefix: String,
+    retention: Retention,
+    commit: Script,
+    new_epoch: Script,
+    refresh: Script,
+    checkpoint: Script,
+    invalidate: Script,
+}
+
+/// How long a command may take before Redis counts as unreachable.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+impl Store {
+    /// Connects (lazily: Redis may be down when a node starts; every call retries).
+    pub fn open(url: &str, prefix: &str, retention: Retention) -> Result<Store, String> {
+        let client = redis::Client::open(url).map_err(|e| format!("bad Redis URL {url}: {e}"))?;
+        let conn =
+            manager(&client).map_err(|e| format!("cannot set up a Redis connection: {e}"))?;
+        Ok(Store {
+            client,
+            conn: std::sync::Mutex::new(conn),
+            prefix: prefix.to_string(),
+            retention,
+            commit: Script::new(COMMIT),
+            new_epoch: Script::new(NEW_EPOCH),
+            refresh: Script::new(REFRESH),
+            checkpoint: Script::new(CHECKPOINT),
+            invalidate: Script::new(INVALIDATE),
+        })
+    }
+
+    fn conn(&self) -> ConnectionManager {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Classifies an error; a timeout also replaces the connection.
+    fn failed(&self, err: redis::RedisError) -> Refused {
+        if err.is_timeout() {
+            if let Ok(fresh) = manager(&self.client) {
+                *self.conn.lock().unwrap_or_else(|p| p.into_inner()) = fresh;
+            }
+        }
+        refused(err)
+    }
+
+    fn key(&self, rest: &str) -> String {
+        format!("{}:{rest}", self.prefix)
+    }
+
+    fn ticks_key(&self, epoch: Epoch) -> String {
+        self.key(&format!("{epoch}:ticks"))
+    }
+
+    fn channel_prefix(&self, epoch: Epoch) -> String {
+        self.key(&format!("{epoch}:ch:"))
+    }
+
+    /// The current epoch and tick, `None` when Redis holds none.
+    pub async fn meta(&self) -> Result<Option<Meta>, Refused> {
+        let mut conn = self.conn();
+        let (epoch, n, alive): (Option<u64>, Option<u64>, Option<i64>) = redis::cmd("HMGET")
+            .arg(self.key("meta"))
+            .arg("epoch")
+            .arg("n")
+            .arg("alive")
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| self.failed(e))?;
+        Ok(epoch.map(|epoch| Meta {
+            epoch,
+            n: n.unwrap_or(0),
+            alive_ms: alive.unwrap_or(0),
+        }))
+    }
+
+    /// Round trip of a `PING`.
+    pub async fn ping(&self) -> Result<Duration, Refused> {
+        let mut conn = self.conn();
+        let t = std::time::Instant::now();
+        let _: String = redis::cmd("PING")
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| self.failed(e))?;
+        Ok(t.elapsed())
+    }
+
+    /// Takes the producer lease if nobody holds it.
+    pub async fn acquire_lease(&self, token: &str, ttl: Duration) -> Result<bool, Refused> {
+        let mut conn = self.conn();
+        let got: Option<String> = redis::cmd("SET")
+            .arg(self.key("lease"))
+            .arg(token)
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl.as_millis() as u64)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| self.failed(e))?;
+        Ok(got.is_some())
+    }
+
+    /// Extends our lease and records a heartbeat; false if it is no longer ours.
+    pub async fn refresh_lease(&self, token: &str, ttl: Duration) -> Result<bool, Refused> {
+        let mut conn = self.conn();
+        let kept: i64 = self
+            .refresh
+            .key(self.key("lease"))
+            .key(self.key("meta"))
+            .arg(token)
+            .arg(ttl.as_millis() as u64)
+            .arg(now_ms())
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| self.failed(e))?;
+        Ok(kept == 1)
+    }
+
+    /// Gives the lease up (a producer stopping cleanly), if it is ours.
+    pub async fn release_lease(&self, token: &str) {
+        let mut conn = self.conn();
+        let _: Result<i64, _> = Script::new(
+            "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
+        )
+        .key(self.key("lease"))
+        .arg(token)
+        .invoke_async(&mut conn)
+        .await;
+    }
+
+    /// Publishes a tick numbered by the caller, atomically (see the module doc).
+    pub async fn commit(&self, token: &str, tick: &Commit) -> Result<(), Refused> {
+        let mut conn = self.conn();
+        let mut inv = self.commit.prepare_invoke();
+        inv.key(self.key("meta"))
+            .key(self.key("lease"))
+            .key(self.ticks_key(tick.epoch))
+            .arg(token)
+            .arg(tick.epoch)
+            .arg(tick.n)
+            .arg(tick.ts.timestamp_micros())
+            .arg(super::payload::encode(tick))
+            .arg(self.retention.ticks)
+            .arg(self.retention.per_channel)
+            .arg(self.channel_prefix(tick.epoch))
+            .arg(now_ms());
+        for u in &tick.updates {
+            inv.arg(u.channel).arg(u.seq).arg(&u.json[..]);
+        }
+        let _: i64 = inv
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| self.failed(e))?;
+        Ok(())
+    }
+
+    /// Starts epoch `epoch` at tick `n` with this checkpoint, if the current epoch is still
+    /// `old` (or there is none). The old epoch's streams are dropped.
+    pub async fn new_epoch(
+        &self,
+        token: &str,
+        old: Option<Epoch>,
+        epoch: Epoch,
+        n: TickNo,
+        checkpoint: &str,
+        channels: usize,
+    ) -> Result<(), Refused> {
+        let mut conn = self.conn();
+        let _: i64 = self
+            .new_epoch
+            .key(self.key("meta"))
+            .key(self.key("lease"))
+            .key(self.key("checkpoint"))
+            .key(self.key("checkpoint:n"))
+            .arg(token)
+            .arg(old.map(|e| e.to_string()).unwrap_or_default())
+            .arg(epoch)
+            .arg(n)
+            .arg(checkpoint)
+            .arg(now_ms())
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| self.failed(e))?;
+        if let Some(old) = old.filter(|o| *o != epoch) {
+            // Best effort: an old epoch's streams are of no use to anyone now.
+            let mut keys = vec![self.ticks_key(old)];
+            keys.extend((0..channels).map(|id| format!("{}{id}", self.channel_prefix(old))));
+            for chunk in keys.chunks(512) {
+                let _: Result<i64, _> =
+                    redis::cmd("UNLINK").arg(chunk).query_async(&mut conn).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores a checkpoint of epoch `epoch` at tick `n`, unless a later one is there.
+    pub async fn write_checkpoint(
+        &self,
+        epoch: Epoch,
+        n: TickNo,
+        json: &str,
+    ) -> Result<bool, Refused> {
+        let mut conn = self.conn();
+        let written: i64 = self
+            .checkpoint
+            .key(self.key("meta"))
+            .key(self.key("checkpoint"))
+            .key(self.key("checkpoint:n"))
+            .arg(epoch)
+            .arg(n)
+            .arg(json)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| self.failed(e))?;
+        Ok(written == 1)
+    }
+
+    /// The latest checkpoint's JSON.
+    pub async fn checkpoint(&self) -> Result<Option<String>, Refused> {
+        let mut conn = self.conn();
+        redis::cmd("GET")
+            .arg(self.key("checkpoint"))
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| self.failed(e))
+    }
+
+    /// Ticks of `epoch` after tick `n`, at most `count`, in order.
+    pub async fn ticks_after(
+        &self,
+        epoch: Epoch,
+        n: TickNo,
+        count: usize,
+    ) -> Result<Vec<Commit>, Refused> {
+        let mut conn = self.conn();
+        let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+            .arg(self.ticks_key(epoch))
+            .arg(format!("(0-{n}"))
+            .arg("+")
+            .arg("COUNT")
+            .arg(count)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| self.failed(e))?;
+        reply
+            .ids
+            .iter()
+            .map(|entry| tick_of(epoch, entry))
+            .collect()
+    }
+
+    /// One channel's updates after `seq`, up to and including `upto`, from its stream.
+    pub async fn channel_range(
+        &self,
+        epoch: Epoch,
+        channel: u32,
+        seq: Seq,
+        upto: Seq,
+    ) -> Result<Vec<Encoded>, Refused> {
+        let mut conn = self.conn();
+        let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+            .arg(format!("{}{channel}", self.channel_prefix(epoch)))
+            .arg(format!("(0-{seq}"))
+            .arg(format!("0-{upto}"))
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| self.failed(e))?;
+        let mut out = Vec::with_capacity(reply.ids.len());
+        for entry in &reply.ids {
+            let seq = entry_seq(&entry.id)?;
+            let n: u64 = field(entry, "n")?
+                .parse()
+                .map_err(|_| Refused::Unreachable("bad n in a channel entry".into()))?;
+            let ts: i64 = field(entry, "t")?
+                .parse()
+                .map_err(|_| Refused::Unreachable("bad t in a channel entry".into()))?;
+            out.push(Encoded {
+                channel,
+                seq,
+                n,
+                ts: DateTime::from_timestamp_micros(ts).unwrap_or_default(),
+                json: Bytes::from(field(entry, "j")?),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Drops the current epoch if it is `epoch` and Redis stands before tick `n`: somebody
+    /// saw tick `n` of it, so Redis lost data, and numbering must not go on under it.
+    pub async fn invalidate(&self, epoch: Epoch, n: TickNo) -> Result<bool, Refused> {
+        let mut conn = self.conn();
+        let dropped: i64 = self
+            .invalidate
+            .key(self.key("meta"))
+            .arg(epoch)
+            .arg(n)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| self.failed(e))?;
+        Ok(dropped == 1)
+    }
+
+    /// A connection for blocking reads of the tick stream (a blocking command would hold up
+    /// every other command on a shared connection).
+    pub async fn reader(&self) -> Result<TickReader, Refused> {
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(1)))
+            .set_response_timeout(None);
+        let conn = self
+            .client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .map_err(|e| self.failed(e))?;
+        Ok(TickReader {
+            conn,
+            ticks_prefix: self.prefix.clone(),
+        })
+    }
+}
+
+/// Ticks read at most per blocking read.
+pub const READ_COUNT: usize = 512;
+
+fn manager(client: &redis::Client) -> redis::RedisResult<ConnectionManager> {
+    let config = ConnectionManagerConfig::new()
+        .set_response_timeout(Some(RESPONSE_TIMEOUT))
+        .set_connection_timeout(Some(Duration::from_secs(1)))
+        .set_number_of_retries(1)
+        .set_max_delay(Duration::from_millis(500));
+    ConnectionManager::new_lazy_with_config(client.clone(), config)
+}
+
+/// Reads the tick stream, blocking in Redis until ticks arrive.
+pub struct TickReader {
+    conn: MultiplexedConnection,
+    ticks_prefix: String,
+}
+
+impl TickReader {
+    /// Ticks of `epoch` after `n`, waiting up to `block` for the first. A read that takes
+    /// much longer than `block` means the connection is stuck (a failover that left it
+    /// half-open): it fails, so the caller reconnects instead of waiting forever.
+    pub async fn after(
+        &mut self,
+        epoch: Epoch,
+        n: TickNo,
+        block: Duration,
+    ) -> Result<Vec<Commit>, Refused> {
+        let mut cmd = redis::cmd("XREAD");
+        cmd.arg("COUNT")
+            .arg(READ_COUNT)
+            .arg("BLOCK")
+            .arg(block.as_millis() as u64)
+            .arg("STREAMS")
+            .arg(format!("{}:{epoch}:ticks", self.ticks_prefix))
+            .arg(format!("0-{n}"));
+        let read = cmd.query_async::<Option<redis::streams::StreamReadReply>>(&mut self.conn);
+        let reply = tokio::time::timeout(block + Duration::from_secs(1), read)
+            .await
+            .map_err(|_| Refused::Unreachable("a blocking read did not come back".into()))?
+            .map_err(refused)?;
+        let Some(reply) = reply else {
+            return Ok(Vec::new());
+        };
+        reply
+            .keys
+            .iter()
+            .flat_map(|k| k.ids.iter())
+            .map(|entry| tick_of(epoch, entry))
+            .collect()
+    }
+}
+
+fn field(entry: &redis::streams::StreamId, name: &str) -> Result<String, Refused> {
+    match entry.map.get(name) {
+        Some(Value::BulkString(b)) => String::from_utf8(b.clone())
+            .map_err(|_| Refused::Unreachable(format!("field {name} is not UTF-8"))),
+        Some(Value::SimpleString(s)) => Ok(s.clone()),
+        _ => Err(Refused::Unreachable(format!(
+            "entry {} has no field {name}",
+            entry.id
+        ))),
+    }
+}
+
+fn entry_seq(id: &str) -> Result<u64, Refused> {
+    id.strip_prefix("0-")
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| Refused::Unreachable(format!("unexpected entry id {id}")))
+}
+
+fn tick_of(epoch: Epoch, entry: &redis::streams::StreamId) -> Result<Commit, Refused> {
+    let n = entry_seq(&entry.id)?;
+    super::payload::decode(epoch, n, &field(entry, "p")?)
+        .map_err(|e| Refused::Unreachable(format!("tick {n} cannot be read: {e}")))
+}
+
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn script_errors_are_told_apart() {
+        let err = |msg: &str| {
+            redis::RedisError::from((redis::ErrorKind::Client, "script", msg.to_string()))
+        };
+        assert!(matches!(refused(err("LEASE")), Refused::Lease));
+        assert!(matches!(refused(err("NOEPOCH")), Refused::NoEpoch));
+        assert!(matches!(refused(err("EPOCH 77")), Refused::Epoch(77)));
+        assert!(matches!(refused(err("ORDER 12")), Refused::Order(12)));
+        assert!(matches!(
+            refused(err("connection refused")),
+            Refused::Unreachable(_)
+        ));
+    }
+}

@@ -1,0 +1,548 @@
+//! Real processes for cluster tests: `redis-server`, livetape nodes (the binary under test)
+//! and HAProxy with the committed `deploy/haproxy.cfg`, each on a free loopback port, all
+//! killed when dropped. `scripts/setup.sh` installs Redis and HAProxy.
+#![allow(dead_code)]
+
+use futures_util::{SinkExt, StreamExt};
+use livetape::protocol::{Channel, ClientMsg, Data, Epoch, Resume, Seq, ServerMsg, SnapshotReason};
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn wait_listening(port: u16, what: &str) {
+    for _ in 0..200 {
+        if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what} is not listening on port {port}");
+}
+
+fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "livetape-{name}-{}-{}",
+        std::process::id(),
+        free_port()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+pub struct Redis {
+    child: Option<Child>,
+    pub port: u16,
+    dir: PathBuf,
+    aof: bool,
+}
+
+impl Redis {
+    /// A Redis on a free port; `aof` keeps an append-only file (a restart loses nothing).
+    pub async fn start(aof: bool) -> Redis {
+        let mut r = Redis {
+            child: None,
+            port: free_port(),
+            dir: scratch_dir("redis"),
+            aof,
+        };
+        r.spawn().await;
+        r
+    }
+
+    async fn spawn(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                if self.aof { "yes" } else { "no" },
+            ])
+            .arg("--dir")
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server runs (scripts/setup.sh installs it)");
+        self.child = Some(child);
+        wait_listening(self.port, "redis-server").await;
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// `kill -9`: no chance to write anything more.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts again on the same port and data directory (with `aof`, the data comes back).
+    pub async fn restart(&mut self) {
+        self.kill9();
+        self.spawn().await;
+    }
+
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli runs");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.kill9();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A livetape process.
+pub struct Node {
+    child: Option<Child>,
+    pub port: u16,
+    pub role: String,
+}
+
+impl Node {
+    /// `livetape --role ROLE --redis URL` on a free port, with a short warm-up and frequent
+    /// checkpoints.
+    pub async fn start(role: &str, redis: &Redis, extra: &[&str]) -> Node {
+        Self::start_url(role, &redis.url(), extra).await
+    }
+
+    pub async fn start_url(role: &str, redis_url: &str, extra: &[&str]) -> Node {
+        let port = free_port();
+        let log = std::env::temp_dir().join(format!("livetape-node-{port}.log"));
+        let child = Command::new(env!("CARGO_BIN_EXE_livetape"))
+            .args(["--addr", &format!("127.0.0.1:{port}")])
+            .args(["--redis", redis_url, "--role", role])
+            .args(["--warmup-secs", "5", "--checkpoint-secs", "1"])
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(
+                std::fs::File::create(&log)
+                    .map(Stdio::from)
+                    .unwrap_or(Stdio::null()),
+            )
+            .spawn()
+            .expect("the livetape binary runs");
+        wait_listening(port, "livetape").await;
+        Node {
+            child: Some(child),
+            port,
+            role: role.to_string(),
+        }
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// `/readyz` as JSON (with `ready` false when the node does not answer).
+    pub async fn readyz(&self) -> serde_json::Value {
+        match http_get(self.port, "/readyz").await {
+            Some((_, body)) => serde_json::from_str(&body).unwrap_or_default(),
+            None => serde_json::json!({"ready": false}),
+        }
+    }
+
+    pub async fn wait_ready(&self) {
+        for _ in 0..300 {
+            if self.readyz().await["ready"] == true {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("node on {} not ready: {}", self.port, self.readyz().await);
+    }
+
+    pub async fn tick(&self) -> u64 {
+        self.readyz().await["tick"].as_u64().unwrap_or(0)
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A plain HTTP GET: (status, body).
+pub async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut tcp = tokio::time::timeout(
+        Duration::from_secs(2),
+        TcpStream::connect(("127.0.0.1", port)),
+    )
+    .await
+    .ok()?
+    .ok()?;
+    let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    tcp.write_all(req.as_bytes()).await.ok()?;
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut raw))
+        .await
+        .ok()?
+        .ok()?;
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let status = text.get(9..12)?.parse().ok()?;
+    let body = text.split_once("\r\n\r\n")?.1.to_string();
+    // A chunked body: good enough to take the JSON between the chunk sizes.
+    let body = match (body.find('{'), body.rfind('}')) {
+        (Some(a), Some(b)) if b >= a => body[a..=b].to_string(),
+        _ => body,
+    };
+    Some((status, body))
+}
+
+pub struct Balancer {
+    child: Option<Child>,
+    pub port: u16,
+}
+
+impl Balancer {
+    /// HAProxy with `deploy/haproxy.cfg` in front of up to three edges.
+    pub async fn start(edges: &[&Node]) -> Balancer {
+        let port = free_port();
+        let edge = |i: usize| {
+            edges
+                .get(i)
+                .map(|n| format!("127.0.0.1:{}", n.port))
+                // An unused address for a missing edge: its health check just fails.
+                .unwrap_or_else(|| format!("127.0.0.1:{}", free_port()))
+        };
+        let child = Command::new("haproxy")
+            .args(["-db", "-f"])
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/haproxy.cfg"))
+            .env("LIVETAPE_BIND", format!("127.0.0.1:{port}"))
+            .env("EDGE1", edge(0))
+            .env("EDGE2", edge(1))
+            .env("EDGE3", edge(2))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("haproxy runs (scripts/setup.sh installs it)");
+        wait_listening(port, "haproxy").await;
+        Balancer {
+            child: Some(child),
+            port,
+        }
+    }
+}
+
+impl Drop for Balancer {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
+
+/// A client that follows its channels across reconnects, node changes and epochs, and
+/// checks every update like a careful client: applied, duplicate, gap; per epoch.
+pub struct Follower {
+    pub channels: Vec<Channel>,
+    ws: Option<Ws>,
+    pub epoch: Epoch,
+    pub positions: BTreeMap<Channel, Seq>,
+    /// What each (epoch, channel, seq) carried, to compare with other clients.
+    pub seen: HashMap<(Epoch, Channel, Seq), Data>,
+    pub applied: u64,
+    pub duplicates: u64,
+    pub gaps: u64,
+    pub reasons: Vec<SnapshotReason>,
+    /// Which edge each connection went to (HAProxy's X-Livetape-Edge header).
+    pub edges: Vec<String>,
+    /// A (epoch, channel, seq) that came twice with different data: a reissued seq.
+    pub conflicts: u64,
+    pub keep_data: bool,
+    next_id: u64,
+}
+
+impl Follower {
+    pub fn new(channels: Vec<Channel>) -> Follower {
+        Follower {
+            channels,
+            ws: None,
+            epoch: 0,
+            positions: BTreeMap::new(),
+            seen: HashMap::new(),
+            applied: 0,
+            duplicates: 0,
+            gaps: 0,
+            reasons: Vec::new(),
+            edges: Vec::new(),
+            conflicts: 0,
+            keep_data: true,
+            next_id: 1,
+        }
+    }
+
+    /// Connects to `port` and subscribes (resuming from its positions, if any). Errors are
+    /// returned, not panicked on: a node may be dying.
+    pub async fn connect(&mut self, port: u16) -> Result<(), String> {
+        self.ws = None;
+        let url = format!("ws://127.0.0.1:{port}/ws");
+        let (mut ws, response) = tokio::time::timeout(
+            Duration::from_secs(5),
+            tokio_tungstenite::connect_async(url),
+        )
+        .await
+        .map_err(|_| "connect timed out".to_string())?
+        .map_err(|e| e.to_string())?;
+        if let Some(edge) = response.headers().get("x-livetape-edge") {
+            self.edges
+                .push(edge.to_str().unwrap_or_default().to_string());
+        }
+        let welcome = next_text(&mut ws, Duration::from_secs(5)).await?;
+        let Ok(ServerMsg::Welcome { .. }) = serde_json::from_str(&welcome) else {
+            return Err(format!("expected a welcome, got {welcome}"));
+        };
+        let resume = (!self.positions.is_empty()).then(|| Resume {
+            epoch: self.epoch,
+            from: self.positions.clone(),
+        });
+        let id = self.next_id;
+        self.next_id += 1;
+        let sub = ClientMsg::Subscribe {
+            id,
+            channels: self.channels.clone(),
+            resume,
+        };
+        ws.send(Message::text(serde_json::to_string(&sub).unwrap()))
+            .await
+            .map_err(|e| e.to_string())?;
+        self.ws = Some(ws);
+        Ok(())
+    }
+
+    pub fn connected(&self) -> bool {
+        self.ws.is_some()
+    }
+
+    /// Drops the connection without a close handshake (as a network failure would).
+    pub fn drop_connection(&mut self) {
+        self.ws = None;
+    }
+
+    /// Reads and applies the next message; Err when the connection failed or closed.
+    pub async fn step(&mut self, limit: Duration) -> Result<Option<ServerMsg>, String> {
+        let Some(ws) = self.ws.as_mut() else {
+            return Err("not connected".into());
+        };
+        let text = match next_text(ws, limit).await {
+            Ok(t) => t,
+            Err(e) => {
+                if e != "timeout" {
+                    self.ws = None;
+                }
+                return Err(e);
+            }
+        };
+        let msg: ServerMsg =
+            serde_json::from_str(&text).map_err(|e| format!("unreadable {text}: {e}"))?;
+        match &msg {
+            ServerMsg::Snapshot(s) => {
+                if let Some(r) = s.reason {
+                    self.reasons.push(r);
+                }
+                if s.epoch != self.epoch {
+                    self.epoch = s.epoch;
+                    self.positions.clear();
+                }
+                for c in &s.channels {
+                    self.positions.insert(c.channel.clone(), c.seq);
+                }
+            }
+            ServerMsg::Batch(b) => {
+                for u in &b.updates {
+                    let Some(last) = self.positions.get(&u.channel).copied() else {
+                        continue;
+                    };
+                    if u.seq == last + 1 {
+                        self.applied += 1;
+                        self.positions.insert(u.channel.clone(), u.seq);
+                        if self.keep_data {
+                            let key = (self.epoch, u.channel.clone(), u.seq);
+                            if let Some(old) = self.seen.insert(key, u.data.clone()) {
+                                if old != u.data {
+                                    self.conflicts += 1;
+                                }
+                            }
+                        }
+                    } else if u.seq <= last {
+                        self.duplicates += 1;
+                    } else {
+                        self.gaps += 1;
+                        self.positions.insert(u.channel.clone(), u.seq);
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(Some(msg))
+    }
+
+    /// Reads for `d`, applying everything; Err if the connection broke.
+    pub async fn read_for(&mut self, d: Duration) -> Result<(), String> {
+        let until = tokio::time::Instant::now() + d;
+        while tokio::time::Instant::now() < until {
+            let left = until - tokio::time::Instant::now();
+            match self.step(left.min(Duration::from_secs(5))).await {
+                Ok(_) => {}
+                Err(e) if e == "timeout" => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads until the position of `channel` reaches `seq` (within `limit`).
+    pub async fn read_until(
+        &mut self,
+        channel: &Channel,
+        seq: Seq,
+        limit: Duration,
+    ) -> Result<(), String> {
+        let until = tokio::time::Instant::now() + limit;
+        while self.positions.get(channel).copied().unwrap_or(0) < seq {
+            if tokio::time::Instant::now() >= until {
+                return Err(format!(
+                    "{channel} stuck at {:?}",
+                    self.positions.get(channel)
+                ));
+            }
+            self.step(Duration::from_secs(5)).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The next text frame (pings and pongs skipped); "timeout" when nothing came in time.
+async fn next_text(ws: &mut Ws, limit: Duration) -> Result<String, String> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, ws.next()).await {
+            Err(_) => return Err("timeout".into()),
+            Ok(None) => return Err("connection ended".into()),
+            Ok(Some(Err(e))) => return Err(e.to_string()),
+            Ok(Some(Ok(Message::Text(t)))) => return Ok(t.to_string()),
+            Ok(Some(Ok(Message::Close(f)))) => return Err(format!("closed: {f:?}")),
+            Ok(Some(Ok(_))) => continue,
+        }
+    }
+}
+
+/// A TCP proxy that can freeze: forwarding stops on every connection open at that moment,
+/// and those connections stay open (a half-open path after a failover), while connections
+/// made later are forwarded normally.
+pub struct FreezingProxy {
+    pub port: u16,
+    /// Connections numbered below this are frozen.
+    frozen_below: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    next: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FreezingProxy {
+    pub async fn start(target: u16) -> FreezingProxy {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        use std::sync::Arc;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let frozen_below = Arc::new(AtomicU64::new(0));
+        let next = Arc::new(AtomicU64::new(1));
+        let (f, g) = (frozen_below.clone(), next.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((client, _)) = listener.accept().await else {
+                    return;
+                };
+                let my = g.fetch_add(1, Ordering::SeqCst);
+                let f = f.clone();
+                tokio::spawn(async move {
+                    let Ok(server) = TcpStream::connect(("127.0.0.1", target)).await else {
+                        return;
+                    };
+                    let (cr, cw) = client.into_split();
+                    let (sr, sw) = server.into_split();
+                    async fn pipe(
+                        mut r: tokio::net::tcp::OwnedReadHalf,
+                        mut w: tokio::net::tcp::OwnedWriteHalf,
+                        frozen_below: Arc<AtomicU64>,
+                        my: u64,
+                    ) {
+                        let mut buf = vec![0u8; 16 * 1024];
+                        loop {
+                            let n = match r.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => n,
+                            };
+                            while my < frozen_below.load(Ordering::SeqCst) {
+                                // Frozen: hold the bytes, keep the connection open.
+                                tokio::time::sleep(Duration::from_millis(50)).await;
+                            }
+                            if w.write_all(&buf[..n]).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    let a = tokio::spawn(pipe(cr, sw, f.clone(), my));
+                    let b = tokio::spawn(pipe(sr, cw, f, my));
+                    let _ = tokio::join!(a, b);
+                });
+            }
+        });
+        FreezingProxy {
+            port,
+            frozen_below,
+            next,
+            task,
+        }
+    }
+
+    /// Freezes every connection open now.
+    pub fn freeze_open_connections(&self) {
+        use std::sync::atomic::Ordering;
+        self.frozen_below
+            .store(self.next.load(Ordering::SeqCst), Ordering::SeqCst);
+    }
+
+    /// Connections made through the proxy so far.
+    pub fn connections(&self) -> u64 {
+        self.next.load(std::sync::atomic::Ordering::SeqCst) - 1
+    }
+}
+
+impl Drop for FreezingProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
