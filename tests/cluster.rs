@@ -154,6 +154,10 @@ async fn a_resume_older_than_an_edges_history_is_answered_from_redis() {
     );
 }
 
+/// Per client of a [`Crowd`]: the edge it is on, when it lost its connection, when it was
+/// back.
+type Placement = (String, Option<Instant>, Option<Instant>);
+
 /// Clients that follow their channels through the balancer and reconnect on their own,
 /// as a browser does, each reporting into shared counters.
 struct Crowd {
@@ -161,7 +165,7 @@ struct Crowd {
     gaps: Arc<AtomicU64>,
     duplicates: Arc<AtomicU64>,
     /// Per client: the edge it is on, when it lost its connection, when it was back.
-    state: Arc<Mutex<Vec<(String, Option<Instant>, Option<Instant>)>>>,
+    state: Arc<Mutex<Vec<Placement>>>,
     epoch_changes: Arc<AtomicU64>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
