@@ -18,6 +18,7 @@ setup:
 build: setup
 	@echo "==> Building the optimised site and server (cargo leptos build --release)"
 	cargo leptos build --release
+	@bash scripts/precompress.sh
 
 ## Serve the dashboard on $(ADDR).
 run: build

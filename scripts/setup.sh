@@ -38,6 +38,9 @@ have haproxy || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
 have nginx || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 have promtool || missing+=(prometheus)
 have hey || missing+=(hey)
+# The bundle is precompressed at build time (scripts/precompress.sh).
+have brotli || missing+=(brotli)
+have zopfli || missing+=(zopfli)
 if [ ${#missing[@]} -gt 0 ]; then
   step "Installing Debian packages: ${missing[*]}"
   SUDO=""

@@ -5,6 +5,8 @@ use crate::ui::detail::DetailPanel;
 use crate::ui::market::MarketTable;
 use crate::ui::scoreboard::Scoreboard;
 use crate::ui::status::StatusBar;
+#[cfg(not(feature = "hydrate"))]
+use crate::ui::store::PageRest;
 use crate::ui::store::{Dashboard, PageState};
 use crate::ui::ticker::TickerTape;
 use leptos::prelude::*;
@@ -14,7 +16,9 @@ use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
         <!DOCTYPE html>
-        <html lang="en">
+        // `no-js` until the first script runs: what only works with JavaScript (`js-only`) is
+        // hidden from the page without it, which is an honest snapshot.
+        <html lang="en" class="no-js">
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
@@ -24,7 +28,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 // Apply a saved theme before the first paint, so a dark-theme user never sees
                 // a flash of the system theme.
                 <script>
-                    "try{var t=JSON.parse(localStorage.getItem('livetape.theme'));if(t==='dark'||t==='light')document.documentElement.dataset.theme=t}catch(e){}"
+                    "document.documentElement.classList.remove('no-js');try{var t=JSON.parse(localStorage.getItem('livetape.theme'));if(t==='dark'||t==='light')document.documentElement.dataset.theme=t}catch(e){}"
                 </script>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
@@ -37,20 +41,80 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// The dashboard. On the server the live snapshot comes from the request's context; in the
-/// browser the same snapshot is read back from the page, so hydration starts from exactly what
-/// the HTML shows, and then the feed takes over.
+/// JSON for a `<script type="application/json">`: `</` escaped so it cannot end the element.
+#[cfg(not(feature = "hydrate"))]
+fn script_json<T: serde::Serialize>(value: Option<T>) -> String {
+    value
+        .and_then(|v| serde_json::to_string(&v).ok())
+        .map(|json| json.replace("</", "<\\/"))
+        .unwrap_or_default()
+}
+
+#[cfg(feature = "hydrate")]
+thread_local! {
+    /// The page's state, decoded before hydration starts (see `hydrate` in lib.rs).
+    static PAGE: std::cell::RefCell<Option<PageState>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Reads and decodes the state the server embedded in the page (`#page-state`). Called in a
+/// task of its own before hydration, so that hydration's task is only hydration.
+#[cfg(feature = "hydrate")]
+pub fn load_page_state() {
+    let state = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.get_element_by_id("page-state"))
+        .and_then(|el| el.text_content())
+        .and_then(|text| match serde_json::from_str::<PageState>(&text) {
+            Ok(state) => Some(state),
+            Err(err) => {
+                leptos::logging::error!("livetape: unreadable page state: {err}");
+                None
+            }
+        });
+    PAGE.with_borrow_mut(|p| *p = state);
+}
+
+/// The dashboard. On the server the live snapshot comes from the request's context; the
+/// server embeds it in the page (`#page-state`), and the browser reads it back before
+/// hydrating, so hydration starts from exactly what the HTML shows; then the feed takes over.
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    let page = SharedValue::new(|| use_context::<PageState>().unwrap_or_default()).into_inner();
+    #[cfg(feature = "hydrate")]
+    let page = PAGE.with_borrow_mut(Option::take).unwrap_or_default();
+    #[cfg(not(feature = "hydrate"))]
+    let page = use_context::<PageState>().unwrap_or_default();
     let dash = Dashboard::new(&page);
+    // The server's dashboard holds every row (the snapshot table and the counts show them
+    // all); the browser's gets the rest after hydration.
+    #[cfg(not(feature = "hydrate"))]
+    if let Some(rest) = use_context::<PageRest>() {
+        dash.add_rows(rest);
+    }
     provide_context(dash);
 
+    // After hydration, in a task of its own (an effect would run in hydration's task):
+    // preferences, timers, the rest of a large grid, then the feed.
     #[cfg(feature = "hydrate")]
-    Effect::new(move |_| crate::client::start(dash));
+    Effect::new(move |_| {
+        set_timeout(
+            move || crate::client::start(dash),
+            std::time::Duration::ZERO,
+        )
+    });
 
+    // Both parts of the page's state travel as JSON: this page's (decoded before hydration)
+    // and the rest of a large grid's quotes (decoded after, see `server::page`).
+    #[cfg(not(feature = "hydrate"))]
+    let (state, rest) = (
+        script_json(Some(&page)),
+        script_json(use_context::<PageRest>()),
+    );
+    #[cfg(feature = "hydrate")]
+    let (state, rest) = (String::new(), String::new());
     view! {
+        <script type="application/json" id="page-state" inner_html=state></script>
+        <script type="application/json" id="page-rest" inner_html=rest></script>
         <Stylesheet id="leptos" href="/pkg/livetape.css"/>
         <Title text="livetape · live market & scores"/>
         <a class="skip" href="#market-title">"Skip to the market"</a>

@@ -36,10 +36,17 @@ pub mod server;
 #[cfg(feature = "hydrate")]
 mod client;
 
-/// The WASM entry point: hydrates the server-rendered page.
+/// The WASM entry point: hydrates the server-rendered page. The page's state is decoded
+/// first and hydration runs in the next task, so that neither is a long task on its own (the
+/// browser compiles WASM functions on their first call, so decoding also warms up code that
+/// hydration would otherwise compile).
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(app::App);
+    app::load_page_state();
+    leptos::prelude::set_timeout(
+        || leptos::mount::hydrate_body(app::App),
+        std::time::Duration::ZERO,
+    );
 }

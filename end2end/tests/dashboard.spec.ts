@@ -21,20 +21,46 @@ test('the server HTML carries the live market and scores before any script runs'
 test.describe('without JavaScript', () => {
   test.use({ javaScriptEnabled: false });
 
-  test('the page is a readable snapshot', async ({ page }) => {
+  test('the page is an honest snapshot: when it was taken, nothing that needs a script', async ({ page }) => {
     await page.goto('/');
     await expect(page.getByRole('heading', { name: 'Market' })).toBeVisible();
-    const rows = page.locator('table.quotes tbody tr[data-symbol]');
-    expect(await rows.count()).toBeGreaterThanOrEqual(50);
-    await expect(rows.first().locator('td.last')).toHaveText(/\d+\.\d\d/);
+    // It says what it is, and when.
+    await expect(page.locator('.no-js-note')).toHaveText(
+      /^Snapshot of \d\d:\d\d:\d\d UTC\. Live prices and scores need JavaScript\.$/,
+    );
+    await expect(page.getByText('Connecting…')).toBeHidden();
+    // No control that cannot work: pause, alerts, theme, sorting, filtering, stars, intervals.
+    for (const name of ['Pause', 'Alerts', /^Theme/, /^Watch /, /^Chart /, /^Symbol/, '1s', '1m']) {
+      await expect(page.getByRole('button', { name })).toHaveCount(0);
+    }
+    await expect(page.getByRole('searchbox')).toHaveCount(0);
+    await expect(page.locator('.feed-facts .gaps')).toBeHidden();
+    const rows = page.locator('.snapshot table.quotes tbody tr[data-symbol]');
+    await expect(rows).toHaveCount(60);
+    // Real tickers at the levels a trader knows (2025, broadly).
+    const last = async (sym: string) =>
+      Number((await rows.filter({ has: page.locator(`th:text-is("${sym}")`) }).locator('td.last').innerText()).replace(/,/g, ''));
+    for (const [sym, low, high] of [
+      ['AAPL', 170, 290],
+      ['MSFT', 350, 560],
+      ['NVDA', 100, 220],
+      ['JPM', 190, 330],
+      ['WMT', 75, 120],
+    ] as const) {
+      const price = await last(sym);
+      expect(price, sym).toBeGreaterThan(low);
+      expect(price, sym).toBeLessThan(high);
+    }
     await expect(page.locator('li.game')).toHaveCount(6);
     await expect(page.locator('li.game').first().locator('.score')).toHaveCount(2);
     // Everything is populated before any script: tape, sparklines, chart, trades.
     expect(await page.locator('.tape-list').first().locator('.tape-item').count()).toBeGreaterThan(5);
-    expect(await page.locator('table.quotes tbody tr[data-symbol]').first().locator('svg.spark polyline').getAttribute('points')).toMatch(/\d/);
+    expect(await rows.first().locator('svg.spark polyline').getAttribute('points')).toMatch(/\d/);
     expect(Number(await page.locator('svg.candles').getAttribute('data-count'))).toBeGreaterThan(0);
     await expect(page.locator('.detail-sym')).toHaveText('AAPL');
-    await page.screenshot({ path: 'test-results/dashboard-no-js.png' });
+    await page.screenshot({ path: 'test-results/dashboard-no-js.png', fullPage: false });
+    await page.setViewportSize({ width: 360, height: 760 });
+    await page.screenshot({ path: 'test-results/dashboard-no-js-mobile.png' });
   });
 });
 

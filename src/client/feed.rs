@@ -155,7 +155,31 @@ pub fn start(dash: Dashboard) {
         }
     });
     set_interval(move || on_timer(dash), Duration::from_millis(250));
-    connect(dash);
+    // In a task of its own: the rest of a large grid, then the feed (which resumes every row,
+    // so the rows must all be there first).
+    set_timeout(
+        move || {
+            load_rest(dash);
+            connect(dash);
+        },
+        Duration::ZERO,
+    );
+}
+
+/// The page's quotes past the hydrated rows of a large grid, embedded as JSON.
+fn load_rest(dash: Dashboard) {
+    let Some(el) = document().get_element_by_id("page-rest") else {
+        return;
+    };
+    let text = el.text_content().unwrap_or_default();
+    if text.is_empty() {
+        return;
+    }
+    match serde_json::from_str::<crate::ui::store::PageRest>(&text) {
+        Ok(rest) => dash.add_rows(rest),
+        Err(err) => leptos::logging::error!("livetape: unreadable page data: {err}"),
+    }
+    el.set_text_content(None);
 }
 
 fn socket_url() -> Option<String> {

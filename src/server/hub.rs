@@ -501,6 +501,19 @@ impl Hub {
         reason: SnapshotReason,
         candle_limit: usize,
     ) -> (Snapshot, TickNo) {
+        let n = self.n();
+        let (snapshot, _) = self.snapshot_with_sparks(channels, reason, candle_limit);
+        (snapshot, n)
+    }
+
+    /// [`Hub::snapshot`] and every symbol's sparkline samples (oldest first, in symbol
+    /// order), taken at the same tick.
+    pub fn snapshot_with_sparks(
+        &self,
+        channels: &[Channel],
+        reason: SnapshotReason,
+        candle_limit: usize,
+    ) -> (Snapshot, Vec<Vec<f64>>) {
         let inner = self.lock();
         let catalog = self.catalog();
         let snapshot = Snapshot {
@@ -523,12 +536,7 @@ impl Hub {
                 })
                 .collect(),
         };
-        (snapshot, inner.n)
-    }
-
-    /// Each symbol's sparkline samples, oldest first, in symbol order.
-    pub fn sparks(&self) -> Vec<Vec<f64>> {
-        self.lock().state.sparks()
+        (snapshot, inner.state.sparks())
     }
 
     /// The channels a dashboard shows: every league's scores and every symbol's quotes.

@@ -62,7 +62,11 @@ impl FromRef<AppState> for Arc<Hub> {
 
 /// The HTTP routes: the page, `/ws`, and the static site (bundle, CSS, favicon).
 pub fn router(state: AppState) -> Router {
-    let site = ServeDir::new(state.leptos_options.site_root.as_ref());
+    // The bundle's brotli and gzip forms are written at build time (scripts/precompress.sh);
+    // where they are missing (a dev build) the compression layer below compresses instead.
+    let site = ServeDir::new(state.leptos_options.site_root.as_ref())
+        .precompressed_br()
+        .precompressed_gzip();
     Router::new()
         .route("/", get(page::render))
         .fallback_service(site)

@@ -2,8 +2,9 @@
 
 use super::AppState;
 use crate::app::shell;
-use crate::protocol::{Channel, Interval, SnapshotReason};
-use crate::ui::store::{PageState, CHART_CANDLES};
+use crate::protocol::{Channel, Data, Interval, SnapshotReason};
+use crate::ui::market::{HYDRATED_ROWS, WINDOW_FROM};
+use crate::ui::store::{PageRest, PageState, CHART_CANDLES};
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::Request;
@@ -18,25 +19,57 @@ pub async fn render(State(state): State<AppState>, req: Request<Body>) -> Respon
     let hub = state.hub.clone();
     let options = state.leptos_options.clone();
     let handler = leptos_axum::render_app_async_with_context(
-        move || provide_context(page_state(&hub)),
+        move || {
+            let (page, rest) = page_state(&hub);
+            provide_context(page);
+            if let Some(rest) = rest {
+                provide_context(rest);
+            }
+        },
         move || shell(options.clone()),
     );
     handler(req).await.into_response()
 }
 
-/// The live state the page shows: every quote and game, the sparklines, and the detail panel's
-/// candles and trades for the first symbol.
-fn page_state(hub: &super::hub::Hub) -> PageState {
-    let selected = hub.catalog().symbols().first().cloned().unwrap_or_default();
+/// The live state the page shows, all taken at one tick: every quote and game, the sparklines,
+/// and the detail panel's candles and trades for the first symbol. For a large grid, the quotes
+/// past the hydrated rows (and their sparklines) go in a second part that the browser reads
+/// after hydration: decoding 500 quotes was a third of hydration's long task.
+pub fn page_state(hub: &super::hub::Hub) -> (PageState, Option<PageRest>) {
+    let catalog = hub.catalog();
+    let selected = catalog.symbols().first().cloned().unwrap_or_default();
     let interval = Interval::OneSecond;
     let mut channels = hub.dashboard_channels();
     channels.push(Channel::Candles(selected.clone(), interval));
     channels.push(Channel::Trades(selected.clone()));
-    let (snapshot, _) = hub.snapshot(&channels, SnapshotReason::Page, CHART_CANDLES);
-    PageState {
+    let (snapshot, sparks) =
+        hub.snapshot_with_sparks(&channels, SnapshotReason::Page, CHART_CANDLES);
+    let mut page = PageState {
         snapshot,
-        sparks: hub.sparks(),
+        sparks,
         selected,
         interval: Some(interval),
+    };
+    if catalog.symbols().len() <= WINDOW_FROM {
+        return (page, None);
     }
+    let mut rest = PageRest {
+        snapshot: page.snapshot.clone(),
+        sparks: page.sparks.split_off(HYDRATED_ROWS.min(page.sparks.len())),
+    };
+    rest.snapshot.channels.clear();
+    let mut quotes = 0;
+    let all = std::mem::take(&mut page.snapshot.channels);
+    for state in all {
+        let later = matches!(state.data, Data::Quote(_)) && {
+            quotes += 1;
+            quotes > HYDRATED_ROWS
+        };
+        if later {
+            rest.snapshot.channels.push(state);
+        } else {
+            page.snapshot.channels.push(state);
+        }
+    }
+    (page, Some(rest))
 }

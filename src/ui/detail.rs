@@ -148,7 +148,7 @@ pub fn DetailPanel() -> impl IntoView {
                     " "
                     <span class="detail-last">{last}</span>
                 </h2>
-                <div class="segmented" role="group" aria-label="Candle interval">
+                <div class="segmented js-only" role="group" aria-label="Candle interval">
                     <button type="button" aria-pressed=pressed(Interval::OneSecond) on:click=pick(Interval::OneSecond)>
                         "1s"
                     </button>

@@ -5,8 +5,9 @@
 //! (and [`OVERSCAN`] on each side) are in the DOM, between two spacer rows that keep the
 //! scroll height. With 500 symbols moving 10 times a second, rendering every row cost the
 //! browser ~240 ms of layout and ~200 ms of style work per second and held it near 31 fps
-//! (`make bench`, browser row). The server renders every row, so the page without
-//! JavaScript and the hydrated first paint are complete; the window starts after hydration.
+//! (`make bench`, browser row). The server renders the first [`HYDRATED_ROWS`] of a large
+//! grid live (what hydration has to walk) and every row in a plain snapshot table for the page
+//! without JavaScript (in `<noscript>`, so a browser running scripts never lays it out).
 
 use super::format::{age, grouped, percent, price, signed};
 use super::sparkline::Sparkline;
@@ -76,6 +77,11 @@ fn SortHeader(
 
 /// Below this many rows every row is rendered.
 pub const WINDOW_FROM: usize = 120;
+/// Rows of a large grid rendered live on the server and hydrated; the window brings the others
+/// in once it starts. Hydrating all 500 rows of the benchmark's market was one long task of
+/// 223 ms before the page was live. (The page without JavaScript shows every row, in the
+/// snapshot table of [`snapshot_grid`], which a browser running scripts does not even parse.)
+pub const HYDRATED_ROWS: usize = 24;
 /// Rows rendered beyond the visible ones, above and below.
 pub const OVERSCAN: usize = 12;
 
@@ -116,6 +122,9 @@ pub fn MarketTable() -> impl IntoView {
                 let end = end.min(all.len());
                 all[start.min(end)..end].to_vec()
             }
+            // Before the window (on the server, and while hydrating): a large grid's first
+            // rows only.
+            None if all.len() > WINDOW_FROM => all[..HYDRATED_ROWS].to_vec(),
             None => all,
         }
     };
@@ -165,9 +174,17 @@ pub fn MarketTable() -> impl IntoView {
         }
     };
     // After hydration: window the rows, and follow scrolling, resizing and the row count.
+    // The first window is set in a task of its own: measuring lays out the whole server-
+    // rendered table, which would otherwise add to hydration's task.
+    let first = StoredValue::new(true);
     Effect::new(move |_| {
         shown.with(Vec::len);
-        measure();
+        if first.get_value() {
+            first.set_value(false);
+            set_timeout(measure, std::time::Duration::ZERO);
+        } else {
+            measure();
+        }
     });
     #[cfg(feature = "hydrate")]
     {
@@ -178,6 +195,11 @@ pub fn MarketTable() -> impl IntoView {
             on_resize.remove();
         });
     }
+    // The page without JavaScript: every row, plain (server only; see `snapshot_grid`).
+    #[cfg(feature = "ssr")]
+    let snapshot = snapshot_grid(&shown.get_untracked());
+    #[cfg(not(feature = "ssr"))]
+    let snapshot = String::new();
     let count = move || {
         let shown = shown.with(Vec::len);
         let all = dash.rows.with(Vec::len);
@@ -191,7 +213,7 @@ pub fn MarketTable() -> impl IntoView {
         <section class="panel market" aria-labelledby="market-title">
             <header class="panel-head">
                 <h2 id="market-title">"Market"</h2>
-                <label class="filter">
+                <label class="filter js-only">
                     <span class="sr-only">"Filter symbols"</span>
                     <input
                         type="search"
@@ -204,7 +226,10 @@ pub fn MarketTable() -> impl IntoView {
                 </label>
                 <span class="muted count">{count}</span>
             </header>
-            <div class="table-wrap" node_ref=wrap on:scroll=move |_| measure()>
+            // Hydration leaves an element's inner HTML as the server wrote it, and a browser
+            // that runs scripts keeps a noscript's content as text it never lays out.
+            <noscript inner_html=snapshot></noscript>
+            <div class="table-wrap js-only" node_ref=wrap on:scroll=move |_| measure()>
                 <table class="quotes" aria-rowcount=move || shown.with(Vec::len) + 1>
                     <caption class="sr-only">
                         "Live quotes. Select a symbol to chart it; star it to add it to the watchlist."
@@ -238,6 +263,66 @@ pub fn MarketTable() -> impl IntoView {
             </div>
         </section>
     }
+}
+
+/// The grid as a snapshot, for the page without JavaScript: every row, as the server saw it,
+/// and no control that would need a script (no sorting, stars or chart buttons).
+#[cfg(feature = "ssr")]
+pub fn snapshot_grid(rows: &[QuoteRow]) -> String {
+    let rows: Vec<QuoteRow> = rows.to_vec();
+    view! {
+        <div class="table-wrap snapshot">
+            <table class="quotes">
+                <caption class="sr-only">"Quotes when the page was made"</caption>
+                <thead>
+                    <tr>
+                        <th scope="col">"Symbol"</th>
+                        <th scope="col" class="num mid">"Bid"</th>
+                        <th scope="col" class="num mid">"Ask"</th>
+                        <th scope="col" class="num">"Last"</th>
+                        <th scope="col" class="num mid">"Chg"</th>
+                        <th scope="col" class="num">"% Chg"</th>
+                        <th scope="col" class="num wide">"Volume"</th>
+                        <th scope="col" class="wide spark-col">"Trend"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {rows
+                        .into_iter()
+                        .map(|row| {
+                            let (last, open) = (row.last.get_untracked(), row.open.get_untracked());
+                            let change = last - open;
+                            let spark = row.spark.get_untracked();
+                            let trend = match (spark.first(), spark.last()) {
+                                (Some(a), Some(b)) if b > a => "spark up",
+                                (Some(a), Some(b)) if b < a => "spark down",
+                                _ => "spark flat",
+                            };
+                            view! {
+                                <tr data-symbol=row.symbol.to_string()>
+                                    <th scope="row" class="sym">{row.symbol.to_string()}</th>
+                                    <td class="num bid mid">{price(row.bid.get_untracked())}</td>
+                                    <td class="num ask mid">{price(row.ask.get_untracked())}</td>
+                                    <td class="num last">{price(last)}</td>
+                                    <td class=format!("num chg mid {}", direction(change))>{signed(change)}</td>
+                                    <td class=format!("num pct {}", direction(change))>
+                                        {percent(super::store::pct(last, open))}
+                                    </td>
+                                    <td class="num vol wide">{grouped(row.volume.get_untracked())}</td>
+                                    <td class="wide spark-col">
+                                        <svg class=trend viewBox="0 0 80 22" width="80" height="22" aria-hidden="true" focusable="false">
+                                            <polyline fill="none" stroke-width="1.5" points=super::sparkline::points(&spark)/>
+                                        </svg>
+                                    </td>
+                                </tr>
+                            }
+                        })
+                        .collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+    .to_html()
 }
 
 /// Where each shown symbol sits in the grid, for `aria-rowindex` (rows out of the window are

@@ -48,27 +48,33 @@ pub fn StatusBar() -> impl IntoView {
         Theme::Light => "Theme: light",
     };
     let alerts = dash.prefs.alerts;
+    // Without JavaScript the page is a snapshot and says so; nothing live is shown.
+    let snapshot_note = format!(
+        r#"<p class="no-js-note">Snapshot of {} UTC. Live prices and scores need JavaScript.</p>"#,
+        time_of_day(dash.updated.get_untracked())
+    );
     view! {
         <header class="topbar">
             <h1 class="brand">"livetape"</h1>
-            <span class=move || format!("pill {}", state()) data-state=state>
+            <noscript inner_html=snapshot_note></noscript>
+            <span class=move || format!("pill js-only {}", state()) data-state=state>
                 <span class="dot" aria-hidden="true"></span>
                 <span class="pill-text">{label}</span>
             </span>
             <dl class="feed-facts">
-                <div>
+                <div class="js-only">
                     <dt>"Msgs/s"</dt>
                     <dd class="rate">{move || grouped(dash.rate.get())}</dd>
                 </div>
-                <div>
+                <div class="js-only">
                     <dt>"Latency"</dt>
                     <dd class="latency">{latency}</dd>
                 </div>
-                <div class="wide">
+                <div class="wide js-only">
                     <dt>"Updates"</dt>
                     <dd class="updates">{move || grouped(dash.updates.get())}</dd>
                 </div>
-                <div>
+                <div class="js-only">
                     <dt>"Gaps"</dt>
                     <dd class="gaps">{move || dash.gaps.get()}</dd>
                 </div>
@@ -77,7 +83,7 @@ pub fn StatusBar() -> impl IntoView {
                     <dd class="updated">{move || format!("{} UTC", time_of_day(dash.updated.get()))}</dd>
                 </div>
             </dl>
-            <div class="controls">
+            <div class="controls js-only">
                 <button
                     type="button"
                     class="pause"

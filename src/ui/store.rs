@@ -30,10 +30,59 @@ pub const ALERT_PCT: f64 = 1.0;
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PageState {
     pub snapshot: Snapshot,
-    /// Per quote in the snapshot, in the same order.
+    /// Per quote in the snapshot, in the same order. Written compactly (see [`spark_codec`]):
+    /// 500 rows of 30 samples were a 100 KB list of floats to parse before hydration.
+    #[serde(with = "spark_codec")]
     pub sparks: Vec<Vec<f64>>,
     pub selected: String,
     pub interval: Option<Interval>,
+}
+
+/// The quotes of a large grid past its hydrated rows, with their sparklines: embedded in the
+/// page beside [`PageState`] and read after hydration (see `server::page`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PageRest {
+    pub snapshot: Snapshot,
+    #[serde(with = "spark_codec")]
+    pub sparks: Vec<Vec<f64>>,
+}
+
+/// Sparklines in the page as one string per row: the first price in cents, then the change
+/// in cents from each sample to the next (`"22380 5 -3 0"`). Samples are prices at the cent,
+/// so nothing is lost, and integers parse far faster than floats in the browser.
+pub mod spark_codec {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(rows: &[Vec<f64>], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(rows.iter().map(|row| {
+            let mut out = String::with_capacity(row.len() * 4);
+            let mut prev = 0i64;
+            for (i, p) in row.iter().enumerate() {
+                let cents = (p * 100.0).round() as i64;
+                if i > 0 {
+                    out.push(' ');
+                }
+                out.push_str(&(cents - prev).to_string());
+                prev = cents;
+            }
+            out
+        }))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<f64>>, D::Error> {
+        let rows = Vec::<String>::deserialize(d)?;
+        rows.iter()
+            .map(|row| {
+                let mut cents = 0i64;
+                row.split_ascii_whitespace()
+                    .map(|delta| {
+                        cents += delta.parse::<i64>().map_err(serde::de::Error::custom)?;
+                        Ok(cents as f64 / 100.0)
+                    })
+                    .collect()
+            })
+            .collect()
+    }
 }
 
 /// Direction of a symbol's last price change, for colouring and the arrow.
@@ -303,6 +352,28 @@ impl Dashboard {
         }
         dash.apply_snapshot(page.snapshot.clone());
         dash
+    }
+
+    /// Adds the rows of [`PageRest`] (the page's quotes past the hydrated rows) and continues
+    /// them from its seqs.
+    pub fn add_rows(&self, rest: PageRest) {
+        let mut sparks = rest.sparks.into_iter();
+        let mut added = Vec::new();
+        for state in &rest.snapshot.channels {
+            if let Data::Quote(q) = &state.data {
+                let known = self.index.with_value(|i| i.contains_key(q.symbol.as_str()));
+                if known {
+                    continue;
+                }
+                let row = QuoteRow::new(q, sparks.next().unwrap_or_default());
+                self.index.update_value(|i| {
+                    i.insert(row.symbol.clone(), row.clone());
+                });
+                added.push(row);
+            }
+        }
+        self.rows.update(|rows| rows.extend(added));
+        self.apply_snapshot(rest.snapshot);
     }
 
     /// The channels this dashboard shows: every symbol's quotes, every league's scores, and
@@ -659,6 +730,21 @@ mod tests {
 
     fn update(channel: Channel, seq: Seq, data: Data) -> WireUpdate {
         WireUpdate { channel, seq, data }
+    }
+
+    #[test]
+    fn sparklines_travel_compactly_and_come_back_to_the_cent() {
+        let p = PageState {
+            sparks: vec![vec![223.8, 223.85, 223.79, 223.79], vec![], vec![0.05]],
+            ..PageState::default()
+        };
+        let json = serde_json::to_string(&p).unwrap();
+        assert!(
+            json.contains(r#""sparks":["22380 5 -6 0","","5"]"#),
+            "{json}"
+        );
+        let back: PageState = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.sparks, p.sparks);
     }
 
     #[test]
