@@ -165,6 +165,41 @@ test('keyboard: every control is reachable and shows focus', async ({ page }) =>
   await expect(page.locator('.detail-sym')).toHaveText('GOOGL');
 });
 
+test('contrast holds at every moment: flashes at their strongest, a selected and hovered row, light and dark', async ({ page }) => {
+  test.setTimeout(90_000);
+  await live(page);
+  let selectedFlashes = 0;
+  let scans = 0;
+  for (const scheme of ['light', 'dark'] as const) {
+    await page.emulateMedia({ colorScheme: scheme, reducedMotion: 'no-preference' });
+    for (let moment = 0; moment < 6 || (scheme === 'dark' && selectedFlashes === 0 && moment < 30); moment++) {
+      // The selected row (AAPL) under the pointer, then every running flash frozen at its
+      // first frame, where its tint is strongest.
+      await page.locator('table.quotes tr.selected').hover();
+      const frozen = await page.evaluate(() => {
+        let selected = 0;
+        for (const a of document.getAnimations()) {
+          a.pause();
+          a.currentTime = 0;
+          const target = (a.effect as KeyframeEffect | null)?.target as Element | null;
+          if (target?.closest('tr.selected')) selected += 1;
+        }
+        return selected;
+      });
+      selectedFlashes += frozen;
+      const results = await new AxeBuilder({ page }).withRules(['color-contrast']).analyze();
+      scans += 1;
+      expect(
+        results.violations.flatMap((v) => v.nodes.map((n) => `${scheme}: ${n.target} ${n.any[0]?.message}`)),
+      ).toEqual([]);
+      await page.evaluate(() => document.getAnimations().forEach((a) => a.play()));
+      await page.waitForTimeout(350);
+    }
+  }
+  console.log(`contrast: ${scans} scans, ${selectedFlashes} of them with the selected row flashing, 0 violations`);
+  expect(selectedFlashes).toBeGreaterThan(0);
+});
+
 for (const [name, width, height] of [['desktop', 1366, 900], ['mobile', 360, 740]] as const) {
   test(`no serious or critical accessibility violations (${name}), screenshot kept`, async ({ page }) => {
     await page.setViewportSize({ width, height });
