@@ -7,6 +7,7 @@ mod support;
 use livetape::protocol::{
     Channel, ClientMsg, Data, ErrorCode, Interval, League, ServerMsg, SnapshotReason,
 };
+use std::collections::BTreeMap;
 use std::time::Duration;
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -318,4 +319,81 @@ async fn the_page_is_rendered_from_live_state_with_channel_positions() {
     );
     assert!(page.contains("Connecting"), "the status pill starts honest");
     let _ = League::ALL;
+}
+
+/// GET / as raw bytes (as sent: compressed when asked).
+async fn get_page(addr: std::net::SocketAddr, accept: &str) -> (String, Vec<u8>) {
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "GET / HTTP/1.1\r\nHost: localhost\r\nAccept-Encoding: {accept}\r\nConnection: close\r\n\r\n"
+    );
+    tcp.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    tcp.read_to_end(&mut raw).await.unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    (
+        String::from_utf8_lossy(&raw[..split]).to_string(),
+        raw[split..].to_vec(),
+    )
+}
+
+/// The seqs the page embeds for the client to resume from.
+fn embedded_seqs(html: &str) -> BTreeMap<String, u64> {
+    let start = html.find(r#"id="page-state">"#).unwrap() + r#"id="page-state">"#.len();
+    let end = start + html[start..].find("</script>").unwrap();
+    let page: livetape::ui::store::PageState = serde_json::from_str(&html[start..end]).unwrap();
+    page.snapshot
+        .channels
+        .into_iter()
+        .map(|c| (c.channel.to_string(), c.seq))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_is_rendered_once_per_tick_and_the_next_tick_brings_later_seqs() {
+    let mut cfg = config();
+    // Long ticks, so that two requests fit in one.
+    cfg.tick_ms = 2_000;
+    cfg.quote_rate = 50.0;
+    let server = server(cfg).await;
+    let hub = server.hub.clone();
+    let wait_tick = |after: u64| {
+        let hub = hub.clone();
+        async move {
+            while hub.n() <= after {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            hub.n()
+        }
+    };
+    let n = wait_tick(hub.n()).await;
+    let (head_a, a) = get_page(server.addr, "identity").await;
+    let (_, b) = get_page(server.addr, "identity").await;
+    let (head_gz, gz) = get_page(server.addr, "gzip").await;
+    let (head_br, br) = get_page(server.addr, "gzip, deflate, br").await;
+    assert_eq!(hub.n(), n, "all four requests within one tick");
+    assert!(head_a.starts_with("HTTP/1.1 200"), "{head_a}");
+    assert_eq!(a, b, "the same tick, the same bytes");
+    assert!(head_gz
+        .to_ascii_lowercase()
+        .contains("content-encoding: gzip"));
+    assert!(head_br
+        .to_ascii_lowercase()
+        .contains("content-encoding: br"));
+    let mut unzipped = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut unzipped).unwrap();
+    assert_eq!(unzipped, a, "the gzip form is the same page");
+    assert!(br.len() < gz.len() && gz.len() < a.len() / 4);
+    let first = embedded_seqs(&String::from_utf8_lossy(&a));
+    wait_tick(n).await;
+    let (_, c) = get_page(server.addr, "identity").await;
+    let later = embedded_seqs(&String::from_utf8_lossy(&c));
+    assert!(
+        later.iter().all(|(ch, s)| *s >= first[ch]),
+        "no seq goes back"
+    );
+    assert!(
+        later.iter().any(|(ch, s)| *s > first[ch]),
+        "the next tick's page carries later seqs"
+    );
 }

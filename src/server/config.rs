@@ -102,6 +102,12 @@ pub struct Config {
     #[arg(long, env = "LIVETAPE_SITE_ROOT")]
     pub site_root: Option<String>,
 
+    /// Page requests served at once (the page is rendered at most once per tick, so nearly
+    /// all are copies); more get a fast 503 with Retry-After instead of queueing.
+    #[arg(long, env = "LIVETAPE_MAX_PAGE_REQUESTS", default_value_t = 256,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_page_requests: u32,
+
     /// Join a cluster on this Redis, e.g. redis://127.0.0.1:6379/0. Without it livetape is one
     /// process with everything in memory.
     #[arg(long, env = "LIVETAPE_REDIS")]

@@ -501,8 +501,7 @@ impl Hub {
         reason: SnapshotReason,
         candle_limit: usize,
     ) -> (Snapshot, TickNo) {
-        let n = self.n();
-        let (snapshot, _) = self.snapshot_with_sparks(channels, reason, candle_limit);
+        let (snapshot, _, n) = self.snapshot_with_sparks(channels, reason, candle_limit);
         (snapshot, n)
     }
 
@@ -513,7 +512,7 @@ impl Hub {
         channels: &[Channel],
         reason: SnapshotReason,
         candle_limit: usize,
-    ) -> (Snapshot, Vec<Vec<f64>>) {
+    ) -> (Snapshot, Vec<Vec<f64>>, TickNo) {
         let inner = self.lock();
         let catalog = self.catalog();
         let snapshot = Snapshot {
@@ -536,7 +535,7 @@ impl Hub {
                 })
                 .collect(),
         };
-        (snapshot, inner.state.sparks())
+        (snapshot, inner.state.sparks(), inner.n)
     }
 
     /// The channels a dashboard shows: every league's scores and every symbol's quotes.

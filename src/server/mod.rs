@@ -11,6 +11,7 @@ pub mod http;
 pub mod hub;
 pub mod outlet;
 pub mod page;
+pub mod page_cache;
 pub mod producer;
 pub mod session;
 pub mod simulator;
@@ -46,6 +47,7 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     pub sessions: Arc<Sessions>,
     pub health: Arc<health::Health>,
+    pub pages: Arc<page_cache::PageCache>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -134,9 +136,6 @@ pub async fn start(config: &Config) -> std::io::Result<Running> {
             .and_then(|a| a.parse().ok())
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 3000)))
     });
-    // Leptos renders with spawned futures; it needs to know the runtime (route-list generation
-    // would do this, but we have a single page and no router). A second call is a no-op.
-    let _ = any_spawner::Executor::init_tokio();
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
 
@@ -223,7 +222,13 @@ pub async fn start(config: &Config) -> std::io::Result<Running> {
         shutdown: shutdown.clone(),
         tracker: TaskTracker::new(),
     });
+    let pages = Arc::new(page_cache::PageCache::new(
+        hub.clone(),
+        leptos_options(config),
+        config.max_page_requests as usize,
+    )?);
     let app = router(AppState {
+        pages,
         leptos_options: leptos_options(config),
         hub: hub.clone(),
         sessions: sessions.clone(),
