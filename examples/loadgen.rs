@@ -173,11 +173,12 @@ fn now_us() -> i64 {
 
 /// A livetape batch: its server timestamp and how many updates it carries, read without
 /// parsing the updates (the harness must not be the bottleneck). The server writes every batch
-/// as `{"type":"batch","ts":N,"updates":[U,..]}` with each update an object that starts with
+/// as `{"type":"batch","n":N,"ts":T,"updates":[U,..]}` with each update an object that starts with
 /// `{"c":"` (its channel), which nothing inside an update contains; [`check_batch`] verifies
 /// that against a full parse on every client's first batch.
 fn read_batch(text: &str) -> Option<(i64, u64)> {
-    let rest = text.strip_prefix(r#"{"type":"batch","ts":"#)?;
+    let rest = text.strip_prefix(r#"{"type":"batch","n":"#)?;
+    let rest = &rest[rest.find(r#","ts":"#)? + 6..];
     let end = rest.find(|c: char| !c.is_ascii_digit())?;
     let ts = rest[..end].parse().ok()?;
     let updates = rest[end..].matches(r#"{"c":""#).count() as u64;

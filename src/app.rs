@@ -96,9 +96,11 @@ pub fn App() -> impl IntoView {
     // After hydration, in a task of its own (an effect would run in hydration's task):
     // preferences, timers, the rest of a large grid, then the feed.
     #[cfg(feature = "hydrate")]
+    let page_tick = page.tick;
+    #[cfg(feature = "hydrate")]
     Effect::new(move |_| {
         set_timeout(
-            move || crate::client::start(dash),
+            move || crate::client::start(dash, page_tick),
             std::time::Duration::ZERO,
         )
     });

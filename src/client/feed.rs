@@ -1,29 +1,36 @@
-//! The browser's connection to `/ws`: subscribes, resumes, applies the stream, reconnects.
+//! The browser's connection to the feed: subscribes, resumes, applies the stream, reconnects,
+//! and falls back from WebSocket to Server-Sent Events when WebSockets are blocked.
 //!
-//! The page comes with a snapshot and each channel's seq, so the first subscribe already
-//! resumes from exactly what the HTML shows: the server replays what happened since the render
-//! and the table never blanks. Every later reconnect resumes the same way from the last seq
-//! applied. An update that does not follow its channel's last seq is a gap: it is not applied,
-//! and that channel is resumed on the open socket (the server replays from its history or says
-//! why it cannot with a fresh snapshot).
+//! The page comes with a snapshot and each channel's seq (and the tick they stand at), so the
+//! first subscribe already resumes from exactly what the HTML shows: the server replays what
+//! happened since the render and the table never blanks. Every later reconnect resumes the
+//! same way. An update that does not follow its channel's last seq is a gap: it is not
+//! applied, and that channel is resumed (the server replays from its history or says why it
+//! cannot with a fresh snapshot).
+//!
+//! Transports: the WebSocket is tried first. When it cannot open, or closes before the
+//! welcome, `FALLBACK_AFTER` times in a row, the next attempt is an event stream (`/sse`);
+//! when that works the status bar says "Live · SSE", and a WebSocket is tried again in the
+//! background every so often: once it has been answered the stream is closed. Both carry the
+//! same seqs and every update is checked against them, so the overlap while switching shows
+//! nothing twice and loses nothing. `?transport=sse` (or the saved preference
+//! `livetape.transport` = `"sse"`) uses the event stream only.
 //!
 //! The server sends something at least every heartbeat interval, so silence for
 //! `SILENT_BEATS` intervals means the server or the path to it is gone even if TCP has not
-//! noticed; the socket is dropped and the client reconnects. Data silence while heartbeats
-//! still arrive is shown as Stale. Reconnects back off exponentially with jitter, so that a
-//! restarted server is not hit by every browser at once.
+//! noticed; the connection is dropped and the client reconnects. Data silence while
+//! heartbeats still arrive is shown as Stale. Reconnects back off exponentially with jitter,
+//! so that a restarted server is not hit by every browser at once.
 
+use super::transport::{Connection, CLOSE_DEAD};
 use crate::clock_sync::{ClockSync, RateMeter};
-use crate::protocol::{Channel, ClientMsg, Resume, ServerMsg};
+use crate::protocol::{Channel, ClientMsg, Epoch, Resume, ServerMsg};
 use crate::ui::store::{Dashboard, Link, SPARK_STEP_SECS};
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use leptos::prelude::*;
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
-use wasm_bindgen::closure::Closure;
-use wasm_bindgen::JsCast;
-use web_sys::{CloseEvent, MessageEvent, WebSocket};
 
 /// Heartbeat intervals of silence after which the connection is considered dead.
 const SILENT_BEATS: i64 = 3;
@@ -31,23 +38,42 @@ const SILENT_BEATS: i64 = 3;
 const STALE_AFTER: ChronoDuration = ChronoDuration::seconds(5);
 const BACKOFF_MIN_MS: f64 = 1_000.0;
 const BACKOFF_MAX_MS: f64 = 5_000.0;
-/// Close code we use when we drop the socket ourselves (4000-4999 are for applications).
-const CLOSE_DEAD: u16 = 4000;
+/// WebSocket attempts failed before any welcome, in a row, before trying an event stream.
+const FALLBACK_AFTER: u32 = 3;
+/// Retry delay while counting those failures: a blocked WebSocket fails at once, and there
+/// is no server to spare.
+const EARLY_RETRY_MS: f64 = 300.0;
+/// First background WebSocket try after falling back, and the longest gap between tries.
+const PROBE_FIRST: Duration = Duration::from_secs(5);
+const PROBE_MAX: Duration = Duration::from_secs(60);
 
-/// The open socket and the callbacks it calls. The closures must live as long as the socket
-/// may call them and must not be dropped while one runs, so a connection is dropped only when
-/// the next one replaces it, from a timer.
-struct Connection {
-    socket: WebSocket,
-    _on_message: Closure<dyn FnMut(MessageEvent)>,
-    _on_close: Closure<dyn FnMut(CloseEvent)>,
+/// Which connection a message came on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Via {
+    Main,
+    Probe,
 }
+
+/// Connections are numbered; a message is routed by whether its connection is the main one,
+/// the probe, or neither any more (then it is dropped).
+type ConnId = u64;
 
 #[derive(Default)]
 struct State {
-    connection: Option<Connection>,
+    connection: Option<(ConnId, Connection)>,
+    /// A WebSocket tried in the background while the main connection is an event stream.
+    probe: Option<(ConnId, Connection)>,
+    next_conn: ConnId,
     /// Failed attempts since the last successful subscribe.
     attempt: u32,
+    /// WebSocket attempts in a row that ended before a welcome.
+    ws_failures: u32,
+    /// The current main connection has been welcomed.
+    welcomed: bool,
+    /// Event streams only (`?transport=sse` or the saved preference).
+    forced_sse: bool,
+    /// Delay before the next background WebSocket try.
+    probe_delay: Duration,
     /// Local time of the last message of any kind, and of the last data.
     last_message: Option<DateTime<Utc>>,
     last_data: Option<DateTime<Utc>>,
@@ -57,6 +83,8 @@ struct State {
     next_id: u64,
     /// The id of the subscribe that (re)starts the stream; Live once it is answered with data.
     recovering: Option<u64>,
+    /// The background WebSocket's subscribe; when answered, it takes over.
+    probe_subscribe: Option<u64>,
     /// Channels being resumed after a gap, so that one gap asks only once.
     repairing: BTreeSet<Channel>,
     /// Unknown message types already reported, so each is logged once.
@@ -73,6 +101,8 @@ struct State {
     announced_at: Option<DateTime<Utc>>,
     /// The last sparkline sample's slot of server time.
     spark_slot: i64,
+    /// Every batch up to this tick of this epoch has been applied (a position for `/sse`).
+    through: Option<(Epoch, u64)>,
 }
 
 /// Messages held at most while paused (each is a tick's batch).
@@ -83,87 +113,92 @@ const ANNOUNCE_EVERY: ChronoDuration = ChronoDuration::seconds(3);
 thread_local! {
     static STATE: RefCell<State> = RefCell::new(State {
         heartbeat: ChronoDuration::seconds(1),
+        probe_delay: PROBE_FIRST,
         ..State::default()
     });
 }
 
-/// Starts the clock, the saved preferences and the connection. Called once, after hydration.
-pub fn start(dash: Dashboard) {
+/// Starts the saved preferences, the clock and the connection. Called once after hydration,
+/// in a task of its own.
+pub fn start(dash: Dashboard, page_tick: u64) {
+    // The rest of a large grid first: preferences may select one of its rows, and the feed
+    // resumes every row.
+    load_rest(dash);
     super::prefs::restore_and_persist(dash);
-    STATE.with_borrow_mut(|s| s.detail = dash.detail.channels().to_vec());
-    // A new selection in the detail panel: swap its channels on the open socket.
+    let forced = transport_forced();
+    STATE.with_borrow_mut(|s| {
+        s.detail = dash.detail.channels().to_vec();
+        s.forced_sse = forced;
+        s.through = Some((dash.epoch.get_untracked(), page_tick));
+    });
+    // A new selection in the detail panel: swap its channels.
     Effect::new(move |_| {
         dash.detail.symbol.track();
         dash.detail.interval.track();
         let new = dash.detail.channels().to_vec();
-        let (old, socket) = STATE.with_borrow_mut(|s| {
-            (
-                std::mem::replace(&mut s.detail, new.clone()),
-                s.connection.as_ref().map(|c| c.socket.clone()),
-            )
-        });
+        let old = STATE.with_borrow_mut(|s| std::mem::replace(&mut s.detail, new.clone()));
         if old == new {
             return;
         }
-        if let Some(socket) = socket.filter(|s| s.ready_state() == WebSocket::OPEN) {
-            send(
-                &socket,
-                &ClientMsg::Unsubscribe {
-                    id: next_id(),
-                    channels: old,
-                },
-            );
-            send(
-                &socket,
-                &ClientMsg::Subscribe {
-                    id: next_id(),
-                    channels: new,
-                    resume: None,
-                },
-            );
+        if on_sse() {
+            // No way back on an event stream: open one with the new set.
+            reopen_sse(dash);
+            return;
         }
+        let (unsub, sub) = (next_id(), next_id());
+        send(
+            Via::Main,
+            &ClientMsg::Unsubscribe {
+                id: unsub,
+                channels: old,
+            },
+        );
+        send(
+            Via::Main,
+            &ClientMsg::Subscribe {
+                id: sub,
+                channels: new,
+                resume: None,
+            },
+        );
     });
     // Resume after a pause: apply what was held, in order, or resynchronise.
     Effect::new(move |_| {
         if dash.paused.get() {
             return;
         }
-        let (held, overflow, socket) = STATE.with_borrow_mut(|s| {
+        let (held, overflow) = STATE.with_borrow_mut(|s| {
             (
                 std::mem::take(&mut s.held),
                 std::mem::replace(&mut s.held_overflow, false),
-                s.connection.as_ref().map(|c| c.socket.clone()),
             )
         });
         dash.buffered.set(0);
         if overflow {
             // Too much to replay locally: the server resumes every channel instead.
-            if let Some(socket) = socket {
-                send(
-                    &socket,
-                    &ClientMsg::Subscribe {
-                        id: next_id(),
-                        channels: dash.channels(),
-                        resume: Some(dash.resume()),
-                    },
-                );
-            }
-        } else if let Some(socket) = socket {
+            resync(dash);
+        } else {
             for msg in held {
-                apply(dash, &socket, msg);
+                apply(dash, Via::Main, msg);
             }
         }
     });
     set_interval(move || on_timer(dash), Duration::from_millis(250));
-    // In a task of its own: the rest of a large grid, then the feed (which resumes every row,
-    // so the rows must all be there first).
-    set_timeout(
-        move || {
-            load_rest(dash);
-            connect(dash);
-        },
-        Duration::ZERO,
-    );
+    connect(dash);
+}
+
+/// `?transport=sse` in the address, or `"sse"` saved as `livetape.transport`.
+fn transport_forced() -> bool {
+    let query = window().location().search().unwrap_or_default();
+    if query.contains("transport=sse") {
+        return true;
+    }
+    window()
+        .local_storage()
+        .ok()
+        .flatten()
+        .and_then(|s| s.get_item("livetape.transport").ok().flatten())
+        .is_some_and(|v| v.trim_matches('"') == "sse")
 }
 
 /// The page's quotes past the hydrated rows of a large grid, embedded as JSON.
@@ -182,71 +217,29 @@ fn load_rest(dash: Dashboard) {
     el.set_text_content(None);
 }
 
-fn socket_url() -> Option<String> {
-    let location = window().location();
-    let scheme = if location.protocol().ok()? == "https:" {
-        "wss"
-    } else {
-        "ws"
-    };
-    Some(format!("{scheme}://{}/ws", location.host().ok()?))
+/// The main connection is an event stream.
+fn on_sse() -> bool {
+    STATE.with_borrow(|s| s.connection.as_ref().is_some_and(|(_, c)| c.is_sse()))
 }
 
-fn connect(dash: Dashboard) {
-    let Some(url) = socket_url() else {
-        leptos::logging::error!("livetape: cannot tell the page's host; not connecting");
-        return;
-    };
-    let socket = match WebSocket::new(&url) {
-        Ok(s) => s,
-        Err(err) => {
-            leptos::logging::warn!("livetape: cannot open {url}: {err:?}");
-            schedule_reconnect(dash);
-            return;
+/// Which role connection `id` has now.
+fn role(id: ConnId) -> Option<Via> {
+    STATE.with_borrow(|s| {
+        if s.connection.as_ref().is_some_and(|(c, _)| *c == id) {
+            Some(Via::Main)
+        } else if s.probe.as_ref().is_some_and(|(c, _)| *c == id) {
+            Some(Via::Probe)
+        } else {
+            None
         }
-    };
-    let sender = socket.clone();
-    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
-        let Some(text) = event.data().as_string() else {
-            return;
-        };
-        STATE.with_borrow_mut(|s| s.last_message = Some(Utc::now()));
-        on_message(dash, &sender, &text);
-    });
-    let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |event: CloseEvent| {
-        if event.code() != CLOSE_DEAD {
-            leptos::logging::log!(
-                "livetape: feed closed ({}) {}",
-                event.code(),
-                event.reason()
-            );
-        }
-        schedule_reconnect(dash);
-    });
-    socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-    socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+    })
+}
+
+fn new_conn_id() -> ConnId {
     STATE.with_borrow_mut(|s| {
-        s.last_message = Some(Utc::now());
-        s.recovering = None;
-        s.repairing.clear();
-        // Replacing drops the previous connection's closures; we are in a timer, not in them.
-        s.connection = Some(Connection {
-            socket,
-            _on_message: on_message,
-            _on_close: on_close,
-        });
-    });
-}
-
-fn send(socket: &WebSocket, msg: &ClientMsg) {
-    match serde_json::to_string(msg) {
-        Ok(text) => {
-            if let Err(err) = socket.send_with_str(&text) {
-                leptos::logging::warn!("livetape: send failed: {err:?}");
-            }
-        }
-        Err(err) => leptos::logging::error!("livetape: cannot encode a request: {err}"),
-    }
+        s.next_conn += 1;
+        s.next_conn
+    })
 }
 
 fn next_id() -> u64 {
@@ -256,14 +249,134 @@ fn next_id() -> u64 {
     })
 }
 
-fn mark_data() {
-    STATE.with_borrow_mut(|s| {
-        s.last_data = Some(Utc::now());
-        s.attempt = 0;
-    });
+/// The channels for an event stream: shorthands for the whole grid and board, and the
+/// detail panel's.
+fn sse_channels(dash: Dashboard) -> Vec<String> {
+    let mut names = vec!["quotes:*".to_string(), "scores:*".to_string()];
+    names.extend(dash.detail.channels().iter().map(|c| c.to_string()));
+    names
 }
 
-fn on_message(dash: Dashboard, socket: &WebSocket, text: &str) {
+/// Opens the main connection: an event stream if forced or after repeated WebSocket
+/// failures, else a WebSocket.
+fn connect(dash: Dashboard) {
+    let sse = STATE.with_borrow(|s| s.forced_sse || s.ws_failures >= FALLBACK_AFTER);
+    let id = new_conn_id();
+    let opened = if sse {
+        open_sse(dash, id)
+    } else {
+        open_ws(dash, id)
+    };
+    match opened {
+        Ok(conn) => STATE.with_borrow_mut(|s| {
+            s.last_message = Some(Utc::now());
+            s.recovering = None;
+            s.welcomed = false;
+            s.repairing.clear();
+            // Replacing drops the previous connection's closures; we are in a timer, not in
+            // them.
+            if let Some((_, old)) = s.connection.replace((id, conn)) {
+                old.close();
+            }
+        }),
+        Err(err) => {
+            leptos::logging::warn!("livetape: cannot connect: {err}");
+            schedule_reconnect(dash);
+        }
+    }
+}
+
+fn open_ws(dash: Dashboard, id: ConnId) -> Result<Connection, String> {
+    Connection::websocket(
+        move |text| {
+            let Some(via) = role(id) else { return };
+            if via == Via::Main {
+                STATE.with_borrow_mut(|s| s.last_message = Some(Utc::now()));
+            }
+            on_message(dash, via, text);
+        },
+        move |code| {
+            if let Some(via) = role(id) {
+                on_closed(dash, via, code);
+            }
+        },
+    )
+}
+
+fn open_sse(dash: Dashboard, id: ConnId) -> Result<Connection, String> {
+    let (position, held) = STATE.with_borrow(|s| (s.through, dash.resume()));
+    // Channels with no position yet (a new detail selection) start with a snapshot.
+    let fresh: Vec<Channel> = dash
+        .detail
+        .channels()
+        .into_iter()
+        .filter(|c| !held.from.contains_key(c))
+        .collect();
+    let position = position.filter(|(epoch, _)| *epoch == held.epoch && *epoch != 0);
+    Connection::event_source(
+        &sse_channels(dash),
+        position,
+        &fresh,
+        move |text| {
+            let Some(via) = role(id) else { return };
+            STATE.with_borrow_mut(|s| s.last_message = Some(Utc::now()));
+            on_message(dash, via, text);
+        },
+        move |code| {
+            if let Some(via) = role(id) {
+                on_closed(dash, via, code);
+            }
+        },
+    )
+}
+
+/// Replaces the event stream with one for the current channels and position.
+fn reopen_sse(dash: Dashboard) {
+    let id = new_conn_id();
+    match open_sse(dash, id) {
+        Ok(conn) => STATE.with_borrow_mut(|s| {
+            if let Some((_, old)) = s.connection.replace((id, conn)) {
+                old.close();
+            }
+        }),
+        Err(err) => leptos::logging::warn!("livetape: cannot reopen the stream: {err}"),
+    }
+}
+
+/// A connection ended. `code` is the WebSocket close code (0 for an event stream that gave
+/// up).
+fn on_closed(dash: Dashboard, via: Via, code: u16) {
+    if via == Via::Probe {
+        STATE.with_borrow_mut(|s| {
+            s.probe = None;
+            s.probe_subscribe = None;
+        });
+        schedule_probe(dash);
+        return;
+    }
+    if code != CLOSE_DEAD {
+        leptos::logging::log!("livetape: feed closed ({code})");
+    }
+    let was_ws = STATE.with_borrow_mut(|s| {
+        let was_ws = s.connection.as_ref().is_some_and(|(_, c)| !c.is_sse());
+        if was_ws && !s.welcomed {
+            s.ws_failures += 1;
+        } else if !s.welcomed && !s.forced_sse {
+            // The event stream failed too: the server is down, not the WebSocket blocked.
+            s.ws_failures = 0;
+        }
+        was_ws
+    });
+    let early =
+        was_ws && STATE.with_borrow(|s| s.ws_failures > 0 && s.ws_failures < FALLBACK_AFTER);
+    if early {
+        retry_in(dash, EARLY_RETRY_MS);
+    } else {
+        schedule_reconnect(dash);
+    }
+}
+
+fn on_message(dash: Dashboard, via: Via, text: &str) {
     let msg = match serde_json::from_str::<ServerMsg>(text) {
         Ok(msg) => msg,
         Err(err) => return skip_unknown(text, &err),
@@ -298,25 +411,63 @@ fn on_message(dash: Dashboard, socket: &WebSocket, text: &str) {
         dash.buffered.update(|b| *b += updates);
         return;
     }
-    apply(dash, socket, msg);
+    apply(dash, via, msg);
 }
 
-fn apply(dash: Dashboard, socket: &WebSocket, msg: ServerMsg) {
+fn send(via: Via, msg: &ClientMsg) -> bool {
+    STATE.with_borrow(|s| {
+        let conn = match via {
+            Via::Main => s.connection.as_ref(),
+            Via::Probe => s.probe.as_ref(),
+        };
+        conn.is_some_and(|(_, c)| c.send(msg))
+    })
+}
+
+fn mark_data() {
+    STATE.with_borrow_mut(|s| {
+        s.last_data = Some(Utc::now());
+        s.attempt = 0;
+    });
+}
+
+fn apply(dash: Dashboard, via: Via, msg: ServerMsg) {
     match msg {
         ServerMsg::Welcome {
             ts, heartbeat_ms, ..
         } => {
             let id = next_id();
-            STATE.with_borrow_mut(|s| {
+            let on_sse = STATE.with_borrow_mut(|s| {
                 // A first estimate; pings refine it (see `on_timer`).
                 s.clock.reset(ts, precise_now());
                 s.heartbeat = ChronoDuration::milliseconds(i64::from(heartbeat_ms.max(100)));
-                s.recovering = Some(id);
+                match via {
+                    Via::Main => {
+                        s.recovering = Some(id);
+                        s.welcomed = true;
+                    }
+                    Via::Probe => s.probe_subscribe = Some(id),
+                }
+                s.connection.as_ref().is_some_and(|(_, c)| c.is_sse()) && via == Via::Main
             });
-            dash.link.set(Link::Recovering);
+            if via == Via::Main {
+                dash.via_sse.set(on_sse);
+                if !on_sse {
+                    STATE.with_borrow_mut(|s| {
+                        s.ws_failures = 0;
+                        s.probe_delay = PROBE_FIRST;
+                    });
+                }
+                dash.link.set(Link::Recovering);
+            }
+            if on_sse {
+                // The stream answers its channels by itself; keep trying WebSockets.
+                schedule_probe(dash);
+                return;
+            }
             // Resume every channel from what the page (or the last connection) applied.
             send(
-                socket,
+                via,
                 &ClientMsg::Subscribe {
                     id,
                     channels: dash.channels(),
@@ -325,13 +476,33 @@ fn apply(dash: Dashboard, socket: &WebSocket, msg: ServerMsg) {
             );
         }
         ServerMsg::Ack { id, channels } => {
-            STATE.with_borrow_mut(|s| {
+            let took_over = STATE.with_borrow_mut(|s| {
                 if s.recovering != Some(id) {
                     for c in &channels {
                         s.repairing.remove(c);
                     }
                 }
+                if via == Via::Probe && s.probe_subscribe == Some(id) {
+                    // The WebSocket answered: it becomes the main connection, the event
+                    // stream goes. Updates both carried are applied once (seqs).
+                    if let Some(probe) = s.probe.take() {
+                        if let Some((_, old)) = s.connection.replace(probe) {
+                            old.close();
+                        }
+                    }
+                    s.probe_subscribe = None;
+                    s.ws_failures = 0;
+                    s.probe_delay = PROBE_FIRST;
+                    s.welcomed = true;
+                    true
+                } else {
+                    false
+                }
             });
+            if took_over {
+                leptos::logging::log!("livetape: WebSockets work again; leaving the event stream");
+                dash.via_sse.set(false);
+            }
         }
         ServerMsg::Snapshot(snapshot) => {
             dash.apply_snapshot(snapshot);
@@ -339,11 +510,17 @@ fn apply(dash: Dashboard, socket: &WebSocket, msg: ServerMsg) {
             dash.link.set(Link::Live);
         }
         ServerMsg::Batch(batch) => {
+            let (epoch, n) = (dash.epoch.get_untracked(), batch.n);
             let gaps = dash.apply_batch(batch);
             mark_data();
             dash.link.set(Link::Live);
-            if !gaps.is_empty() {
-                repair(dash, socket, gaps.into_iter().map(|g| g.channel).collect());
+            if gaps.is_empty() {
+                STATE.with_borrow_mut(|s| match s.through {
+                    Some((e, t)) if e == epoch && t >= n => {}
+                    _ => s.through = Some((epoch, n)),
+                });
+            } else {
+                repair(dash, via, gaps.into_iter().map(|g| g.channel).collect());
             }
         }
         ServerMsg::Pong { id, ts } => {
@@ -357,8 +534,9 @@ fn apply(dash: Dashboard, socket: &WebSocket, msg: ServerMsg) {
     }
 }
 
-/// Resumes channels that showed a gap, once per channel until the server answers.
-fn repair(dash: Dashboard, socket: &WebSocket, channels: BTreeSet<Channel>) {
+/// Resumes channels that showed a gap, once per channel until the server answers. On an
+/// event stream, the stream is reopened from the last tick applied without a gap.
+fn repair(dash: Dashboard, via: Via, channels: BTreeSet<Channel>) {
     let fresh: Vec<Channel> = STATE.with_borrow_mut(|s| {
         channels
             .into_iter()
@@ -369,13 +547,17 @@ fn repair(dash: Dashboard, socket: &WebSocket, channels: BTreeSet<Channel>) {
         return;
     }
     leptos::logging::warn!("livetape: gap on {} channel(s); resuming them", fresh.len());
+    if on_sse() {
+        reopen_sse(dash);
+        return;
+    }
     let all = dash.resume();
     let from = fresh
         .iter()
         .filter_map(|c| all.from.get(c).map(|seq| (c.clone(), *seq)))
         .collect();
     send(
-        socket,
+        via,
         &ClientMsg::Subscribe {
             id: next_id(),
             channels: fresh,
@@ -383,6 +565,22 @@ fn repair(dash: Dashboard, socket: &WebSocket, channels: BTreeSet<Channel>) {
                 epoch: all.epoch,
                 from,
             }),
+        },
+    );
+}
+
+/// Resumes every channel (after a long pause).
+fn resync(dash: Dashboard) {
+    if on_sse() {
+        reopen_sse(dash);
+        return;
+    }
+    send(
+        Via::Main,
+        &ClientMsg::Subscribe {
+            id: next_id(),
+            channels: dash.channels(),
+            resume: Some(dash.resume()),
         },
     );
 }
@@ -404,14 +602,8 @@ fn skip_unknown(text: &str, err: &serde_json::Error) {
     }
 }
 
-fn schedule_reconnect(dash: Dashboard) {
-    let attempt = STATE.with_borrow_mut(|s| {
-        s.attempt += 1;
-        s.attempt
-    });
-    // Exponential backoff from 1 s to 5 s, each delay jittered between half and all of it.
-    let step = (BACKOFF_MIN_MS * 2f64.powi(attempt.min(16) as i32 - 1)).min(BACKOFF_MAX_MS);
-    let delay_ms = step * (0.5 + js_sys::Math::random() * 0.5);
+fn retry_in(dash: Dashboard, delay_ms: f64) {
+    let attempt = STATE.with_borrow(|s| s.attempt.max(1));
     let retry_at = dash.now.get_untracked() + ChronoDuration::milliseconds(delay_ms as i64);
     dash.link.set(Link::Reconnecting { attempt, retry_at });
     set_timeout(
@@ -420,9 +612,49 @@ fn schedule_reconnect(dash: Dashboard) {
     );
 }
 
+fn schedule_reconnect(dash: Dashboard) {
+    let attempt = STATE.with_borrow_mut(|s| {
+        s.attempt += 1;
+        s.attempt
+    });
+    // Exponential backoff from 1 s to 5 s, each delay jittered between half and all of it.
+    let step = (BACKOFF_MIN_MS * 2f64.powi(attempt.min(16) as i32 - 1)).min(BACKOFF_MAX_MS);
+    retry_in(dash, step * (0.5 + js_sys::Math::random() * 0.5));
+}
+
+/// While on an event stream, tries a WebSocket again after a while (doubling up to a
+/// minute); if it is answered it takes over.
+fn schedule_probe(dash: Dashboard) {
+    let delay = STATE.with_borrow_mut(|s| {
+        if s.forced_sse || s.probe.is_some() {
+            return None;
+        }
+        let d = s.probe_delay;
+        s.probe_delay = (s.probe_delay * 2).min(PROBE_MAX);
+        Some(d)
+    });
+    let Some(delay) = delay else {
+        return;
+    };
+    set_timeout(
+        move || {
+            if !on_sse() || STATE.with_borrow(|s| s.probe.is_some()) {
+                return;
+            }
+            let id = new_conn_id();
+            // The probe is registered before it can say anything.
+            match open_ws(dash, id) {
+                Ok(conn) => STATE.with_borrow_mut(|s| s.probe = Some((id, conn))),
+                Err(_) => schedule_probe(dash),
+            }
+        },
+        delay,
+    );
+}
+
 fn on_timer(dash: Dashboard) {
     let now = Utc::now();
-    let (offset, dead, stale, socket) = STATE.with_borrow(|s| {
+    let (offset, dead, stale, on_ws) = STATE.with_borrow(|s| {
         let dead = s
             .last_message
             .is_some_and(|t| now - t > s.heartbeat * SILENT_BEATS as i32);
@@ -431,7 +663,7 @@ fn on_timer(dash: Dashboard) {
             s.clock.offset(),
             dead,
             stale,
-            s.connection.as_ref().map(|c| c.socket.clone()),
+            s.connection.as_ref().is_some_and(|(_, c)| !c.is_sse()),
         )
     });
     let server_now = now + offset;
@@ -457,25 +689,28 @@ fn on_timer(dash: Dashboard) {
     }
     let link = dash.link.get_untracked();
     // Re-measure the clock offset now and then, when the connection is quiet enough to give
-    // a clean round trip.
-    if link == Link::Live {
+    // a clean round trip (WebSocket only: an event stream cannot ping).
+    if link == Link::Live && on_ws {
         let due = STATE.with_borrow(|s| s.clock.due(now));
-        if let (true, Some(socket)) = (due, socket.clone()) {
+        if due {
             let id = next_id();
             STATE.with_borrow_mut(|s| s.clock.sent(id, precise_now()));
-            send(&socket, &ClientMsg::Ping { id });
+            send(Via::Main, &ClientMsg::Ping { id });
         }
     }
     let connected = matches!(link, Link::Live | Link::Stale | Link::Recovering);
     if connected && dead {
-        if let Some(socket) = socket {
+        let conn = STATE.with_borrow_mut(|s| {
+            s.last_message = None;
+            s.connection.take()
+        });
+        if let Some((id, conn)) = conn {
             leptos::logging::warn!("livetape: the server went silent; reconnecting");
-            STATE.with_borrow_mut(|s| s.last_message = None);
-            // A close handshake on a dead path can take long to report: detach the old socket
-            // so nothing it says later is applied, and reconnect now.
-            socket.set_onmessage(None);
-            socket.set_onclose(None);
-            let _ = socket.close_with_code_and_reason(CLOSE_DEAD, "server silent");
+            // A close handshake on a dead path can take long to report: stop listening to
+            // the old connection so nothing it says later is applied, and reconnect now.
+            conn.close();
+            // Keep its closures alive until the next connection replaces this one.
+            STATE.with_borrow_mut(|s| s.connection = Some((id, conn)));
             schedule_reconnect(dash);
         }
     } else if link == Link::Live && stale {

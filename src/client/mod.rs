@@ -2,5 +2,6 @@
 
 mod feed;
 mod prefs;
+mod transport;
 
 pub use feed::start;

@@ -513,6 +513,10 @@ impl Update {
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(try_from = "wire::RawBatch")]
 pub struct Batch {
+    /// The tick these updates were published in (numbered `1, 2, 3, …` within the epoch, on
+    /// every node). A client that has applied every batch up to tick `n` can resume all its
+    /// channels "after tick n" (`/sse`'s `after`), whatever their seqs.
+    pub n: u64,
     /// When the server produced these updates (the start of publish-to-screen latency).
     pub ts: DateTime<Utc>,
     pub updates: Vec<Update>,
@@ -520,7 +524,8 @@ pub struct Batch {
 
 impl Serialize for Batch {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut st = s.serialize_struct("Batch", 2)?;
+        let mut st = s.serialize_struct("Batch", 3)?;
+        st.serialize_field("n", &self.n)?;
         st.serialize_field("ts", &wire::micros(self.ts))?;
         st.serialize_field("updates", &wire::ItemsOut(&self.updates, self.ts))?;
         st.end()
@@ -779,6 +784,7 @@ mod tests {
             ],
         }));
         round_trip(ServerMsg::Batch(Batch {
+            n: 12,
             ts: t(4),
             updates: vec![
                 Update {
@@ -881,6 +887,7 @@ mod tests {
         let mut q = quote();
         q.ts = t(0);
         let batch = ServerMsg::Batch(Batch {
+            n: 3,
             ts: t(0),
             updates: vec![Update {
                 channel: Channel::Quotes(sym("AAPL")),
@@ -891,7 +898,7 @@ mod tests {
         .encode();
         assert_eq!(
             batch,
-            r#"{"type":"batch","ts":1790000000000000,"updates":[{"c":"quotes:AAPL","s":1,"q":{"b":189.12,"a":189.14,"l":189.13,"o":187.5,"v":1234500}}]}"#,
+            r#"{"type":"batch","n":3,"ts":1790000000000000,"updates":[{"c":"quotes:AAPL","s":1,"q":{"b":189.12,"a":189.14,"l":189.13,"o":187.5,"v":1234500}}]}"#,
             "the symbol is the channel's and the quote's time is the batch's"
         );
         let trade = Update {

@@ -259,6 +259,7 @@ impl RawItem {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawBatch {
+    pub n: u64,
     pub ts: i64,
     pub updates: Vec<RawItem>,
 }
@@ -275,7 +276,11 @@ impl TryFrom<RawBatch> for super::Batch {
                 Ok(Update { channel, seq, data })
             })
             .collect::<Result<_, String>>()?;
-        Ok(super::Batch { ts, updates })
+        Ok(super::Batch {
+            n: raw.n,
+            ts,
+            updates,
+        })
     }
 }
 

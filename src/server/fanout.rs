@@ -108,6 +108,7 @@ impl SubSet {
             0 => None,
             n if n == tick.updates.len() => Some(tick.full_frame()),
             _ => Some(batch_frame(
+                tick.n,
                 tick.ts,
                 tick.updates
                     .iter()

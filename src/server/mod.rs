@@ -15,6 +15,7 @@ pub mod page_cache;
 pub mod producer;
 pub mod session;
 pub mod simulator;
+pub mod sse;
 pub mod state;
 pub mod subscriber;
 pub mod tick;
@@ -72,10 +73,11 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(page::render))
         .fallback_service(site)
-        // Compress the page and the bundle; the WebSocket route is added after the layer so the
-        // upgrade response is left alone.
+        // Compress the page and the bundle; the feed's routes are added after the layer: the
+        // upgrade response is left alone, and an event stream must not wait in a compressor.
         .layer(CompressionLayer::new())
         .route("/ws", get(ws::upgrade))
+        .route("/sse", get(sse::stream))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .with_state(state)

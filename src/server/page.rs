@@ -32,6 +32,7 @@ pub fn page_state(hub: &super::hub::Hub) -> (PageState, Option<PageRest>, PageKe
     let key = (snapshot.epoch, n, catalog.len());
     let mut page = PageState {
         snapshot,
+        tick: n,
         sparks,
         selected,
         interval: Some(interval),

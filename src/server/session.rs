@@ -533,39 +533,46 @@ impl Session {
         self.attach_if_in_sync().await
     }
 
-    /// In a cluster, the updates a resume needs from before this node's history, read from
-    /// the channels' streams in Redis (a client coming from another node, or back after a
-    /// long absence). Whatever cannot be read in time is answered with a snapshot instead.
     async fn older_history(
         &self,
         starts: &[(super::catalog::ChannelId, Start)],
     ) -> std::collections::BTreeMap<super::catalog::ChannelId, Vec<super::tick::Encoded>> {
-        let mut older = std::collections::BTreeMap::new();
-        let Some(store) = &self.store else {
-            return older;
-        };
-        let hub = self.sub.hub();
-        let missing = hub.missing_history(starts);
-        if missing.is_empty() {
-            return older;
+        match &self.store {
+            Some(store) => older_history(store, self.sub.hub(), starts).await,
+            None => std::collections::BTreeMap::new(),
         }
-        let epoch = hub.epoch();
-        let fetch = async {
-            for (id, seq, base) in missing {
-                match store.channel_range(epoch, id, seq, base).await {
-                    Ok(updates) => {
-                        older.insert(id, updates);
-                    }
-                    Err(err) => {
-                        tracing::debug!(%err, "cannot read older history from Redis");
-                        break;
-                    }
+    }
+}
+
+/// In a cluster, the updates a resume needs from before this node's history, read from the
+/// channels' streams in Redis (a client coming from another node, or back after a long
+/// absence). Whatever cannot be read in time is answered with a snapshot instead.
+pub async fn older_history(
+    store: &Store,
+    hub: &Hub,
+    starts: &[(super::catalog::ChannelId, Start)],
+) -> std::collections::BTreeMap<super::catalog::ChannelId, Vec<super::tick::Encoded>> {
+    let mut older = std::collections::BTreeMap::new();
+    let missing = hub.missing_history(starts);
+    if missing.is_empty() {
+        return older;
+    }
+    let epoch = hub.epoch();
+    let fetch = async {
+        for (id, seq, base) in missing {
+            match store.channel_range(epoch, id, seq, base).await {
+                Ok(updates) => {
+                    older.insert(id, updates);
+                }
+                Err(err) => {
+                    tracing::debug!(%err, "cannot read older history from Redis");
+                    break;
                 }
             }
-        };
-        let _ = tokio::time::timeout(Duration::from_secs(2), fetch).await;
-        older
-    }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(2), fetch).await;
+    older
 }
 
 /// What a subscribe asks for each channel: a resume where the client gave a position, a

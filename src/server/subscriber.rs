@@ -165,7 +165,7 @@ impl Subscriber {
                 .map(|u| &u.json[..])
                 .collect();
             self.pending.retain(|(_, n)| *n > tick.n);
-            (!wanted.is_empty()).then(|| batch_frame(tick.ts, wanted.into_iter()))
+            (!wanted.is_empty()).then(|| batch_frame(tick.n, tick.ts, wanted.into_iter()))
         };
         self.synced = tick.n;
         match frame {
@@ -337,7 +337,7 @@ fn messages(opened: Opened) -> Vec<Out> {
         let tick = &opened.replay[i..end];
         out.push(Out {
             kind: OutKind::Batch,
-            json: batch_frame(tick[0].ts, tick.iter().map(|e| &e.json[..])),
+            json: batch_frame(n, tick[0].ts, tick.iter().map(|e| &e.json[..])),
             through: None,
         });
         i = end;

@@ -67,15 +67,22 @@ impl Tick {
     /// The whole tick as one batch frame.
     pub fn full_frame(&self) -> Bytes {
         self.full
-            .get_or_init(|| batch_frame(self.ts, self.updates.iter().map(|u| &u.json[..])))
+            .get_or_init(|| batch_frame(self.n, self.ts, self.updates.iter().map(|u| &u.json[..])))
             .clone()
     }
 }
 
-/// A `batch` message from pre-encoded items (all encoded for a batch at `ts`), by concatenation.
-pub fn batch_frame<'a>(ts: DateTime<Utc>, items: impl Iterator<Item = &'a [u8]>) -> Bytes {
+/// The `batch` message of tick `n` from pre-encoded items (all encoded for a batch at `ts`),
+/// by concatenation.
+pub fn batch_frame<'a>(
+    n: TickNo,
+    ts: DateTime<Utc>,
+    items: impl Iterator<Item = &'a [u8]>,
+) -> Bytes {
     let mut out = Vec::with_capacity(256);
-    out.extend_from_slice(br#"{"type":"batch","ts":"#);
+    out.extend_from_slice(br#"{"type":"batch","n":"#);
+    out.extend_from_slice(n.to_string().as_bytes());
+    out.extend_from_slice(br#","ts":"#);
     out.extend_from_slice(ts.timestamp_micros().to_string().as_bytes());
     out.extend_from_slice(br#","updates":["#);
     for (i, item) in items.enumerate() {
@@ -112,11 +119,12 @@ mod tests {
         };
         let items = [update("A", 3), update("B", 9)];
         let encoded: Vec<String> = items.iter().map(|u| u.encode_in(ts)).collect();
-        let frame = batch_frame(ts, encoded.iter().map(|s| s.as_bytes()));
+        let frame = batch_frame(7, ts, encoded.iter().map(|s| s.as_bytes()));
         let ServerMsg::Batch(b) = serde_json::from_slice(&frame).unwrap() else {
             panic!("not a batch")
         };
         assert_eq!(b.updates, items);
+        assert_eq!(b.n, 7);
         assert_eq!(b.ts.timestamp_micros(), ts.timestamp_micros());
     }
 }

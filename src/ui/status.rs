@@ -11,6 +11,7 @@ pub fn StatusBar() -> impl IntoView {
     let label = move || match dash.link.get() {
         Link::Connecting => "Connecting…".to_string(),
         Link::Recovering => "Recovering…".to_string(),
+        Link::Live if dash.via_sse.get() => "Live · SSE".to_string(),
         Link::Live => "Live".to_string(),
         Link::Stale => "Stale: no data".to_string(),
         Link::Reconnecting { retry_at, .. } => {
@@ -57,7 +58,18 @@ pub fn StatusBar() -> impl IntoView {
         <header class="topbar">
             <h1 class="brand">"livetape"</h1>
             <noscript inner_html=snapshot_note></noscript>
-            <span class=move || format!("pill js-only {}", state()) data-state=state>
+            <span
+                class=move || format!("pill js-only {}", state())
+                data-state=state
+                data-transport=move || if dash.via_sse.get() { "sse" } else { "ws" }
+                title=move || {
+                    if dash.via_sse.get() {
+                        "Over Server-Sent Events: WebSockets seem blocked on the way; trying them again now and then"
+                    } else {
+                        "Over a WebSocket"
+                    }
+                }
+            >
                 <span class="dot" aria-hidden="true"></span>
                 <span class="pill-text">{label}</span>
             </span>

@@ -30,6 +30,9 @@ pub const ALERT_PCT: f64 = 1.0;
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PageState {
     pub snapshot: Snapshot,
+    /// The tick the snapshot stands at: the page's state covers every channel through it.
+    #[serde(default)]
+    pub tick: u64,
     /// Per quote in the snapshot, in the same order. Written compactly (see [`spark_codec`]):
     /// 500 rows of 30 samples were a 100 KB list of floats to parse before hydration.
     #[serde(with = "spark_codec")]
@@ -210,6 +213,8 @@ pub struct Dashboard {
     pub detail: Detail,
     pub prefs: Prefs,
     pub link: RwSignal<Link>,
+    /// The feed comes over Server-Sent Events (WebSockets are blocked on the way).
+    pub via_sse: RwSignal<bool>,
     pub epoch: RwSignal<Epoch>,
     /// The last seq applied on each channel: where to resume after a reconnect.
     positions: StoredValue<BTreeMap<Channel, Seq>>,
@@ -327,6 +332,7 @@ impl Dashboard {
                 alerts: RwSignal::new(false),
             },
             link: RwSignal::new(Link::Connecting),
+            via_sse: RwSignal::new(false),
             epoch: RwSignal::new(page.snapshot.epoch),
             positions: StoredValue::new(BTreeMap::new()),
             updates: RwSignal::new(0),
@@ -722,6 +728,7 @@ mod tests {
                     },
                 ],
             },
+            tick: 0,
             sparks: vec![vec![9.0, 9.5], vec![]],
             selected: "A".into(),
             interval: None,
@@ -760,6 +767,7 @@ mod tests {
             "sparkline from the page"
         );
         let gaps = dash.apply_batch(Batch {
+            n: 0,
             ts: Utc::now(),
             updates: vec![
                 update(q("A"), 6, Data::Quote(quote("A", 10.5))),
@@ -797,6 +805,7 @@ mod tests {
         assert_eq!(dash.updates.get_untracked(), 3);
 
         let gaps = dash.apply_batch(Batch {
+            n: 0,
             ts: Utc::now(),
             updates: vec![update(q("A"), 8, Data::Quote(quote("A", 1.0)))],
         });
@@ -856,6 +865,7 @@ mod tests {
             }],
         });
         dash.apply_batch(Batch {
+            n: 0,
             ts: Utc::now(),
             updates: vec![update(
                 candles.clone(),
@@ -886,6 +896,7 @@ mod tests {
         );
         // A late update for the old selection is ignored.
         dash.apply_batch(Batch {
+            n: 0,
             ts: Utc::now(),
             updates: vec![update(candles, 3, Data::Candles(vec![candle(3, 9.0)]))],
         });
@@ -912,6 +923,7 @@ mod tests {
             w.insert("A".into());
         });
         dash.apply_batch(Batch {
+            n: 0,
             ts: Utc::now(),
             updates: vec![update(q("A"), 2, Data::Quote(quote("A", 10.2)))],
         });
@@ -919,6 +931,7 @@ mod tests {
         assert_eq!(dash.announcement.get_untracked(), "");
         dash.prefs.alerts.set(true);
         dash.apply_batch(Batch {
+            n: 0,
             ts: Utc::now(),
             updates: vec![update(q("A"), 3, Data::Quote(quote("A", 9.8)))],
         });
@@ -926,6 +939,7 @@ mod tests {
         assert_eq!(dash.announcement.get_untracked(), "A down 2.00% at 9.80");
         // Staying beyond the threshold is not news.
         dash.apply_batch(Batch {
+            n: 0,
             ts: Utc::now(),
             updates: vec![update(q("A"), 4, Data::Quote(quote("A", 9.7)))],
         });

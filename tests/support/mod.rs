@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod sse;
 
 use futures_util::{SinkExt, StreamExt};
 use livetape::protocol::{Batch, Channel, ClientMsg, League, Resume, Seq, ServerMsg, Snapshot};

@@ -1,0 +1,151 @@
+//! The two ways to the feed: a WebSocket (`/ws`), or Server-Sent Events (`/sse`) where a
+//! proxy or antivirus blocks WebSockets. Each connection hands every message's text to one
+//! callback and reports its end to another; what the messages mean is `feed`'s business.
+
+use crate::protocol::{Channel, ClientMsg, Epoch};
+use leptos::prelude::window;
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::JsCast;
+use web_sys::{CloseEvent, Event, EventSource, MessageEvent, WebSocket};
+
+/// Close code we use when we drop a socket ourselves (4000-4999 are for applications).
+pub const CLOSE_DEAD: u16 = 4000;
+
+/// Event types the server sends on `/sse` (one per message type).
+const SSE_EVENTS: [&str; 5] = ["welcome", "snapshot", "batch", "heartbeat", "error"];
+
+/// An open (or opening) connection and the callbacks it calls. The closures must live as
+/// long as the connection may call them and must not be dropped while one runs, so a
+/// connection is dropped only when another replaces it, from a timer.
+pub enum Connection {
+    Ws {
+        socket: WebSocket,
+        _on_message: Closure<dyn FnMut(MessageEvent)>,
+        _on_close: Closure<dyn FnMut(CloseEvent)>,
+    },
+    Sse {
+        source: EventSource,
+        _on_message: Closure<dyn FnMut(MessageEvent)>,
+        _on_error: Closure<dyn FnMut(Event)>,
+    },
+}
+
+/// Where the page came from: `ws[s]://host` and `http[s]://host`.
+fn origin() -> Option<(String, String)> {
+    let location = window().location();
+    let host = location.host().ok()?;
+    let secure = location.protocol().ok()? == "https:";
+    Some((
+        format!("{}://{host}", if secure { "wss" } else { "ws" }),
+        format!("{}://{host}", if secure { "https" } else { "http" }),
+    ))
+}
+
+impl Connection {
+    /// Opens `/ws`. `on_text` gets every text message; `on_end` the close code.
+    pub fn websocket(
+        on_text: impl FnMut(&str) + 'static,
+        on_end: impl FnMut(u16) + 'static,
+    ) -> Result<Connection, String> {
+        let (ws, _) = origin().ok_or("cannot tell the page's host")?;
+        let socket = WebSocket::new(&format!("{ws}/ws")).map_err(|e| format!("{e:?}"))?;
+        let mut on_text = on_text;
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+            if let Some(text) = event.data().as_string() {
+                on_text(&text);
+            }
+        });
+        let mut on_end = on_end;
+        let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |event: CloseEvent| {
+            on_end(event.code());
+        });
+        socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        Ok(Connection::Ws {
+            socket,
+            _on_message: on_message,
+            _on_close: on_close,
+        })
+    }
+
+    /// Opens `/sse` for `channels` (`quotes:*`/`scores:*` allowed), resuming after tick `after`
+    /// of `epoch` where given, with a snapshot of the `fresh` channels. The browser reconnects
+    /// an event stream by itself (sending the last event id); `on_end` is called only when it
+    /// gives up (the server refused the stream).
+    pub fn event_source(
+        channels: &[String],
+        position: Option<(Epoch, u64)>,
+        fresh: &[Channel],
+        on_text: impl FnMut(&str) + 'static,
+        on_end: impl FnMut(u16) + 'static,
+    ) -> Result<Connection, String> {
+        let (_, http) = origin().ok_or("cannot tell the page's host")?;
+        let enc = |s: &str| String::from(js_sys::encode_uri_component(s));
+        let mut url = format!("{http}/sse?channels={}", enc(&channels.join(",")));
+        if let Some((epoch, n)) = position {
+            url.push_str(&format!("&epoch={epoch}&after={n}"));
+        }
+        if !fresh.is_empty() {
+            let names: Vec<String> = fresh.iter().map(|c| c.to_string()).collect();
+            url.push_str(&format!("&fresh={}", enc(&names.join(","))));
+        }
+        let source = EventSource::new(&url).map_err(|e| format!("{e:?}"))?;
+        let mut on_text = on_text;
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+            if let Some(text) = event.data().as_string() {
+                on_text(&text);
+            }
+        });
+        for kind in SSE_EVENTS {
+            let _ =
+                source.add_event_listener_with_callback(kind, on_message.as_ref().unchecked_ref());
+        }
+        let probe = source.clone();
+        let mut on_end = on_end;
+        let on_error = Closure::<dyn FnMut(Event)>::new(move |_: Event| {
+            // CONNECTING: the browser is reconnecting by itself. CLOSED: it gave up.
+            if probe.ready_state() == EventSource::CLOSED {
+                on_end(0);
+            }
+        });
+        source.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        Ok(Connection::Sse {
+            source,
+            _on_message: on_message,
+            _on_error: on_error,
+        })
+    }
+
+    pub fn is_sse(&self) -> bool {
+        matches!(self, Connection::Sse { .. })
+    }
+
+    /// Sends a request (WebSocket only: an event stream has no way back).
+    pub fn send(&self, msg: &ClientMsg) -> bool {
+        let Connection::Ws { socket, .. } = self else {
+            return false;
+        };
+        if socket.ready_state() != WebSocket::OPEN {
+            return false;
+        }
+        match serde_json::to_string(msg) {
+            Ok(text) => socket.send_with_str(&text).is_ok(),
+            Err(_) => false,
+        }
+    }
+
+    /// Stops listening and closes: nothing it says later is applied.
+    pub fn close(&self) {
+        match self {
+            Connection::Ws { socket, .. } => {
+                socket.set_onmessage(None);
+                socket.set_onclose(None);
+                let _ = socket.close_with_code_and_reason(CLOSE_DEAD, "client closing");
+            }
+            Connection::Sse { source, .. } => {
+                source.set_onerror(None);
+                source.close();
+            }
+        }
+    }
+}
