@@ -1,18 +1,34 @@
 //! The livetape server binary: parse the configuration, start, serve until Ctrl-C or SIGTERM.
+//!
+//! Logs go to stdout through a non-blocking writer: a log reader that stalls (a full pipe)
+//! loses log lines, never holds up the feed. Exit codes: 0 after a clean shutdown, 1 when the
+//! server cannot start or fails, 70 when the feed task failed (a bug, logged): the process
+//! does not go on serving a market that no longer moves; a supervisor restarts it and clients
+//! resume (on this node or, in a cluster, on the others).
 
 use clap::Parser;
-use livetape::server::{config::Config, start};
+use livetape::server::config::{Config, LogFormat};
+use livetape::server::start;
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
+/// `EX_SOFTWARE` from sysexits.h: an internal error.
+const FEED_FAILED: u8 = 70;
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
     let config = Config::parse();
+    let (writer, _flush_on_exit) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(true)
+        .finish(std::io::stdout());
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
+    match config.log_format {
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+        LogFormat::Pretty => logs.init(),
+    }
     let running = match start(&config).await {
         Ok(r) => r,
         Err(err) => {
@@ -21,13 +37,21 @@ async fn main() -> ExitCode {
         }
     };
     tracing::info!(
-        "livetape serving http://{} ({} symbols, {} games, tick {} ms)",
-        running.addr,
-        config.symbols,
-        config.games,
-        config.tick_ms
+        addr = %running.addr,
+        role = running.health.role,
+        symbols = config.symbols,
+        games = config.games,
+        tick_ms = config.tick_ms,
+        "livetape serving http://{}",
+        running.addr
     );
-    match running.server.await {
+    let health = running.health.clone();
+    let served = running.server.await;
+    if health.has_failed() {
+        tracing::error!("exiting: the feed failed");
+        return ExitCode::from(FEED_FAILED);
+    }
+    match served {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(err)) => {
             eprintln!("livetape: server error: {err}");

@@ -6,11 +6,11 @@
 
 mod support;
 
-use livetape::protocol::{Channel, Interval, League, ServerMsg, SnapshotReason};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use livetape::protocol::{Channel, Interval, League, SnapshotReason};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use support::cluster::*;
+use support::crowd::Crowd;
 use tokio::time::Instant;
 
 fn channels() -> Vec<Channel> {
@@ -152,123 +152,21 @@ async fn a_resume_older_than_an_edges_history_is_answered_from_redis() {
         "the missing updates came from Redis, not a snapshot: {:?}",
         client.reasons
     );
-}
-
-/// Per client of a [`Crowd`]: the edge it is on, when it lost its connection, when it was
-/// back.
-type Placement = (String, Option<Instant>, Option<Instant>);
-
-/// Clients that follow their channels through the balancer and reconnect on their own,
-/// as a browser does, each reporting into shared counters.
-struct Crowd {
-    stop: Arc<AtomicBool>,
-    gaps: Arc<AtomicU64>,
-    duplicates: Arc<AtomicU64>,
-    /// Per client: the edge it is on, when it lost its connection, when it was back.
-    state: Arc<Mutex<Vec<Placement>>>,
-    epoch_changes: Arc<AtomicU64>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-}
-
-impl Crowd {
-    async fn start(n: usize, port: u16, channels: Vec<Channel>) -> Crowd {
-        let crowd = Crowd {
-            stop: Arc::new(AtomicBool::new(false)),
-            gaps: Arc::new(AtomicU64::new(0)),
-            duplicates: Arc::new(AtomicU64::new(0)),
-            state: Arc::new(Mutex::new(vec![(String::new(), None, None); n])),
-            epoch_changes: Arc::new(AtomicU64::new(0)),
-            tasks: Vec::new(),
-        };
-        let mut crowd = crowd;
-        for i in 0..n {
-            let (stop, gaps, dups, state, epochs) = (
-                crowd.stop.clone(),
-                crowd.gaps.clone(),
-                crowd.duplicates.clone(),
-                crowd.state.clone(),
-                crowd.epoch_changes.clone(),
-            );
-            let channels = channels.clone();
-            crowd.tasks.push(tokio::spawn(async move {
-                let mut f = Follower::new(channels);
-                f.keep_data = false;
-                let (mut g, mut d) = (0, 0);
-                while !stop.load(Ordering::Relaxed) {
-                    if !f.connected() {
-                        if f.connect(port).await.is_err() {
-                            tokio::time::sleep(Duration::from_millis(200)).await;
-                            continue;
-                        }
-                        let edge = f.edges.last().cloned().unwrap_or_default();
-                        state.lock().unwrap()[i].0 = edge;
-                    }
-                    let before = f.applied;
-                    match f.step(Duration::from_secs(1)).await {
-                        Ok(Some(ServerMsg::Snapshot(s)))
-                            if s.reason == Some(SnapshotReason::EpochChanged) =>
-                        {
-                            epochs.fetch_add(1, Ordering::Relaxed);
-                        }
-                        Ok(_) => {}
-                        Err(e) if e == "timeout" => {}
-                        Err(_) => {
-                            let mut st = state.lock().unwrap();
-                            st[i].1.get_or_insert(Instant::now());
-                            st[i].2 = None;
-                            continue;
-                        }
-                    }
-                    if f.applied > before {
-                        let mut st = state.lock().unwrap();
-                        if st[i].1.is_some() && st[i].2.is_none() {
-                            st[i].2 = Some(Instant::now());
-                        }
-                    }
-                    if f.gaps > g {
-                        gaps.fetch_add(f.gaps - g, Ordering::Relaxed);
-                        g = f.gaps;
-                    }
-                    if f.duplicates > d {
-                        dups.fetch_add(f.duplicates - d, Ordering::Relaxed);
-                        d = f.duplicates;
-                    }
-                }
-            }));
-            if i % 100 == 99 {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-        crowd
-    }
-
-    fn on(&self, edge: &str) -> usize {
-        self.state
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|s| s.0 == edge)
-            .count()
-    }
-
-    fn all_placed(&self) -> bool {
-        self.state.lock().unwrap().iter().all(|s| !s.0.is_empty())
-    }
-
-    /// Clients that lost their connection, and how many of those are back.
-    fn lost_and_back(&self) -> (usize, usize, Option<Instant>) {
-        let st = self.state.lock().unwrap();
-        let lost = st.iter().filter(|s| s.1.is_some()).count();
-        let back: Vec<Instant> = st.iter().filter_map(|s| s.1.and(s.2)).collect();
-        (lost, back.len(), back.into_iter().max())
-    }
-
-    async fn stop(self) {
-        self.stop.store(true, Ordering::Relaxed);
-        for t in self.tasks {
-            let _ = tokio::time::timeout(Duration::from_secs(3), t).await;
-        }
-    }
+    // The Redis side of the metrics: the producer's round trips, the edges' consumer lag.
+    let (_, producer_metrics) = http_get(producer.port, "/metrics").await.unwrap();
+    assert!(producer_metrics.contains("livetape_redis_up 1"));
+    assert!(producer_metrics.contains("livetape_leading 1"));
+    let commits = producer_metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("livetape_redis_commit_seconds_count "))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    assert!(commits > 50, "Redis round trips timed: {commits}");
+    let (_, edge_metrics) = http_get(late.port, "/metrics").await.unwrap();
+    assert!(edge_metrics.contains("livetape_redis_up 1"));
+    assert!(edge_metrics.contains("livetape_leading 0"));
+    assert!(edge_metrics.contains("livetape_redis_consumer_lag_ticks 0"));
+    assert!(edge_metrics.contains("livetape_resumes_total{outcome=\"replayed\""));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

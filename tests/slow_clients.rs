@@ -208,4 +208,23 @@ async fn a_slow_reader_is_conflated_and_told_never_silently_dropped() {
         "slow reader: {lagged} lagged snapshots, {} updates applied, 0 gaps",
         t.applied
     );
+    // And the operator sees it.
+    let scrape = reqwest::get(format!("http://{}/metrics", server.addr))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let counter = |name: &str| {
+        scrape
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    assert!(counter("livetape_lag_events_total") >= 1.0, "{scrape}");
+    assert!(
+        counter("livetape_conflated_channels_total") >= 1.0,
+        "{scrape}"
+    );
 }

@@ -102,6 +102,39 @@ pub struct Config {
     #[arg(long, env = "LIVETAPE_SITE_ROOT")]
     pub site_root: Option<String>,
 
+    /// Log lines as human-readable text or as one JSON object per line. Filter with RUST_LOG
+    /// as usual (default: info).
+    #[arg(long, env = "LIVETAPE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
+    pub log_format: LogFormat,
+
+    /// Serve /metrics on this address instead of the main one (keep it off the internet).
+    #[arg(long, env = "LIVETAPE_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+
+    /// A client must send its whole request head within this many ms (slowloris defence).
+    #[arg(long, env = "LIVETAPE_HEADER_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(100..=300_000))]
+    pub header_timeout_ms: u64,
+
+    /// Largest request head (request line and headers) accepted, in bytes; more gets 431.
+    #[arg(long, env = "LIVETAPE_MAX_HEADER_BYTES", default_value_t = 16 * 1024,
+          value_parser = clap::value_parser!(u32).range(1_024..=1_048_576))]
+    pub max_header_bytes: u32,
+
+    /// Connections one address may hold at once: TCP connections per peer, and feed
+    /// connections per client (the address a trusted proxy forwards for). 0: no limit.
+    #[arg(long, env = "LIVETAPE_MAX_CONNECTIONS_PER_IP", default_value_t = 0)]
+    pub max_connections_per_ip: u32,
+
+    /// A proxy (a balancer) whose X-Forwarded-For is believed for the client's address
+    /// (repeatable). Its own connections are not limited per address.
+    #[arg(
+        long = "trusted-proxy",
+        env = "LIVETAPE_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+
     /// Page requests served at once (the page is rendered at most once per tick, so nearly
     /// all are copies); more get a fast 503 with Retry-After instead of queueing.
     #[arg(long, env = "LIVETAPE_MAX_PAGE_REQUESTS", default_value_t = 256,
@@ -145,6 +178,13 @@ pub struct Config {
     pub redis_ticks: u32,
 }
 
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
 /// A rate per second: a finite number from 0 to 1000.
 fn rate(text: &str) -> Result<f64, String> {
     let value: f64 = text.parse().map_err(|e| format!("{e}"))?;
@@ -172,6 +212,20 @@ impl Config {
             burst: 2.0 * f64::from(self.rate),
             send_timeout: client_timeout,
             lag_ticks: u64::from(self.lag_capacity),
+        }
+    }
+
+    /// Connection-level HTTP limits.
+    pub fn http_limits(&self) -> crate::server::http::HttpLimits {
+        crate::server::http::HttpLimits {
+            header_read_timeout: Duration::from_millis(self.header_timeout_ms),
+            max_header_bytes: self.max_header_bytes as usize,
+            max_per_ip: match self.max_connections_per_ip {
+                0 => usize::MAX,
+                n => n as usize,
+            },
+            trusted_proxies: self.trusted_proxies.clone(),
+            ..Default::default()
         }
     }
 

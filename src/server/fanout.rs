@@ -242,6 +242,11 @@ impl FanOut {
             });
         }
         groups.retain(|g| !g.members.is_empty());
+        if frames > 0 {
+            // The pass's last write is its slowest: one sample per shard and tick.
+            let late = chrono::Utc::now() - tick.ts;
+            super::metrics::publish_to_send(late.num_microseconds().unwrap_or(0) as f64 / 1e6);
+        }
         self.counters.frames.fetch_add(frames, Ordering::Relaxed);
         self.counters.bytes.fetch_add(bytes, Ordering::Relaxed);
         let mut shared = shard.groups.lock().unwrap_or_else(|p| p.into_inner());

@@ -19,7 +19,14 @@ pub fn spawn(
     tick: Duration,
     stop: CancellationToken,
 ) -> JoinHandle<()> {
+    // A test hook for the fault suite (debug builds only): panic after this many ticks.
+    #[cfg(debug_assertions)]
+    let panic_after: Option<u64> = std::env::var("LIVETAPE_FAULT_FEED_PANIC_AFTER")
+        .ok()
+        .and_then(|v| v.parse().ok());
     tokio::spawn(async move {
+        #[cfg(debug_assertions)]
+        let mut ticks = 0u64;
         let mut interval = tokio::time::interval(tick);
         // After a stall, carry on from now rather than firing a burst of catch-up ticks: the
         // simulator already scales its step to the real elapsed time.
@@ -28,6 +35,13 @@ pub fn spawn(
             tokio::select! {
                 _ = interval.tick() => {}
                 _ = stop.cancelled() => return,
+            }
+            #[cfg(debug_assertions)]
+            {
+                ticks += 1;
+                if panic_after.is_some_and(|n| ticks > n) {
+                    panic!("fault injected: LIVETAPE_FAULT_FEED_PANIC_AFTER");
+                }
             }
             let now = super::cluster::micros_now();
             health.beat();

@@ -75,6 +75,11 @@ impl Health {
         self.feed_failed.store(true, Ordering::Relaxed);
     }
 
+    /// Whether the feed task failed (the process should exit: see main.rs).
+    pub fn has_failed(&self) -> bool {
+        self.feed_failed.load(Ordering::Relaxed)
+    }
+
     /// Milliseconds since the feed's last sign of life.
     pub fn feed_age_ms(&self) -> i64 {
         (Utc::now().timestamp_micros() - self.beat_us.load(Ordering::Relaxed)) / 1000

@@ -13,7 +13,8 @@ use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -29,6 +30,9 @@ pub struct HttpLimits {
     pub max_header_bytes: usize,
     /// How long shutdown waits for requests in flight.
     pub shutdown_grace: Duration,
+    /// TCP connections one peer address may hold at once (trusted proxies excepted).
+    pub max_per_ip: usize,
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for HttpLimits {
@@ -37,6 +41,8 @@ impl Default for HttpLimits {
             header_read_timeout: Duration::from_secs(10),
             max_header_bytes: 16 * 1024,
             shutdown_grace: Duration::from_secs(3),
+            max_per_ip: usize::MAX,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -59,6 +65,7 @@ pub async fn serve(
     // Connections in flight, so that shutdown can wait for them (not for upgraded ones:
     // hyper hands those over and the connection task ends).
     let connections = TaskTracker::new();
+    let per_ip = std::sync::Arc::new(std::sync::Mutex::new(HashMap::<IpAddr, usize>::new()));
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -73,10 +80,31 @@ pub async fn serve(
             _ = shutdown.cancelled() => break,
         };
         let _ = stream.set_nodelay(true);
+        // One address holding too many connections (slow or idle ones, say) is cut off at
+        // the door; its other connections go on.
+        let ip = peer.ip();
+        let counted = !limits.trusted_proxies.contains(&ip);
+        if counted {
+            let mut map = per_ip.lock().unwrap_or_else(|p| p.into_inner());
+            let n = map.entry(ip).or_insert(0);
+            if *n >= limits.max_per_ip {
+                drop(map);
+                super::metrics::refused(429, "tcp_connections_per_address");
+                drop(stream);
+                continue;
+            }
+            *n += 1;
+        }
+        let hold = TcpHold(std::sync::Arc::new(PerIp {
+            map: counted.then(|| per_ip.clone()),
+            ip,
+        }));
         let router = router.clone();
+        let held = hold.clone();
         let service = TowerToHyperService::new(tower::service_fn(
             move |mut req: hyper::Request<Incoming>| {
                 req.extensions_mut().insert(ConnectInfo(peer));
+                req.extensions_mut().insert(held.clone());
                 router.clone().oneshot(req)
             },
         ));
@@ -97,6 +125,7 @@ pub async fn serve(
             if let Err(err) = ended {
                 tracing::debug!(%err, %peer, "connection ended with an error");
             }
+            drop(hold);
         });
     }
     drop(listener);
@@ -113,9 +142,65 @@ pub async fn serve(
     Ok(())
 }
 
+/// Counts a TCP connection against its address for as long as someone holds it: the HTTP
+/// connection task, and after an upgrade the WebSocket session (hyper's task ends at the
+/// upgrade, the socket does not).
+#[derive(Clone)]
+pub struct TcpHold(std::sync::Arc<PerIp>);
+
+impl std::fmt::Debug for TcpHold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TcpHold({})", self.0.ip)
+    }
+}
+
+struct PerIp {
+    map: Option<std::sync::Arc<std::sync::Mutex<HashMap<IpAddr, usize>>>>,
+    ip: IpAddr,
+}
+
+impl Drop for PerIp {
+    fn drop(&mut self) {
+        if let Some(map) = &self.map {
+            let mut map = map.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(n) = map.get_mut(&self.ip) {
+                *n -= 1;
+                if *n == 0 {
+                    map.remove(&self.ip);
+                }
+            }
+        }
+    }
+}
+
 /// The peer of a request served by [`serve`].
 pub fn peer(req: &hyper::Request<axum::body::Body>) -> Option<SocketAddr> {
     req.extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0)
+}
+
+/// The client's address: the peer's, unless the peer is a trusted proxy, then the last
+/// address in `X-Forwarded-For` that is not one of ours (each proxy appends the address it
+/// got the request from; anything left of a proxy we do not trust could be made up).
+pub fn client_ip(
+    peer: std::net::IpAddr,
+    headers: &axum::http::HeaderMap,
+    trusted: &[std::net::IpAddr],
+) -> std::net::IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let forwarded: Vec<std::net::IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|a| a.trim().parse().ok())
+        .collect();
+    forwarded
+        .into_iter()
+        .rev()
+        .find(|a| !trusted.contains(a))
+        .unwrap_or(peer)
 }

@@ -325,6 +325,7 @@ impl Hub {
         }
         inner.n = tick.n;
         let count = encoded.len();
+        super::metrics::tick(count);
         self.n.store(tick.n, Ordering::Release);
         self.touched_us
             .store(Utc::now().timestamp_micros(), Ordering::Relaxed);

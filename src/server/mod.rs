@@ -9,6 +9,7 @@ pub mod feed;
 pub mod health;
 pub mod http;
 pub mod hub;
+pub mod metrics;
 pub mod outlet;
 pub mod page;
 pub mod page_cache;
@@ -63,14 +64,15 @@ impl FromRef<AppState> for Arc<Hub> {
     }
 }
 
-/// The HTTP routes: the page, `/ws`, and the static site (bundle, CSS, favicon).
-pub fn router(state: AppState) -> Router {
+/// The HTTP routes: the page, `/ws` and `/sse`, health, metrics (unless they have an address
+/// of their own), and the static site (bundle, CSS, favicon).
+pub fn router(state: AppState, with_metrics: bool) -> Router {
     // The bundle's brotli and gzip forms are written at build time (scripts/precompress.sh);
     // where they are missing (a dev build) the compression layer below compresses instead.
     let site = ServeDir::new(state.leptos_options.site_root.as_ref())
         .precompressed_br()
         .precompressed_gzip();
-    Router::new()
+    let router = Router::new()
         .route("/", get(page::render))
         .fallback_service(site)
         // Compress the page and the bundle; the feed's routes are added after the layer: the
@@ -79,8 +81,13 @@ pub fn router(state: AppState) -> Router {
         .route("/ws", get(ws::upgrade))
         .route("/sse", get(sse::stream))
         .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .with_state(state)
+        .route("/readyz", get(health::readyz));
+    let router = if with_metrics {
+        router.route("/metrics", get(metrics::scrape))
+    } else {
+        router
+    };
+    router.with_state(state)
 }
 
 /// How long shutdown waits for sessions to finish their close handshakes.
@@ -161,13 +168,14 @@ pub async fn start(config: &Config) -> std::io::Result<Running> {
     let (hub, store) = match &config.redis {
         None => {
             let (hub, sim) = warmed_up(config, &sim_config);
-            feed::spawn(
+            let feed = feed::spawn(
                 sim,
                 hub.clone(),
                 health.clone(),
                 config.tick(),
                 shutdown.clone(),
             );
+            supervise("feed", feed, health.clone(), shutdown.clone());
             (hub, None)
         }
         Some(url) => {
@@ -193,7 +201,7 @@ pub async fn start(config: &Config) -> std::io::Result<Running> {
             } else {
                 warmed_up(config, &sim_config).0
             };
-            tokio::spawn(cluster::run(
+            let node = tokio::spawn(cluster::run(
                 store.clone(),
                 hub.clone(),
                 health.clone(),
@@ -207,6 +215,7 @@ pub async fn start(config: &Config) -> std::io::Result<Running> {
                 },
                 shutdown.clone(),
             ));
+            supervise("cluster feed", node, health.clone(), shutdown.clone());
             (hub, Some(store))
         }
     };
@@ -218,6 +227,12 @@ pub async fn start(config: &Config) -> std::io::Result<Running> {
         limits: config.limits(),
         fanout,
         store,
+        max_per_ip: match config.max_connections_per_ip {
+            0 => usize::MAX,
+            n => n as usize,
+        },
+        per_ip: Default::default(),
+        trusted_proxies: config.trusted_proxies.clone(),
         max_connections: config.max_connections as usize,
         allowed_origins: config.allow_origins.clone(),
         active: AtomicUsize::new(0),
@@ -229,22 +244,39 @@ pub async fn start(config: &Config) -> std::io::Result<Running> {
         leptos_options(config),
         config.max_page_requests as usize,
     )?);
-    let app = router(AppState {
+    metrics::handle();
+    let state = AppState {
         pages,
         leptos_options: leptos_options(config),
         hub: hub.clone(),
         sessions: sessions.clone(),
         health: health.clone(),
-    });
+    };
+    if let Some(metrics_addr) = config.metrics_addr {
+        // Metrics on an address of their own (an operator's network), not the public one.
+        let listener = TcpListener::bind(metrics_addr).await?;
+        let metrics_only = Router::new()
+            .route("/metrics", get(metrics::scrape))
+            .with_state(state.clone());
+        let token = shutdown.clone();
+        tokio::spawn(http::serve(
+            listener,
+            metrics_only,
+            http::HttpLimits::default(),
+            token,
+        ));
+    }
+    let app = router(state, config.metrics_addr.is_none());
     let token = shutdown.clone();
     tokio::spawn(async move {
         shutdown_signal().await;
         token.cancel();
     });
     let sessions_handle = sessions.clone();
+    let limits = config.http_limits();
     let token = shutdown.clone();
     let server = tokio::spawn(async move {
-        let served = http::serve(listener, app, http::HttpLimits::default(), token).await;
+        let served = http::serve(listener, app, limits, token).await;
         // axum does not wait for upgraded connections: wait for the sessions ourselves, each
         // of which has been told to close with 1001 by the same token.
         sessions.tracker.close();
@@ -293,6 +325,44 @@ fn warmed_up(config: &Config, sim_config: &SimConfig) -> (Arc<Hub>, Simulator) {
     (hub, sim)
 }
 
+/// Watches the task that moves the market. If it ends before shutdown was asked for (it
+/// panicked: a bug), the node must not go on serving a market that no longer moves as if it
+/// were live: it is marked failed (`/readyz` says so), the panic is logged, and the server
+/// shuts down (sessions close with 1001, clients resume elsewhere or after the restart), and
+/// `main` exits with 70 for the supervisor to restart it. Restarting the task in-process
+/// instead would run on state a panic left half-updated; a fresh process starts clean and
+/// clients lose nothing (they resume from their positions).
+fn supervise(
+    what: &'static str,
+    task: tokio::task::JoinHandle<()>,
+    health: Arc<health::Health>,
+    shutdown: CancellationToken,
+) {
+    tokio::spawn(async move {
+        let ended = task.await;
+        if shutdown.is_cancelled() {
+            return;
+        }
+        match ended {
+            Err(err) if err.is_panic() => {
+                let panic = err.into_panic();
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "(no message)".to_string());
+                tracing::error!(task = what, panic = %message, "the {what} task panicked: shutting down");
+            }
+            _ => tracing::error!(
+                task = what,
+                "the {what} task ended on its own: shutting down"
+            ),
+        }
+        health.feed_failed();
+        shutdown.cancel();
+    });
+}
+
 /// Resolves on Ctrl-C or SIGTERM.
 async fn shutdown_signal() {
     let ctrl_c = async {
@@ -318,4 +388,51 @@ async fn shutdown_signal() {
         _ = term => {},
     }
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_feed_task_that_panics_makes_the_node_unready_and_shuts_it_down() {
+        let health = Arc::new(health::Health::new(
+            "embedded",
+            false,
+            Duration::from_secs(5),
+        ));
+        let hub = Hub::new(
+            1,
+            LiveState::new(cluster::micros_now(), Vec::new(), Vec::new()),
+            16,
+            16,
+        );
+        assert!(health.readiness(&hub, 0).0, "ready before the fault");
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(async { panic!("a bug in the feed") });
+        supervise("feed", task, health.clone(), shutdown.clone());
+        tokio::time::timeout(Duration::from_secs(5), shutdown.cancelled())
+            .await
+            .expect("the server is told to shut down");
+        let (ready, why) = health.readiness(&hub, 0);
+        assert!(!ready);
+        assert!(why["why"].as_str().unwrap().contains("feed task failed"));
+        assert!(health.has_failed());
+    }
+
+    #[tokio::test]
+    async fn a_feed_task_stopped_by_shutdown_is_not_a_failure() {
+        let health = Arc::new(health::Health::new(
+            "embedded",
+            false,
+            Duration::from_secs(5),
+        ));
+        let shutdown = CancellationToken::new();
+        let stop = shutdown.clone();
+        let task = tokio::spawn(async move { stop.cancelled().await });
+        supervise("feed", task, health.clone(), shutdown.clone());
+        shutdown.cancel();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!health.has_failed());
+    }
 }

@@ -267,6 +267,7 @@ impl Outlet {
     /// `timeout` in all). Finishes any remainder first, so frames never interleave.
     pub async fn send(&self, opcode: Opcode, body: Bytes, timeout: Duration) -> io::Result<()> {
         let deadline = tokio::time::Instant::now() + timeout;
+        let len = body.len();
         let mut frame = Some(pending(opcode, body));
         while let Some(p) = frame.take() {
             self.flush_until(deadline).await?;
@@ -292,6 +293,8 @@ impl Outlet {
         if opcode == Opcode::Text {
             self.sent_text();
         }
+        super::metrics::WS_FRAMES.fetch_add(1, Ordering::Relaxed);
+        super::metrics::WS_BYTES.fetch_add(len as u64, Ordering::Relaxed);
         self.flush_until(deadline).await
     }
 

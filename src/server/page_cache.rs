@@ -148,6 +148,7 @@ impl PageCache {
     pub async fn respond(&self, headers: &HeaderMap) -> Response {
         let Ok(_permit) = self.pending.try_acquire() else {
             self.stats.shed.fetch_add(1, Ordering::Relaxed);
+            super::metrics::refused(503, "pages_in_flight");
             let mut res = (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "busy rendering pages; try again in a second\n",

@@ -479,6 +479,7 @@ impl Session {
 
     /// Answers an invalid message with its error; too many of them close the connection.
     async fn refuse(&mut self, reply: ErrorReply) -> Result<(), Stop> {
+        super::metrics::error_sent(reply.code);
         if !self.bucket.take(INVALID_COST) {
             return self
                 .close(close_code::POLICY, "too many invalid messages")

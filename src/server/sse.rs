@@ -201,11 +201,27 @@ fn out_event(out: &Out) -> Bytes {
 /// `GET /sse`.
 pub async fn stream(
     State(state): State<AppState>,
+    peer: axum::extract::ConnectInfo<std::net::SocketAddr>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
     let sessions = state.sessions.clone();
-    let slot = match sessions.admit(&headers) {
+    let visitor = super::ws::Visitor {
+        peer: Some(peer.0),
+        client: Some(super::http::client_ip(
+            peer.0.ip(),
+            &headers,
+            &sessions.trusted_proxies,
+        )),
+        origin: headers
+            .get(header::ORIGIN)
+            .and_then(|o| o.to_str().ok())
+            .unwrap_or("-")
+            .to_string(),
+        // The stream is the HTTP connection's own response: the connection task holds it.
+        hold: None,
+    };
+    let slot = match sessions.admit(&headers, visitor, "sse") {
         Ok(slot) => slot,
         Err(refusal) => return refusal.into_response(),
     };
@@ -248,7 +264,8 @@ pub async fn stream(
     let shutdown = sessions.shutdown.clone();
     let store = sessions.store.clone();
     sessions.tracker.spawn(async move {
-        run(hub, store, ids, channels, position, tx, limits, shutdown).await;
+        let sent = run(hub, store, ids, channels, position, tx, limits, shutdown).await;
+        slot.ended(None, sent.0, sent.1);
         drop(slot);
     });
     let body = Body::from_stream(
@@ -271,9 +288,23 @@ pub async fn stream(
 
 use tokio_stream::StreamExt as _;
 
+/// Hands one event to the response body; false when the client is gone or not reading.
+async fn emit(tx: &mpsc::Sender<Bytes>, event: Bytes, timeout: Duration) -> bool {
+    let len = event.len() as u64;
+    let sent = matches!(
+        tokio::time::timeout(timeout, tx.send(event)).await,
+        Ok(Ok(()))
+    );
+    if sent {
+        super::metrics::SSE_EVENTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        super::metrics::SSE_BYTES.fetch_add(len, std::sync::atomic::Ordering::Relaxed);
+    }
+    sent
+}
+
 /// One SSE client's session: answers its channels, then forwards ticks, heartbeats in
 /// silences, until the client goes or the server stops (the stream then ends, and the
-/// browser reconnects with its last event id).
+/// browser reconnects with its last event id). Returns (events sent, lag events).
 #[allow(clippy::too_many_arguments)]
 async fn run(
     hub: Arc<Hub>,
@@ -284,21 +315,12 @@ async fn run(
     tx: mpsc::Sender<Bytes>,
     limits: super::session::Limits,
     shutdown: tokio_util::sync::CancellationToken,
-) {
+) -> (u64, u64) {
     // The receiver comes first: everything published from here on reaches this session.
     let mut rx = hub.receiver();
     let mut sub = Subscriber::new(hub.clone());
-    let mut last_sent = Instant::now();
-    let send = |bytes: Bytes| {
-        let tx = tx.clone();
-        async move {
-            // A client that does not take an event within the send timeout is gone.
-            tokio::time::timeout(limits.send_timeout, tx.send(bytes))
-                .await
-                .map_err(|_| ())?
-                .map_err(|_| ())
-        }
-    };
+    let (mut sent, mut lags) = (0u64, 0u64);
+    let timeout = limits.send_timeout;
     let mut head = format!("retry: {RETRY_MS}\n\n").into_bytes();
     head.extend_from_slice(&event(
         "welcome",
@@ -313,53 +335,60 @@ async fn run(
         .as_bytes(),
         None,
     ));
-    if send(Bytes::from(head)).await.is_err() {
-        return;
+    if !emit(&tx, Bytes::from(head), timeout).await {
+        return (sent, lags);
     }
+    sent += 1;
     let starts = starts(&ids, &channels, &position);
     let older = match &store {
         Some(store) => super::session::older_history(store, &hub, &starts).await,
         None => BTreeMap::new(),
     };
     for out in sub.open_with(&starts, &older) {
-        if send(out_event(&out)).await.is_err() {
-            return;
+        if !emit(&tx, out_event(&out), timeout).await {
+            return (sent, lags);
         }
-        last_sent = Instant::now();
+        sent += 1;
     }
+    let mut last_sent = Instant::now();
     let mut timer = tokio::time::interval(limits.heartbeat.min(Duration::from_secs(1)));
     timer.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let cancelled = shutdown.cancelled();
     tokio::pin!(cancelled);
     loop {
         let outs: Vec<Out> = tokio::select! {
-            _ = &mut cancelled => return,
-            _ = tx.closed() => return,
+            _ = &mut cancelled => return (sent, lags),
+            _ = tx.closed() => return (sent, lags),
             tick = rx.recv() => match tick {
                 Ok(tick) => match sub.forward(&tick) {
                     Forward::Nothing => continue,
                     Forward::Send(out) => vec![out],
                     Forward::Reopen(reason) => sub.reopen(reason),
                 },
-                Err(RecvError::Lagged(_)) => sub.catch_up(false),
-                Err(RecvError::Closed) => return,
+                Err(RecvError::Lagged(_)) => {
+                    lags += 1;
+                    sub.catch_up(false)
+                }
+                Err(RecvError::Closed) => return (sent, lags),
             },
             _ = timer.tick() => {
                 if last_sent.elapsed() < limits.heartbeat {
                     continue;
                 }
                 let hb = ServerMsg::Heartbeat { ts: Utc::now() }.encode();
-                if send(event("heartbeat", hb.as_bytes(), None)).await.is_err() {
-                    return;
+                if !emit(&tx, event("heartbeat", hb.as_bytes(), None), timeout).await {
+                    return (sent, lags);
                 }
+                sent += 1;
                 last_sent = Instant::now();
                 continue;
             }
         };
         for out in outs {
-            if send(out_event(&out)).await.is_err() {
-                return;
+            if !emit(&tx, out_event(&out), timeout).await {
+                return (sent, lags);
             }
+            sent += 1;
         }
         last_sent = Instant::now();
     }

@@ -64,6 +64,54 @@ pub struct Subscriber {
     epoch: Epoch,
     synced: TickNo,
     pending: Vec<(ChannelId, TickNo)>,
+    /// Channels the last answer conflated (for metrics).
+    last_conflated: usize,
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        count_kinds(&self.set.channels, -1);
+    }
+}
+
+/// Adds (or takes away) a set's subscriptions to the metrics' count by kind.
+fn count_kinds(set: &ChannelSet, sign: i64) {
+    if set.is_empty() {
+        return;
+    }
+    let mut by_kind = [0i64; 4];
+    for id in set.iter() {
+        by_kind[super::metrics::kind_slot(super::hub::kind(id))] += 1;
+    }
+    for (slot, n) in by_kind.into_iter().enumerate() {
+        if n != 0 {
+            super::metrics::SUBSCRIPTIONS[slot]
+                .fetch_add(sign * n, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+/// Counts how resumes (client positions) were answered: replayed, or a snapshot and why.
+fn count_resumes(starts: &[(ChannelId, Start)], opened: &Opened) {
+    let resumes = starts
+        .iter()
+        .filter(|(_, s)| matches!(s, Start::After { .. } | Start::AfterTick { .. }))
+        .count();
+    if resumes == 0 {
+        return;
+    }
+    let mut snapshots = 0;
+    for (reason, states) in &opened.snapshots {
+        let reason = match reason.reason() {
+            SnapshotReason::HistoryExhausted => "history_exhausted",
+            SnapshotReason::EpochChanged => "epoch_changed",
+            SnapshotReason::Lagged => "lagged",
+            _ => continue,
+        };
+        snapshots += states.len();
+        super::metrics::resumed("snapshot", reason, states.len());
+    }
+    super::metrics::resumed("replayed", "", resumes.saturating_sub(snapshots));
 }
 
 impl Subscriber {
@@ -77,6 +125,7 @@ impl Subscriber {
             hub,
             set,
             pending: Vec::new(),
+            last_conflated: 0,
         }
     }
 
@@ -191,6 +240,7 @@ impl Subscriber {
         older: &BTreeMap<ChannelId, Vec<super::tick::Encoded>>,
     ) -> Vec<Out> {
         let opened = self.hub.open_with(starts, older);
+        count_resumes(starts, &opened);
         let mut channels = self.set.channels.clone();
         for (id, _) in starts {
             channels.insert(*id);
@@ -224,6 +274,8 @@ impl Subscriber {
 
     fn set_channels(&mut self, channels: ChannelSet) {
         if channels != self.set.channels {
+            count_kinds(&self.set.channels, -1);
+            count_kinds(&channels, 1);
             self.set = self.hub.sets.intern(channels);
         }
     }
@@ -259,7 +311,9 @@ impl Subscriber {
                 (id, start)
             })
             .collect();
-        self.answer_all(&starts)
+        let answer = self.answer_all(&starts);
+        super::metrics::lagged(self.last_conflated);
+        answer
     }
 
     /// After a reset tick: a snapshot of every channel for `reason`.
@@ -276,6 +330,10 @@ impl Subscriber {
     /// Answers every channel at once: afterwards all are covered through the answer's tick.
     fn answer_all(&mut self, starts: &[(ChannelId, Start)]) -> Vec<Out> {
         let opened = self.hub.open(starts);
+        self.last_conflated = opened
+            .snapshots
+            .get(&super::hub::ReasonKey::of(SnapshotReason::Lagged))
+            .map_or(0, Vec::len);
         // Within an epoch the hub's tick only grows; in a new one it starts anew.
         self.epoch = opened.epoch;
         self.synced = opened.n;

@@ -2,7 +2,11 @@
 //!
 //! Refusals happen here, before any WebSocket traffic, as plain HTTP: a cross-site Origin gets
 //! 403 (the Origin header is the only defence against cross-site WebSocket hijacking, and
-//! browsers always send it), and a server at its connection cap answers 503.
+//! browsers always send it), an address over its share of connections 429, and a server at
+//! its connection cap 503. The same admission serves `/sse`: the cap counts both transports.
+//!
+//! Every connection is logged once when it opens and once when it closes (address, origin,
+//! transport, close code, duration, messages sent, lag events), never per message.
 
 use super::fanout::FanOut;
 use super::outlet::Outlet;
@@ -13,8 +17,11 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -29,16 +36,85 @@ pub struct Sessions {
     /// Extra origins allowed besides the page's own and localhost, e.g. `https://example.com`.
     pub allowed_origins: Vec<String>,
     pub active: AtomicUsize,
+    /// Feed connections one client address may hold (behind a trusted proxy, the address
+    /// it forwards for).
+    pub max_per_ip: usize,
+    pub per_ip: Mutex<HashMap<IpAddr, usize>>,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpAddr>,
     pub shutdown: CancellationToken,
     pub tracker: TaskTracker,
 }
 
-/// Counts a connection for as long as it lives.
-pub struct Slot(Arc<Sessions>);
+/// Who is asking: the peer, the client behind it (when a trusted proxy says), the origin.
+#[derive(Clone, Debug)]
+pub struct Visitor {
+    pub peer: Option<SocketAddr>,
+    pub client: Option<IpAddr>,
+    pub origin: String,
+    /// Keeps the TCP connection counted against its address while the session lives.
+    pub hold: Option<super::http::TcpHold>,
+}
+
+impl Visitor {
+    pub fn of(req: &Request<Body>, trusted: &[IpAddr]) -> Visitor {
+        let peer = super::http::peer(req);
+        Visitor {
+            peer,
+            client: peer.map(|p| super::http::client_ip(p.ip(), req.headers(), trusted)),
+            origin: req
+                .headers()
+                .get(header::ORIGIN)
+                .and_then(|o| o.to_str().ok())
+                .unwrap_or("-")
+                .to_string(),
+            hold: req.extensions().get::<super::http::TcpHold>().cloned(),
+        }
+    }
+}
+
+/// Counts a connection for as long as it lives, and logs its end.
+pub struct Slot {
+    sessions: Arc<Sessions>,
+    visitor: Visitor,
+    transport: &'static str,
+    opened: Instant,
+}
+
+impl Slot {
+    /// Logs the connection's end (and counts it, by close code).
+    pub fn ended(&self, code: Option<u16>, messages: u64, lag_events: u64) {
+        super::metrics::closed(self.transport, code);
+        tracing::info!(
+            transport = self.transport,
+            peer = %self.visitor.peer.map_or("-".to_string(), |p| p.to_string()),
+            client = %self.visitor.client.map_or("-".to_string(), |c| c.to_string()),
+            origin = %self.visitor.origin,
+            code = code.map_or("none".to_string(), |c| c.to_string()),
+            duration_ms = self.opened.elapsed().as_millis() as u64,
+            messages,
+            lag_events,
+            "connection closed"
+        );
+    }
+}
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.0.active.fetch_sub(1, Ordering::AcqRel);
+        self.sessions.active.fetch_sub(1, Ordering::AcqRel);
+        if let Some(ip) = self.visitor.client {
+            let mut per_ip = self
+                .sessions
+                .per_ip
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if let Some(n) = per_ip.get_mut(&ip) {
+                *n -= 1;
+                if *n == 0 {
+                    per_ip.remove(&ip);
+                }
+            }
+        }
     }
 }
 
@@ -48,26 +124,60 @@ impl Sessions {
         self.active.load(Ordering::Acquire)
     }
 
-    /// Takes a connection slot, or says why not (the response to send).
-    pub fn admit(self: &Arc<Self>, headers: &HeaderMap) -> Result<Slot, Refusal> {
+    /// Takes a connection slot for `visitor` on `transport`, or says why not (the response to
+    /// send).
+    pub fn admit(
+        self: &Arc<Self>,
+        headers: &HeaderMap,
+        visitor: Visitor,
+        transport: &'static str,
+    ) -> Result<Slot, Refusal> {
         let refuse = |status, reason: String| Refusal { status, reason };
         if !origin_allowed(headers, &self.allowed_origins) {
+            super::metrics::refused(403, "origin");
             return Err(refuse(StatusCode::FORBIDDEN, "origin not allowed".into()));
         }
         if self.shutdown.is_cancelled() {
+            super::metrics::refused(503, "shutting_down");
             return Err(refuse(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "server shutting down".into(),
             ));
         }
+        if let Some(ip) = visitor.client {
+            let mut per_ip = self.per_ip.lock().unwrap_or_else(|p| p.into_inner());
+            let n = per_ip.entry(ip).or_insert(0);
+            if *n >= self.max_per_ip {
+                super::metrics::refused(429, "connections_per_address");
+                return Err(refuse(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!("{ip} holds {} feed connections already", self.max_per_ip),
+                ));
+            }
+            *n += 1;
+        }
         let before = self.active.fetch_add(1, Ordering::AcqRel);
-        let slot = Slot(self.clone());
+        let slot = Slot {
+            sessions: self.clone(),
+            visitor: visitor.clone(),
+            transport,
+            opened: Instant::now(),
+        };
         if before >= self.max_connections {
+            super::metrics::refused(503, "connection_cap");
             return Err(refuse(
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!("connection limit reached ({})", self.max_connections),
             ));
         }
+        super::metrics::accepted(transport);
+        tracing::info!(
+            transport,
+            peer = %visitor.peer.map_or("-".to_string(), |p| p.to_string()),
+            client = %visitor.client.map_or("-".to_string(), |c| c.to_string()),
+            origin = %visitor.origin,
+            "connection open"
+        );
         Ok(slot)
     }
 }
@@ -106,12 +216,14 @@ pub fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
 /// Checks the request, then upgrades it and runs a session on the socket.
 pub async fn upgrade(State(state): State<AppState>, mut req: Request<Body>) -> Response {
     let sessions = state.sessions.clone();
-    let slot = match sessions.admit(req.headers()) {
-        Ok(slot) => slot,
-        Err(refusal) => return refusal.into_response(),
-    };
+    // The handshake first: a request that is not an upgrade takes no slot.
     let (response, on_upgrade) = match websocket::accept(&mut req) {
         Ok(accepted) => accepted,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let visitor = Visitor::of(&req, &sessions.trusted_proxies);
+    let slot = match sessions.admit(req.headers(), visitor, "ws") {
+        Ok(slot) => slot,
         Err(refusal) => return refusal.into_response(),
     };
     let hub = state.hub.clone();
@@ -124,15 +236,17 @@ pub async fn upgrade(State(state): State<AppState>, mut req: Request<Body>) -> R
     // would otherwise be laid out inside this task next to the upgrade's own state.
     sessions.tracker.spawn(async move {
         let Some((stream, read_ahead)) = websocket::upgraded(on_upgrade).await else {
+            slot.ended(None, 0, 0);
             return;
         };
         let stream = Arc::new(stream);
         let outlet = Arc::new(Outlet::new(stream.clone()));
         let conn = Conn::new(stream, read_ahead, MAX_CLIENT_MESSAGE);
-        Box::pin(session::run(
+        let ended = Box::pin(session::run(
             conn, outlet, hub, fanout, store, limits, shutdown,
         ))
         .await;
+        slot.ended(ended.code, ended.messages_sent, ended.lag_events);
         drop(slot);
     });
     response

@@ -8,7 +8,7 @@ use livetape::protocol::{Channel, ClientMsg, Data, Epoch, Resume, Seq, ServerMsg
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -122,6 +122,8 @@ pub struct Node {
     child: Option<Child>,
     pub port: u16,
     pub role: String,
+    /// Where its log (stdout) goes.
+    pub log: PathBuf,
 }
 
 impl Node {
@@ -132,20 +134,46 @@ impl Node {
     }
 
     pub async fn start_url(role: &str, redis_url: &str, extra: &[&str]) -> Node {
+        let mut args = vec![
+            "--redis",
+            redis_url,
+            "--role",
+            role,
+            "--checkpoint-secs",
+            "1",
+        ];
+        args.extend_from_slice(extra);
+        Self::spawn(role, &args, &[], None).await
+    }
+
+    /// One livetape process on its own (no Redis), with a short warm-up.
+    pub async fn embedded(extra: &[&str], env: &[(&str, &str)]) -> Node {
+        Self::spawn("embedded", extra, env, None).await
+    }
+
+    /// Spawns the binary on a free port with `args` and `env`; its stdout (the log) goes to
+    /// `stdout` or, by default, to a file in the temp dir ([`Node::log`]).
+    pub async fn spawn(
+        role: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+        stdout: Option<Stdio>,
+    ) -> Node {
         let port = free_port();
         let log = std::env::temp_dir().join(format!("livetape-node-{port}.log"));
+        let stdout = stdout.unwrap_or_else(|| {
+            std::fs::File::create(&log)
+                .map(Stdio::from)
+                .unwrap_or(Stdio::null())
+        });
         let child = Command::new(env!("CARGO_BIN_EXE_livetape"))
             .args(["--addr", &format!("127.0.0.1:{port}")])
-            .args(["--redis", redis_url, "--role", role])
-            .args(["--warmup-secs", "5", "--checkpoint-secs", "1"])
-            .args(extra)
+            .args(["--warmup-secs", "5"])
+            .args(args)
             .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(
-                std::fs::File::create(&log)
-                    .map(Stdio::from)
-                    .unwrap_or(Stdio::null()),
-            )
+            .envs(env.iter().copied())
+            .stdout(stdout)
+            .stderr(Stdio::inherit())
             .spawn()
             .expect("the livetape binary runs");
         wait_listening(port, "livetape").await;
@@ -153,7 +181,58 @@ impl Node {
             child: Some(child),
             port,
             role: role.to_string(),
+            log,
         }
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    /// Sends `signal` (`STOP`, `CONT`, `TERM`...) with kill(1).
+    pub fn signal(&self, signal: &str) {
+        let pid = self.pid().expect("running");
+        let ok = Command::new("kill")
+            .args([format!("-{signal}"), pid.to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill -{signal} {pid}");
+    }
+
+    /// Waits up to `limit` for the process to exit; its exit code.
+    pub async fn exit_code(&mut self, limit: Duration) -> Option<i32> {
+        let until = Instant::now() + limit;
+        while Instant::now() < until {
+            if let Some(c) = self.child.as_mut() {
+                if let Ok(Some(status)) = c.try_wait() {
+                    self.child = None;
+                    return status.code();
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        None
+    }
+
+    /// Bytes waiting unread in the process's stdout pipe (when spawned with a pipe).
+    pub fn stdout_pending(&self) -> usize {
+        use std::os::fd::AsRawFd;
+        let Some(out) = self.child.as_ref().and_then(|c| c.stdout.as_ref()) else {
+            return 0;
+        };
+        let mut n: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one int for a valid pipe descriptor, which `out` owns.
+        let rc = unsafe { libc::ioctl(out.as_raw_fd(), libc::FIONREAD, &mut n) };
+        if rc == 0 {
+            n as usize
+        } else {
+            0
+        }
+    }
+
+    /// The log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     pub fn kill9(&mut self) {
@@ -172,7 +251,8 @@ impl Node {
     }
 
     pub async fn wait_ready(&self) {
-        for _ in 0..300 {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
             if self.readyz().await["ready"] == true {
                 return;
             }
@@ -210,13 +290,32 @@ pub async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
         .ok()?;
     let text = String::from_utf8_lossy(&raw).to_string();
     let status = text.get(9..12)?.parse().ok()?;
-    let body = text.split_once("\r\n\r\n")?.1.to_string();
-    // A chunked body: good enough to take the JSON between the chunk sizes.
-    let body = match (body.find('{'), body.rfind('}')) {
-        (Some(a), Some(b)) if b >= a => body[a..=b].to_string(),
-        _ => body,
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_string()
     };
     Some((status, body))
+}
+
+/// The payload of a chunked body.
+fn dechunk(mut rest: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 || after.len() < n {
+            break;
+        }
+        out.push_str(&after[..n]);
+        rest = after[n..].trim_start_matches("\r\n");
+    }
+    out
 }
 
 pub struct Balancer {

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod crowd;
 pub mod sse;
 
 use futures_util::{SinkExt, StreamExt};

@@ -33,6 +33,7 @@ pub mod store;
 
 use super::health::Health;
 use super::hub::{Hub, HubImage};
+use super::metrics;
 use super::producer::prepare;
 use super::simulator::{SimConfig, Simulator};
 use crate::protocol::{Epoch, SnapshotReason};
@@ -229,7 +230,11 @@ impl Node {
             Ok(ticks) if !ticks.is_empty() => {
                 self.redis_ok();
                 // A full read may have more behind it; a short one reached the top.
-                self.health.set_caught_up(ticks.len() < store::READ_COUNT);
+                let caught_up = ticks.len() < store::READ_COUNT;
+                self.health.set_caught_up(caught_up);
+                if caught_up {
+                    metrics::consumer_lag(0);
+                }
                 for tick in ticks {
                     if let Err(err) = self.hub.commit(tick) {
                         tracing::warn!(%err, "the feed in Redis does not continue ours; reloading");
@@ -270,6 +275,9 @@ impl Node {
             self.health.beat();
         }
         let (epoch, n) = (self.hub.epoch(), self.hub.n());
+        if meta.epoch == epoch {
+            metrics::consumer_lag(meta.n.saturating_sub(n));
+        }
         if meta.epoch != epoch {
             tracing::info!(
                 old = epoch,
@@ -539,7 +547,10 @@ impl Node {
                 continue;
             }
             let tick = prepare(&self.hub, now, events, Vec::new());
-            match self.store.commit(&self.token, &tick).await {
+            let sent = Instant::now();
+            let committed = self.store.commit(&self.token, &tick).await;
+            metrics::redis_commit(sent.elapsed().as_secs_f64());
+            match committed {
                 Ok(()) => {
                     self.redis_ok();
                     if let Err(err) = self.hub.commit(tick) {

@@ -1,0 +1,279 @@
+//! Prometheus metrics (`GET /metrics`), with the `metrics` facade and its Prometheus exporter.
+//!
+//! Nothing in the per-message hot path costs more than an atomic add: frames and bytes
+//! written are plain counters (the fan-out adds them once per shard and tick), and everything
+//! that lives elsewhere as state (connections open, the tick, the page cache, Redis) is read
+//! when Prometheus scrapes. Events that happen per connection, per request or per tick (a
+//! connection closed with its code, a resume and how it was answered, a tick and its size)
+//! go through the facade's macros, and latency histograms are recorded once per fan-out pass
+//! (the pass's slowest write), not once per frame.
+//!
+//! | metric | type | labels |
+//! |---|---|---|
+//! | `livetape_connections` | gauge | `transport` (`ws`, `sse`) |
+//! | `livetape_connections_accepted_total` | counter | `transport` |
+//! | `livetape_connections_closed_total` | counter | `transport`, `code` (close code, `none` without one) |
+//! | `livetape_http_refusals_total` | counter | `status` (403, 429, 503), `reason` |
+//! | `livetape_subscriptions` | gauge | `kind` (`quotes`, `trades`, `candles`, `scores`) |
+//! | `livetape_ticks_total`, `livetape_tick_updates` | counter, histogram | |
+//! | `livetape_frames_sent_total`, `livetape_bytes_sent_total` | counters | `transport` |
+//! | `livetape_publish_to_send_seconds` | histogram | (per fan-out pass, its slowest write) |
+//! | `livetape_resumes_total` | counter | `outcome` (`replayed`, `snapshot`), `reason` |
+//! | `livetape_lag_events_total`, `livetape_conflated_channels_total` | counters | |
+//! | `livetape_errors_sent_total` | counter | `code` |
+//! | `livetape_pages_rendered_total`, `livetape_pages_served_total`, `livetape_pages_shed_total` | counters | |
+//! | `livetape_epoch`, `livetape_tick`, `livetape_ready` | gauges | |
+//! | `livetape_redis_up`, `livetape_leading`, `livetape_redis_consumer_lag_ticks` | gauges | (with `--redis`) |
+//! | `livetape_redis_commit_seconds` | histogram | (with `--redis`: a tick's round trip to Redis) |
+
+use super::catalog::Kind;
+use super::AppState;
+use ::metrics::{counter, gauge, histogram};
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+/// Frames and bytes written outside the fan-out (sessions catching up, control frames,
+/// event streams), added where they are written.
+pub static WS_FRAMES: AtomicU64 = AtomicU64::new(0);
+pub static WS_BYTES: AtomicU64 = AtomicU64::new(0);
+pub static SSE_EVENTS: AtomicU64 = AtomicU64::new(0);
+pub static SSE_BYTES: AtomicU64 = AtomicU64::new(0);
+/// Subscriptions held, by kind (quotes, trades, candles, scores).
+pub static SUBSCRIPTIONS: [AtomicI64; 4] = [
+    AtomicI64::new(0),
+    AtomicI64::new(0),
+    AtomicI64::new(0),
+    AtomicI64::new(0),
+];
+/// Connections open, by transport.
+pub static OPEN_WS: AtomicI64 = AtomicI64::new(0);
+pub static OPEN_SSE: AtomicI64 = AtomicI64::new(0);
+
+pub fn kind_slot(kind: Kind) -> usize {
+    match kind {
+        Kind::Quotes => 0,
+        Kind::Trades => 1,
+        Kind::Candles(_) => 2,
+        Kind::Scores(_) => 3,
+    }
+}
+
+const KINDS: [&str; 4] = ["quotes", "trades", "candles", "scores"];
+
+/// The process's recorder (one per process: tests start many servers in one).
+pub fn handle() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let latency = [
+            0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+        ];
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &latency)
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    Matcher::Full("livetape_tick_updates".into()),
+                    &[
+                        1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 5000.0,
+                    ],
+                )
+            })
+            .expect("bucket lists are not empty")
+            .build_recorder();
+        let handle = recorder.handle();
+        // Another recorder installed first (a test harness) keeps its place.
+        let _ = ::metrics::set_global_recorder(recorder);
+        describe();
+        handle
+    })
+}
+
+fn describe() {
+    use ::metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_gauge!(
+        "livetape_connections",
+        "Feed connections open, by transport."
+    );
+    describe_counter!(
+        "livetape_connections_accepted_total",
+        "Feed connections accepted."
+    );
+    describe_counter!(
+        "livetape_connections_closed_total",
+        "Feed connections ended, by close code (none: ended without one)."
+    );
+    describe_counter!(
+        "livetape_http_refusals_total",
+        "Requests refused before any feed traffic: 403 origin, 429 per-address cap, 503 capacity."
+    );
+    describe_gauge!(
+        "livetape_subscriptions",
+        "Channel subscriptions held, by channel kind."
+    );
+    describe_counter!("livetape_ticks_total", "Ticks applied to this node's hub.");
+    describe_histogram!("livetape_tick_updates", "Channel updates per tick.");
+    describe_counter!("livetape_frames_sent_total", "Messages written to clients.");
+    describe_counter!(
+        "livetape_bytes_sent_total",
+        Unit::Bytes,
+        "Bytes of messages written to clients."
+    );
+    describe_histogram!(
+        "livetape_publish_to_send_seconds",
+        Unit::Seconds,
+        "From a tick's time to its frame handed to the last socket of a fan-out pass."
+    );
+    describe_counter!("livetape_resumes_total", "Channels resumed, by outcome.");
+    describe_counter!(
+        "livetape_lag_events_total",
+        "Times a client fell behind the feed."
+    );
+    describe_counter!(
+        "livetape_conflated_channels_total",
+        "Channels sent as their latest state to a client that fell behind."
+    );
+    describe_counter!("livetape_errors_sent_total", "Error replies sent, by code.");
+    describe_counter!(
+        "livetape_pages_rendered_total",
+        "Dashboard pages rendered (at most one per tick)."
+    );
+    describe_counter!(
+        "livetape_pages_served_total",
+        "Dashboard pages served from the render of their tick."
+    );
+    describe_counter!(
+        "livetape_pages_shed_total",
+        "Page requests refused with 503 when too many were in flight."
+    );
+    describe_gauge!("livetape_epoch", "The feed's epoch.");
+    describe_gauge!("livetape_tick", "The last tick applied.");
+    describe_gauge!("livetape_ready", "1 when /readyz says ready.");
+    describe_gauge!("livetape_redis_up", "1 when Redis answers (with --redis).");
+    describe_gauge!(
+        "livetape_leading",
+        "1 on the producer that holds the lease (with --redis)."
+    );
+    describe_gauge!(
+        "livetape_redis_consumer_lag_ticks",
+        "Ticks Redis holds that this node has not applied yet (with --redis)."
+    );
+    describe_histogram!(
+        "livetape_redis_commit_seconds",
+        Unit::Seconds,
+        "A tick's numbering round trip to Redis (with --redis)."
+    );
+}
+
+/// A connection was accepted.
+pub fn accepted(transport: &'static str) {
+    counter!("livetape_connections_accepted_total", "transport" => transport).increment(1);
+    match transport {
+        "sse" => OPEN_SSE.fetch_add(1, Ordering::Relaxed),
+        _ => OPEN_WS.fetch_add(1, Ordering::Relaxed),
+    };
+}
+
+/// A connection ended, with the close code sent or received.
+pub fn closed(transport: &'static str, code: Option<u16>) {
+    let code = code.map_or_else(|| "none".to_string(), |c| c.to_string());
+    counter!("livetape_connections_closed_total", "transport" => transport, "code" => code)
+        .increment(1);
+    match transport {
+        "sse" => OPEN_SSE.fetch_sub(1, Ordering::Relaxed),
+        _ => OPEN_WS.fetch_sub(1, Ordering::Relaxed),
+    };
+}
+
+pub fn refused(status: u16, reason: &'static str) {
+    counter!("livetape_http_refusals_total", "status" => status.to_string(), "reason" => reason)
+        .increment(1);
+}
+
+pub fn error_sent(code: crate::protocol::ErrorCode) {
+    let code = serde_json::to_value(code)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    counter!("livetape_errors_sent_total", "code" => code).increment(1);
+}
+
+pub fn tick(updates: usize) {
+    counter!("livetape_ticks_total").increment(1);
+    histogram!("livetape_tick_updates").record(updates as f64);
+}
+
+pub fn publish_to_send(seconds: f64) {
+    histogram!("livetape_publish_to_send_seconds").record(seconds.max(0.0));
+}
+
+pub fn resumed(outcome: &'static str, reason: &'static str, channels: usize) {
+    if channels > 0 {
+        counter!("livetape_resumes_total", "outcome" => outcome, "reason" => reason)
+            .increment(channels as u64);
+    }
+}
+
+pub fn lagged(conflated: usize) {
+    counter!("livetape_lag_events_total").increment(1);
+    counter!("livetape_conflated_channels_total").increment(conflated as u64);
+}
+
+pub fn redis_commit(seconds: f64) {
+    histogram!("livetape_redis_commit_seconds").record(seconds);
+}
+
+pub fn consumer_lag(ticks: u64) {
+    gauge!("livetape_redis_consumer_lag_ticks").set(ticks as f64);
+}
+
+/// Reads what lives elsewhere as state into the recorder, then renders it.
+pub fn render(state: &AppState) -> String {
+    let handle = handle();
+    gauge!("livetape_connections", "transport" => "ws").set(OPEN_WS.load(Ordering::Relaxed) as f64);
+    gauge!("livetape_connections", "transport" => "sse")
+        .set(OPEN_SSE.load(Ordering::Relaxed) as f64);
+    for (slot, kind) in KINDS.iter().enumerate() {
+        gauge!("livetape_subscriptions", "kind" => *kind)
+            .set(SUBSCRIPTIONS[slot].load(Ordering::Relaxed) as f64);
+    }
+    let fanout = &state.sessions.fanout.counters;
+    let ws_frames =
+        fanout.frames.load(Ordering::Relaxed) as u64 + WS_FRAMES.load(Ordering::Relaxed);
+    let ws_bytes = fanout.bytes.load(Ordering::Relaxed) as u64 + WS_BYTES.load(Ordering::Relaxed);
+    counter!("livetape_frames_sent_total", "transport" => "ws").absolute(ws_frames);
+    counter!("livetape_bytes_sent_total", "transport" => "ws").absolute(ws_bytes);
+    counter!("livetape_frames_sent_total", "transport" => "sse")
+        .absolute(SSE_EVENTS.load(Ordering::Relaxed));
+    counter!("livetape_bytes_sent_total", "transport" => "sse")
+        .absolute(SSE_BYTES.load(Ordering::Relaxed));
+    let pages = &state.pages.stats;
+    counter!("livetape_pages_rendered_total").absolute(pages.renders.load(Ordering::Relaxed));
+    counter!("livetape_pages_served_total").absolute(pages.hits.load(Ordering::Relaxed));
+    counter!("livetape_pages_shed_total").absolute(pages.shed.load(Ordering::Relaxed));
+    gauge!("livetape_epoch").set(state.hub.epoch() as f64);
+    gauge!("livetape_tick").set(state.hub.n() as f64);
+    let (ready, _) = state.health.readiness(&state.hub, state.sessions.open());
+    gauge!("livetape_ready").set(if ready { 1.0 } else { 0.0 });
+    if state.health.clustered {
+        gauge!("livetape_redis_up").set(if state.health.redis_up() { 1.0 } else { 0.0 });
+        gauge!("livetape_leading").set(if state.health.leading() { 1.0 } else { 0.0 });
+    }
+    handle.run_upkeep();
+    handle.render()
+}
+
+/// `GET /metrics`.
+pub async fn scrape(State(state): State<AppState>) -> Response {
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        render(&state),
+    )
+        .into_response()
+}
