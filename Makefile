@@ -9,7 +9,7 @@ BIN := $(TARGET_DIR)/release/livetape
 # Port for the end-to-end run, away from a dashboard you may have open on :3000.
 E2E_PORT ?= 3107
 
-.PHONY: setup build run dev test lint unit e2e bench cluster clean
+.PHONY: setup build run dev test lint unit e2e soak soak-run fuzz autobahn bench cluster clean
 
 setup:
 	@bash scripts/setup.sh
@@ -29,8 +29,11 @@ run: build
 dev: setup
 	cargo leptos watch
 
-## Every test: format and lint, unit and integration, then Playwright in Chromium.
+## Every test: format and lint, unit and integration, Playwright in Chromium, Autobahn
+## conformance of the WebSocket code, a 60 s soak.
 test: setup lint unit build e2e
+	bash scripts/autobahn.sh
+	@$(MAKE) --no-print-directory soak-run SOAK_SECS=60
 
 lint:
 	@echo "==> cargo fmt --check and clippy (server and browser builds)"
@@ -49,6 +52,30 @@ unit:
 e2e:
 	@echo "==> End-to-end tests in Chromium (Playwright) against $(BIN) on port $(E2E_PORT)"
 	cd end2end && CI=1 E2E_PORT=$(E2E_PORT) LIVETAPE_BIN=$(abspath $(BIN)) npx playwright test
+
+## The soak: $(SOAK_CLIENTS) clients on one server for $(SOAK_SECS) s, a tenth of them
+## reconnecting at random, one in a hundred reading slowly; RSS, fds, gaps, duplicates and
+## mismatches checked; the table and a plot go to $(TARGET_DIR)/soak/.
+SOAK_SECS ?= 600
+SOAK_CLIENTS ?= 10000
+soak: build
+	@$(MAKE) --no-print-directory soak-run
+
+soak-run:
+	@echo "==> Soak: $(SOAK_CLIENTS) clients for $(SOAK_SECS) s (table and plot in $(TARGET_DIR)/soak)"
+	cargo build --release --features ssr --example soak
+	$(TARGET_DIR)/release/examples/soak --server-bin $(BIN) --clients $(SOAK_CLIENTS) \
+	  --secs $(SOAK_SECS) --out $(TARGET_DIR)/soak
+
+## Fuzz the decoders of everything that comes from the network or Redis, FUZZ_SECS each
+## (nightly toolchain and cargo-fuzz are installed here, not by make test).
+FUZZ_SECS ?= 300
+fuzz:
+	bash scripts/fuzz.sh $(FUZZ_SECS)
+
+## Autobahn WebSocket conformance (PyPI kosoku) against the server's own RFC 6455 code.
+autobahn:
+	bash scripts/autobahn.sh
 
 ## A cluster on loopback: Redis, two producers, three edges, HAProxy on $(CLUSTER_PORT).
 CLUSTER_PORT ?= 3000

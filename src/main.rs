@@ -12,6 +12,9 @@ use livetape::server::start;
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// `EX_SOFTWARE` from sysexits.h: an internal error.
 const FEED_FAILED: u8 = 70;
 

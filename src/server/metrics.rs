@@ -167,6 +167,21 @@ fn describe() {
     );
 }
 
+/// Drains recorded histogram samples into their buckets every few seconds, scraped or not:
+/// the recorder keeps raw samples until then (a server nobody scrapes would otherwise grow).
+pub fn spawn_upkeep(stop: tokio_util::sync::CancellationToken) {
+    let handle = handle();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            tokio::select! {
+                _ = every.tick() => handle.run_upkeep(),
+                _ = stop.cancelled() => return,
+            }
+        }
+    });
+}
+
 /// A connection was accepted.
 pub fn accepted(transport: &'static str) {
     counter!("livetape_connections_accepted_total", "transport" => transport).increment(1);

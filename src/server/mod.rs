@@ -244,7 +244,7 @@ pub async fn start(config: &Config) -> std::io::Result<Running> {
         leptos_options(config),
         config.max_page_requests as usize,
     )?);
-    metrics::handle();
+    metrics::spawn_upkeep(shutdown.clone());
     let state = AppState {
         pages,
         leptos_options: leptos_options(config),

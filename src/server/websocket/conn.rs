@@ -15,8 +15,9 @@ use tokio::net::TcpStream;
 #[derive(Debug, PartialEq, Eq)]
 pub enum Incoming {
     Text(String),
-    /// A binary message (the protocol is text only), with its length.
-    Binary(usize),
+    /// A binary message (the feed's protocol is text only: the session refuses it; the
+    /// Autobahn echo server sends it back).
+    Binary(Vec<u8>),
     Ping(Vec<u8>),
     Pong,
     /// The client's Close, with its code and reason if it gave one.
@@ -150,6 +151,6 @@ fn message(opcode: Opcode, data: Vec<u8>) -> Result<Incoming, ReadError> {
                 "text message is not UTF-8",
             ))
         }),
-        _ => Ok(Incoming::Binary(data.len())),
+        _ => Ok(Incoming::Binary(data)),
     }
 }
