@@ -6,7 +6,7 @@
 
 mod support;
 
-use livetape::protocol::{Channel, Interval, League, SnapshotReason};
+use livetape::protocol::{Channel, Data, Interval, League, Seq, SnapshotReason};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use support::cluster::*;
@@ -410,4 +410,116 @@ async fn an_edge_whose_redis_connection_hangs_notices_and_reconnects() {
         proxy.connections() > connections,
         "it opened a new connection"
     );
+}
+
+/// POSTs a publish batch to a node; the status and the JSON answer.
+async fn publish(port: u16, token: &str, body: &str) -> (u16, serde_json::Value) {
+    let answer = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/api/publish"))
+        .bearer_auth(token)
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("publish request");
+    let status = answer.status().as_u16();
+    let text = answer.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_published_to_one_edge_reaches_every_edge_numbered_once() {
+    const TOKEN: &str = "cluster-publish-token-0123";
+    let redis = Redis::start(false).await;
+    let producer = Node::start("producer", &redis, &[]).await;
+    producer.wait_ready().await;
+    let publish_args = ["--publish-token", TOKEN, "--allow-new-symbols"];
+    let edge_a = Node::start("edge", &redis, &publish_args).await;
+    let edge_b = Node::start("edge", &redis, &publish_args).await;
+    edge_a.wait_ready().await;
+    edge_b.wait_ready().await;
+    let quotes = Channel::Quotes("AAPL".into());
+    let mut on_a = Follower::new(vec![quotes.clone()]);
+    let mut on_b = Follower::new(vec![quotes.clone()]);
+    connect(&mut on_a, edge_a.port).await;
+    connect(&mut on_b, edge_b.port).await;
+    let mut both = [on_a, on_b];
+    read_all(&mut both, Duration::from_millis(300))
+        .await
+        .unwrap();
+
+    // A price the simulator would not make, published to edge A.
+    let (status, answer) = publish(
+        edge_a.port,
+        TOKEN,
+        r#"{"events":[{"type":"quote","symbol":"AAPL","bid":1234.5,"ask":1234.6,"last":1234.55}]}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let tick = answer["tick"].as_u64().expect("the tick it went into");
+    read_all(&mut both, Duration::from_secs(1)).await.unwrap();
+    let carrying = |f: &Follower| -> Vec<Seq> {
+        let mut seqs: Vec<Seq> = f
+            .seen
+            .iter()
+            .filter(|((_, c, _), data)| {
+                c == &quotes && matches!(data, Data::Quote(q) if q.last == 1234.55)
+            })
+            .map(|((_, _, seq), _)| *seq)
+            .collect();
+        seqs.sort();
+        seqs
+    };
+    let (seqs_a, seqs_b) = (carrying(&both[0]), carrying(&both[1]));
+    assert_eq!(seqs_a.len(), 1, "exactly one update carries it on edge A");
+    assert_eq!(seqs_a, seqs_b, "the same seq on both edges");
+    for f in &both {
+        assert_eq!((f.gaps, f.duplicates, f.conflicts), (0, 0, 0));
+    }
+    assert!(edge_b.tick().await >= tick);
+
+    // A refused batch moves nothing, whichever edge refuses it.
+    let before: Vec<Seq> = both.iter().map(|f| f.positions[&quotes]).collect();
+    let (status, answer) = publish(
+        edge_b.port,
+        TOKEN,
+        r#"{"events":[{"type":"quote","symbol":"AAPL","bid":1300,"ask":1200,"last":1250}]}"#,
+    )
+    .await;
+    assert_eq!(status, 422, "{answer}");
+    read_all(&mut both, Duration::from_millis(500))
+        .await
+        .unwrap();
+    for (f, was) in both.iter().zip(&before) {
+        assert!(f.positions[&quotes] >= *was);
+        assert!(
+            !f.seen
+                .values()
+                .any(|d| matches!(d, Data::Quote(q) if q.last == 1250.0)),
+            "a refused batch reached a client"
+        );
+    }
+
+    // A new symbol listed through edge B is announced to a client of edge A and can be
+    // subscribed there.
+    let (status, answer) = publish(
+        edge_b.port,
+        TOKEN,
+        r#"{"events":[{"type":"quote","symbol":"ACME","bid":41.98,"ask":42.02,"last":42.0}]}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["listed"], serde_json::json!(["ACME"]));
+    let until = Instant::now() + Duration::from_secs(5);
+    let listed = loop {
+        assert!(Instant::now() < until, "edge A never announced ACME");
+        match both[0].step(Duration::from_secs(1)).await {
+            Ok(Some(livetape::protocol::ServerMsg::Listed { symbols })) => break symbols,
+            Ok(_) | Err(_) => continue,
+        }
+    };
+    assert_eq!(listed, ["ACME"]);
+    let mut acme = Follower::new(vec![Channel::Quotes("ACME".into())]);
+    connect(&mut acme, edge_a.port).await;
+    acme.read_for(Duration::from_millis(300)).await.unwrap();
+    assert!(acme.positions.contains_key(&Channel::Quotes("ACME".into())));
 }

@@ -1,5 +1,7 @@
 //! docs/protocol.md shows an example of every message; each must parse as the message it is.
+//! Its publish examples (```json publish, ```ndjson publish) must parse as publish batches.
 
+use livetape::protocol::publish::PublishBatch;
 use livetape::protocol::{ClientMsg, ServerMsg};
 use std::collections::BTreeSet;
 
@@ -9,8 +11,32 @@ fn every_example_in_the_protocol_doc_parses_and_every_message_has_one() {
         .expect("docs/protocol.md");
     let mut server_types = BTreeSet::new();
     let mut client_types = BTreeSet::new();
-    for block in doc.split("```json").skip(1) {
-        let json = block.split("```").next().unwrap().trim();
+    let mut publish_examples = 0;
+    for (info, body) in fenced_blocks(&doc) {
+        match info.as_str() {
+            "json" => {}
+            // A publish body (or NDJSON lines of them): each must parse and pass the rules
+            // that need no server state.
+            "json publish" | "ndjson publish" => {
+                let batches: Vec<&str> = if info.starts_with("ndjson") {
+                    body.lines().filter(|l| !l.trim().is_empty()).collect()
+                } else {
+                    vec![body.as_str()]
+                };
+                for json in batches {
+                    let batch: PublishBatch = serde_json::from_str(json)
+                        .unwrap_or_else(|e| panic!("not a publish batch: {e}\n{json}"));
+                    assert!(!batch.events.is_empty(), "{json}");
+                    for event in &batch.events {
+                        event.check().unwrap_or_else(|e| panic!("{e}: {json}"));
+                    }
+                    publish_examples += 1;
+                }
+                continue;
+            }
+            _ => continue,
+        }
+        let json = body.trim();
         let value: serde_json::Value =
             serde_json::from_str(json).unwrap_or_else(|e| panic!("not JSON: {e}\n{json}"));
         let kind = value["type"].as_str().expect("a type").to_string();
@@ -24,6 +50,10 @@ fn every_example_in_the_protocol_doc_parses_and_every_message_has_one() {
             client_types.insert(kind);
         }
     }
+    assert!(
+        publish_examples >= 5,
+        "publish examples: {publish_examples}"
+    );
     let expect = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
     assert_eq!(
         server_types,
@@ -32,10 +62,31 @@ fn every_example_in_the_protocol_doc_parses_and_every_message_has_one() {
             "batch",
             "error",
             "heartbeat",
+            "listed",
             "pong",
             "snapshot",
             "welcome"
         ])
     );
     assert_eq!(client_types, expect(&["ping", "subscribe", "unsubscribe"]));
+}
+
+/// Every fenced block of a Markdown text: its info string and its body.
+fn fenced_blocks(doc: &str) -> Vec<(String, String)> {
+    let mut blocks = Vec::new();
+    let mut lines = doc.lines();
+    while let Some(line) = lines.next() {
+        if let Some(info) = line.strip_prefix("```") {
+            let mut body = String::new();
+            for inner in lines.by_ref() {
+                if inner.starts_with("```") {
+                    break;
+                }
+                body.push_str(inner);
+                body.push('\n');
+            }
+            blocks.push((info.trim().to_string(), body));
+        }
+    }
+    blocks
 }

@@ -87,6 +87,8 @@ struct State {
     probe_subscribe: Option<u64>,
     /// Channels being resumed after a gap, so that one gap asks only once.
     repairing: BTreeSet<Channel>,
+    /// Quotes of newly listed symbols that an event stream must start with a snapshot.
+    listed: Vec<Channel>,
     /// Unknown message types already reported, so each is logged once.
     unknown: HashSet<String>,
     /// Messages held while the view is paused, applied in order on resume.
@@ -304,12 +306,18 @@ fn open_ws(dash: Dashboard, id: ConnId) -> Result<Connection, String> {
 }
 
 fn open_sse(dash: Dashboard, id: ConnId) -> Result<Connection, String> {
-    let (position, held) = STATE.with_borrow(|s| (s.through, dash.resume()));
-    // Channels with no position yet (a new detail selection) start with a snapshot.
+    let (position, held, listed) = STATE.with_borrow_mut(|s| {
+        let held = dash.resume();
+        s.listed.retain(|c| !held.from.contains_key(c));
+        (s.through, held, s.listed.clone())
+    });
+    // Channels with no position yet (a new detail selection, a newly listed symbol) start
+    // with a snapshot.
     let fresh: Vec<Channel> = dash
         .detail
         .channels()
         .into_iter()
+        .chain(listed)
         .filter(|c| !held.from.contains_key(c))
         .collect();
     let position = position.filter(|(epoch, _)| *epoch == held.epoch && *epoch != 0);
@@ -503,6 +511,14 @@ fn apply(dash: Dashboard, via: Via, msg: ServerMsg) {
                 leptos::logging::log!("livetape: WebSockets work again; leaving the event stream");
                 dash.via_sse.set(false);
             }
+            // The answer to the resume after a welcome: whatever the server owes (snapshots,
+            // replayed updates) follows on the same connection, in order. On a feed with
+            // nothing new (a replay that has ended, a quiet market) nothing else may come.
+            let resumed = via == Via::Main && STATE.with_borrow(|s| s.recovering == Some(id));
+            if resumed && dash.link.get_untracked() == Link::Recovering {
+                mark_data();
+                dash.link.set(Link::Live);
+            }
         }
         ServerMsg::Snapshot(snapshot) => {
             dash.apply_snapshot(snapshot);
@@ -527,7 +543,32 @@ fn apply(dash: Dashboard, via: Via, msg: ServerMsg) {
             let now = precise_now();
             STATE.with_borrow_mut(|s| s.clock.pong(id, ts, now));
         }
-        ServerMsg::Heartbeat { .. } => {}
+        ServerMsg::Listed { symbols } => {
+            // New symbols: their quotes, like every other row's. On an event stream the
+            // channels are fixed by the URL: reopen it with the new rows included.
+            let channels: Vec<Channel> = symbols.into_iter().map(Channel::Quotes).collect();
+            if on_sse() {
+                STATE.with_borrow_mut(|s| s.listed.extend(channels));
+                reopen_sse(dash);
+            } else {
+                send(
+                    via,
+                    &ClientMsg::Subscribe {
+                        id: next_id(),
+                        channels,
+                        resume: None,
+                    },
+                );
+            }
+        }
+        ServerMsg::Heartbeat { .. } => {
+            // An event stream sends no ack: a heartbeat after its welcome means it has sent
+            // everything it owed and the feed is quiet.
+            if via == Via::Main && dash.link.get_untracked() == Link::Recovering {
+                mark_data();
+                dash.link.set(Link::Live);
+            }
+        }
         ServerMsg::Error(err) => {
             leptos::logging::warn!("livetape: server refused a request: {}", err.message);
         }

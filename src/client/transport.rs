@@ -12,7 +12,14 @@ use web_sys::{CloseEvent, Event, EventSource, MessageEvent, WebSocket};
 pub const CLOSE_DEAD: u16 = 4000;
 
 /// Event types the server sends on `/sse` (one per message type).
-const SSE_EVENTS: [&str; 5] = ["welcome", "snapshot", "batch", "heartbeat", "error"];
+const SSE_EVENTS: [&str; 6] = [
+    "welcome",
+    "snapshot",
+    "batch",
+    "listed",
+    "heartbeat",
+    "error",
+];
 
 /// An open (or opening) connection and the callbacks it calls. The closures must live as
 /// long as the connection may call them and must not be dropped while one runs, so a

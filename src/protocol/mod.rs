@@ -18,6 +18,7 @@
 //!
 //! This module depends only on serde and chrono so that it compiles unchanged to WASM.
 
+pub mod publish;
 mod wire;
 
 pub use wire::{ItemOut, RawItem};
@@ -587,6 +588,11 @@ pub enum ServerMsg {
     },
     Snapshot(Snapshot),
     Batch(Batch),
+    /// Symbols listed since the welcome (a publisher added them), in display order after
+    /// those already known. Their channels can be subscribed from now on.
+    Listed {
+        symbols: Vec<String>,
+    },
     /// Sent when nothing else was sent for `heartbeat_ms`.
     Heartbeat {
         #[serde(with = "chrono::serde::ts_microseconds")]

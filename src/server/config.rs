@@ -176,6 +176,104 @@ pub struct Config {
     #[arg(long, env = "LIVETAPE_REDIS_TICKS", default_value_t = 6_000,
           value_parser = clap::value_parser!(u32).range(100..=1_000_000))]
     pub redis_ticks: u32,
+
+    /// Where the data comes from, comma-separated: `sim` (the simulator), `replay` (a
+    /// recording, see --replay), `api` (POST /api/publish; implied by a publish token).
+    /// `sim` and `replay` both move the market and do not go together.
+    #[arg(
+        long,
+        env = "LIVETAPE_SOURCE",
+        value_enum,
+        value_delimiter = ',',
+        default_value = "sim"
+    )]
+    pub source: Vec<SourceKind>,
+
+    /// A bearer token that may publish (repeatable; env: comma-separated). Turns the publish
+    /// API on; without any token POST /api/publish answers 404.
+    #[arg(
+        long = "publish-token",
+        env = "LIVETAPE_PUBLISH_TOKENS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub publish_tokens: Vec<String>,
+
+    /// A file of publish tokens, one per line (blank lines and `#` comments skipped).
+    #[arg(long, env = "LIVETAPE_PUBLISH_TOKEN_FILE")]
+    pub publish_token_file: Option<std::path::PathBuf>,
+
+    /// Let publishers list new symbols (a quote for an unknown symbol lists it; open
+    /// dashboards are told). Without it an unknown symbol is refused.
+    #[arg(long, env = "LIVETAPE_ALLOW_NEW_SYMBOLS")]
+    pub allow_new_symbols: bool,
+
+    /// Events per second one token may publish on average (bursts of twice that).
+    #[arg(long, env = "LIVETAPE_PUBLISH_RATE", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    pub publish_rate: u32,
+
+    /// Largest publish body (or NDJSON line) accepted, in bytes; more gets 413.
+    #[arg(long, env = "LIVETAPE_PUBLISH_MAX_BYTES", default_value_t = 1 << 20,
+          value_parser = clap::value_parser!(u32).range(1_024..=64 << 20))]
+    pub publish_max_bytes: u32,
+
+    /// Oldest event timestamp accepted, in seconds before now (events from the future are
+    /// refused past a 5 s clock skew).
+    #[arg(long, env = "LIVETAPE_PUBLISH_MAX_AGE_SECS", default_value_t = 300,
+          value_parser = clap::value_parser!(u32).range(1..=86_400))]
+    pub publish_max_age_secs: u32,
+
+    /// Record every tick's events to this file as NDJSON (the publish format, one line per
+    /// tick, the whole market on the first line of each file).
+    #[arg(long, env = "LIVETAPE_RECORD")]
+    pub record: Option<std::path::PathBuf>,
+
+    /// Start a new recording file past this size; the previous ones are kept as FILE.1 ..
+    /// FILE.3.
+    #[arg(long, env = "LIVETAPE_RECORD_MAX_BYTES", default_value_t = 64 << 20,
+          value_parser = clap::value_parser!(u64).range(4_096..))]
+    pub record_max_bytes: u64,
+
+    /// The recording to replay with `--source replay` (NDJSON, or gzip-compressed `.gz`).
+    #[arg(long, env = "LIVETAPE_REPLAY")]
+    pub replay: Option<std::path::PathBuf>,
+
+    /// Replay speed: `1` (as recorded), `10`, any factor, or `max` (as fast as possible, with
+    /// the recorded timestamps: the same file gives the same frames).
+    #[arg(long, env = "LIVETAPE_SPEED", default_value = "1", value_parser = speed)]
+    pub speed: Speed,
+
+    /// Start the recording again when it ends.
+    #[arg(long = "loop", env = "LIVETAPE_LOOP")]
+    pub replay_loop: bool,
+}
+
+/// Where events come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SourceKind {
+    Sim,
+    Replay,
+    Api,
+}
+
+/// How fast a recording is replayed.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Speed {
+    /// Recorded time divided by this factor.
+    Times(f64),
+    /// As fast as the server can commit, with the recorded timestamps.
+    Max,
+}
+
+fn speed(text: &str) -> Result<Speed, String> {
+    if text.eq_ignore_ascii_case("max") {
+        return Ok(Speed::Max);
+    }
+    match text.trim_end_matches(['x', 'X']).parse::<f64>() {
+        Ok(f) if f.is_finite() && (0.01..=10_000.0).contains(&f) => Ok(Speed::Times(f)),
+        _ => Err(format!("{text}: a factor from 0.01 to 10000, or max")),
+    }
 }
 
 /// How log lines are written.
@@ -237,7 +335,78 @@ impl Config {
                 self.role.name()
             ));
         }
+        let has = |k| self.source.contains(&k);
+        if has(SourceKind::Sim) && has(SourceKind::Replay) {
+            return Err("--source sim,replay: both move the market; choose one".into());
+        }
+        if has(SourceKind::Replay) && self.redis.is_some() {
+            return Err(
+                "--source replay runs on one node: a cluster's producer runs the simulator (publish into it through the API)"
+                    .into(),
+            );
+        }
+        if has(SourceKind::Replay) != self.replay.is_some() {
+            return Err("--source replay and --replay FILE go together".into());
+        }
+        if has(SourceKind::Api)
+            && self.publish_tokens.is_empty()
+            && self.publish_token_file.is_none()
+        {
+            return Err(
+                "--source api needs --publish-token or --publish-token-file (the API is off without one)"
+                    .into(),
+            );
+        }
+        if !has(SourceKind::Sim) && !has(SourceKind::Replay) && !self.allow_new_symbols {
+            return Err(
+                "--source api alone starts with no symbols: add --allow-new-symbols, or sim".into(),
+            );
+        }
+        if self.tokens_given() && self.redis.is_some() && self.role == Role::Producer {
+            return Err(
+                "a producer serves no HTTP publishers: give tokens to edges or `all` nodes".into(),
+            );
+        }
         Ok(())
+    }
+
+    fn tokens_given(&self) -> bool {
+        !self.publish_tokens.is_empty() || self.publish_token_file.is_some()
+    }
+
+    /// Whether `kind` feeds this server (a publish token turns the API on by itself).
+    pub fn sources(&self, kind: SourceKind) -> bool {
+        self.source.contains(&kind) || (kind == SourceKind::Api && self.tokens_given())
+    }
+
+    /// Every publish token: from the command line and the token file.
+    pub fn publish_tokens(&self) -> std::io::Result<Vec<String>> {
+        let mut tokens: Vec<String> = self
+            .publish_tokens
+            .iter()
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .collect();
+        if let Some(path) = &self.publish_token_file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+            tokens.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(str::to_string),
+            );
+        }
+        if let Some(short) = tokens.iter().find(|t| t.len() < 16) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "a publish token of {} characters: use at least 16 (e.g. openssl rand -hex 24)",
+                    short.len()
+                ),
+            ));
+        }
+        Ok(tokens)
     }
 
     /// How long the feed may be silent before the node reports not ready: a few ticks, and
@@ -269,5 +438,57 @@ mod tests {
         }
         let c = Config::try_parse_from(["livetape", "--quote-rate", "10"]).unwrap();
         assert_eq!(c.quote_rate, 10.0);
+    }
+
+    #[test]
+    fn sources_that_cannot_work_together_are_refused_with_a_reason() {
+        let check = |args: &[&str]| {
+            let mut all = vec!["livetape"];
+            all.extend_from_slice(args);
+            Config::try_parse_from(all).unwrap().validate()
+        };
+        let token = "0123456789abcdef0123";
+        assert!(check(&[]).is_ok());
+        assert!(check(&["--source", "sim,api", "--publish-token", token]).is_ok());
+        assert!(check(&["--source", "replay", "--replay", "x.ndjson"]).is_ok());
+        for (args, says) in [
+            (
+                &["--source", "sim,replay", "--replay", "x"][..],
+                "choose one",
+            ),
+            (&["--source", "replay"][..], "go together"),
+            (&["--replay", "x.ndjson"][..], "go together"),
+            (&["--source", "sim,api"][..], "needs --publish-token"),
+            (
+                &["--source", "api", "--publish-token", token][..],
+                "no symbols",
+            ),
+            (
+                &[
+                    "--source",
+                    "replay",
+                    "--replay",
+                    "x",
+                    "--redis",
+                    "redis://127.0.0.1",
+                ][..],
+                "one node",
+            ),
+            (
+                &[
+                    "--redis",
+                    "redis://127.0.0.1",
+                    "--role",
+                    "producer",
+                    "--publish-token",
+                    token,
+                ][..],
+                "a producer serves no HTTP publishers",
+            ),
+            (&["--role", "edge"][..], "needs --redis"),
+        ] {
+            let err = check(args).expect_err(&format!("{args:?} accepted"));
+            assert!(err.contains(says), "{args:?}: {err}");
+        }
     }
 }

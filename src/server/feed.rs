@@ -1,19 +1,20 @@
-//! The feed task: steps the simulator on a fixed tick and publishes each tick's events as one
-//! committed tick (one frame per tick, however many events it holds).
+//! The feed task: every tick, draws what is due from the sources (the simulator, a replay,
+//! publishers) and commits it as one tick (one frame per tick, however many events it holds).
+//! It is the hub's only writer in a single-node server.
 
 use super::health::Health;
 use super::hub::Hub;
 use super::producer::prepare;
-use super::simulator::Simulator;
+use super::sources::Sources;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
-/// Spawns the task that drives `sim` into `hub` every `tick` until `stop` is cancelled.
+/// Spawns the task that drives `sources` into `hub` every `tick` until `stop` is cancelled.
 pub fn spawn(
-    mut sim: Simulator,
+    mut sources: Sources,
     hub: Arc<Hub>,
     health: Arc<Health>,
     tick: Duration,
@@ -32,9 +33,18 @@ pub fn spawn(
         // simulator already scales its step to the real elapsed time.
         interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
-            tokio::select! {
-                _ = interval.tick() => {}
-                _ = stop.cancelled() => return,
+            if sources.hurry() {
+                // A replay at max speed: one recorded tick after another, letting the rest of
+                // the server run in between.
+                if stop.is_cancelled() {
+                    return;
+                }
+                tokio::task::yield_now().await;
+            } else {
+                tokio::select! {
+                    _ = interval.tick() => {}
+                    _ = stop.cancelled() => return,
+                }
             }
             #[cfg(debug_assertions)]
             {
@@ -45,14 +55,22 @@ pub fn spawn(
             }
             let now = super::cluster::micros_now();
             health.beat();
-            let events = sim.step(now);
-            if !events.is_empty() {
-                let tick = prepare(&hub, now, events, Vec::new());
-                if let Err(err) = hub.commit(tick) {
-                    // The feed is the hub's only writer: this is a bug, not a condition.
-                    tracing::error!(%err, "the hub refused the feed's own tick");
-                }
+            let draw = sources.draw(&hub, now);
+            if draw.is_empty() {
+                // Requests that listed nothing new and changed nothing still get an answer.
+                sources.committed(&hub, now, None, draw.accepted, Ok(hub.n()));
+                continue;
             }
+            let ts = draw.ts.unwrap_or(now);
+            let recorded = sources.records().then(|| draw.events.clone());
+            let tick = prepare(&hub, ts, draw.events, draw.new_symbols);
+            let n = tick.n;
+            let result = hub.commit(tick).map(|_| n).map_err(|err| {
+                // The feed is the hub's only writer: this is a bug, not a condition.
+                tracing::error!(%err, "the hub refused the feed's own tick");
+                "the server could not commit this tick".to_string()
+            });
+            sources.committed(&hub, ts, recorded.as_deref(), draw.accepted, result);
         }
     })
 }

@@ -31,6 +31,8 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use tokio::sync::broadcast;
 
+pub use super::sources::inbox::InboxMark;
+
 /// One channel's update, numbered and encoded, ready to commit.
 #[derive(Clone, Debug)]
 pub struct Numbered {
@@ -51,6 +53,9 @@ pub struct Commit {
     /// updates are applied), each with its first quote.
     pub new_symbols: Vec<Quote>,
     pub updates: Vec<Numbered>,
+    /// In a cluster: the publish requests from Redis's inbox this tick settled (taken or
+    /// refused), so that the edges that queued them can answer their publishers.
+    pub inbox: Option<InboxMark>,
 }
 
 /// Why a commit was refused: it does not continue the hub's stream.
@@ -192,6 +197,8 @@ pub struct Hub {
     epoch: AtomicU64,
     n: AtomicU64,
     touched_us: AtomicI64,
+    /// How many symbols the catalog lists; sessions watch it to tell clients of new ones.
+    listed: tokio::sync::watch::Sender<usize>,
 }
 
 impl Hub {
@@ -209,13 +216,20 @@ impl Hub {
                 logs: (0..catalog.len()).map(|_| ChannelLog::default()).collect(),
                 state,
             }),
-            catalog: RwLock::new(Arc::new(catalog)),
             tx,
             sets: Interner::default(),
             epoch: AtomicU64::new(epoch),
             n: AtomicU64::new(0),
             touched_us: AtomicI64::new(Utc::now().timestamp_micros()),
+            listed: tokio::sync::watch::channel(catalog.symbols().len()).0,
+            catalog: RwLock::new(Arc::new(catalog)),
         }
+    }
+
+    /// Changes when symbols are listed (the count of symbols listed). Take it before reading
+    /// the catalog, so that no listing falls in between.
+    pub fn listings(&self) -> tokio::sync::watch::Receiver<usize> {
+        self.listed.subscribe()
     }
 
     pub fn epoch(&self) -> Epoch {
@@ -299,7 +313,9 @@ impl Hub {
                 inner.state.add_symbol(q);
             }
             inner.logs.resize_with(catalog.len(), ChannelLog::default);
+            let symbols = catalog.symbols().len();
             *self.catalog.write().unwrap_or_else(|p| p.into_inner()) = catalog;
+            self.listed.send_replace(symbols);
         }
         inner.state.begin_tick(tick.ts);
         let mut encoded = Vec::with_capacity(tick.updates.len());
@@ -356,7 +372,9 @@ impl Hub {
                 }
             })
             .collect();
+        let symbols = catalog.symbols().len();
         *self.catalog.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(catalog);
+        self.listed.send_replace(symbols);
         inner.epoch = image.epoch;
         inner.n = image.n;
         let ts = image.state.ts;

@@ -22,6 +22,7 @@
 //! | `livetape_lag_events_total`, `livetape_conflated_channels_total` | counters | |
 //! | `livetape_errors_sent_total` | counter | `code` |
 //! | `livetape_pages_rendered_total`, `livetape_pages_served_total`, `livetape_pages_shed_total` | counters | |
+//! | `livetape_published_events_total` | counter | (events from POST /api/publish) |
 //! | `livetape_epoch`, `livetape_tick`, `livetape_ready` | gauges | |
 //! | `livetape_redis_up`, `livetape_leading`, `livetape_redis_consumer_lag_ticks` | gauges | (with `--redis`) |
 //! | `livetape_redis_commit_seconds` | histogram | (with `--redis`: a tick's round trip to Redis) |
@@ -148,6 +149,10 @@ fn describe() {
         "livetape_pages_shed_total",
         "Page requests refused with 503 when too many were in flight."
     );
+    describe_counter!(
+        "livetape_published_events_total",
+        "Events publishers got onto the feed through POST /api/publish."
+    );
     describe_gauge!("livetape_epoch", "The feed's epoch.");
     describe_gauge!("livetape_tick", "The last tick applied.");
     describe_gauge!("livetape_ready", "1 when /readyz says ready.");
@@ -234,6 +239,11 @@ pub fn resumed(outcome: &'static str, reason: &'static str, channels: usize) {
 pub fn lagged(conflated: usize) {
     counter!("livetape_lag_events_total").increment(1);
     counter!("livetape_conflated_channels_total").increment(conflated as u64);
+}
+
+/// Events a publisher got onto the feed.
+pub fn published(events: usize) {
+    counter!("livetape_published_events_total").increment(events as u64);
 }
 
 pub fn redis_commit(seconds: f64) {

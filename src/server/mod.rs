@@ -1,5 +1,6 @@
 //! Everything that only runs on the server (feature `ssr`).
 
+pub mod bucket;
 pub mod candles;
 pub mod catalog;
 pub mod cluster;
@@ -14,8 +15,10 @@ pub mod outlet;
 pub mod page;
 pub mod page_cache;
 pub mod producer;
+pub mod publish;
 pub mod session;
 pub mod simulator;
+pub mod sources;
 pub mod sse;
 pub mod state;
 pub mod subscriber;
@@ -26,7 +29,7 @@ pub mod ws;
 use axum::extract::FromRef;
 use axum::routing::get;
 use axum::Router;
-use config::Config;
+use config::{Config, SourceKind};
 use hub::Hub;
 use leptos::prelude::LeptosOptions;
 use simulator::{SimConfig, Simulator};
@@ -50,6 +53,8 @@ pub struct AppState {
     pub sessions: Arc<Sessions>,
     pub health: Arc<health::Health>,
     pub pages: Arc<page_cache::PageCache>,
+    /// The publish API (None: no token configured, the API is off).
+    pub publish: Option<Arc<publish::Publish>>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -80,6 +85,7 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
         .layer(CompressionLayer::new())
         .route("/ws", get(ws::upgrade))
         .route("/sse", get(sse::stream))
+        .route("/api/publish", axum::routing::post(publish::publish))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz));
     let router = if with_metrics {
@@ -165,18 +171,67 @@ pub async fn start(config: &Config) -> std::io::Result<Running> {
         config.redis.is_some(),
         config.stale_after(),
     ));
-    let (hub, store) = match &config.redis {
+    let tokens = config.publish_tokens()?;
+    let rules = sources::inbox::Rules {
+        allow_new_symbols: config.allow_new_symbols,
+        max_age: chrono::Duration::seconds(i64::from(config.publish_max_age_secs)),
+        max_skew: chrono::Duration::seconds(5),
+    };
+    let publish_api = |route| {
+        Arc::new(publish::Publish::new(
+            &tokens,
+            f64::from(config.publish_rate),
+            config.publish_max_bytes as usize,
+            route,
+        ))
+    };
+    let (hub, store, publish) = match &config.redis {
         None => {
-            let (hub, sim) = warmed_up(config, &sim_config);
+            let mut sources = sources::Sources::default();
+            let hub = if config.sources(SourceKind::Sim) {
+                let (hub, sim) = warmed_up(config, &sim_config);
+                sources.sim = Some(sim);
+                hub
+            } else if let Some(path) = &config.replay {
+                let replay = sources::replay::Replay::open(
+                    path,
+                    config.speed,
+                    config.replay_loop,
+                    cluster::micros_now(),
+                )?;
+                let (ts, quotes, games) = replay.start_state();
+                sources.replay = Some(replay);
+                Arc::new(fresh_hub(config, LiveState::new(ts, quotes, games)))
+            } else {
+                // Publishers only: an empty market that they list symbols on.
+                Arc::new(fresh_hub(
+                    config,
+                    LiveState::new(cluster::micros_now(), Vec::new(), Vec::new()),
+                ))
+            };
+            let publish = if config.sources(SourceKind::Api) {
+                let (tx, inbox) = sources::inbox::channel(rules, 1024);
+                sources.inbox = Some(inbox);
+                Some(publish_api(publish::Route::Local(tx)))
+            } else {
+                None
+            };
+            if let Some(path) = &config.record {
+                sources.recorder = Some(sources::recorder::Recorder::start(
+                    path,
+                    config.record_max_bytes,
+                    &hub,
+                )?);
+            }
             let feed = feed::spawn(
-                sim,
+                sources,
                 hub.clone(),
                 health.clone(),
                 config.tick(),
                 shutdown.clone(),
             );
             supervise("feed", feed, health.clone(), shutdown.clone());
-            (hub, None)
+            (hub, None, publish)
         }
         Some(url) => {
             let store = cluster::store::Store::open(
@@ -201,6 +256,7 @@ pub async fn start(config: &Config) -> std::io::Result<Running> {
             } else {
                 warmed_up(config, &sim_config).0
             };
+            let (settled_tx, settled) = tokio::sync::watch::channel(Default::default());
             let node = tokio::spawn(cluster::run(
                 store.clone(),
                 hub.clone(),
@@ -213,10 +269,19 @@ pub async fn start(config: &Config) -> std::io::Result<Running> {
                     sim: sim_config.clone(),
                     block: Duration::from_secs(1),
                 },
+                settled_tx,
                 shutdown.clone(),
             ));
             supervise("cluster feed", node, health.clone(), shutdown.clone());
-            (hub, Some(store))
+            let publish = config.sources(SourceKind::Api).then(|| {
+                publish_api(publish::Route::Cluster(cluster::inbox::Forwarder {
+                    store: store.clone(),
+                    hub: hub.clone(),
+                    rules,
+                    settled,
+                }))
+            });
+            (hub, Some(store), publish)
         }
     };
 
@@ -246,6 +311,7 @@ pub async fn start(config: &Config) -> std::io::Result<Running> {
     )?);
     metrics::spawn_upkeep(shutdown.clone());
     let state = AppState {
+        publish,
         pages,
         leptos_options: leptos_options(config),
         hub: hub.clone(),
@@ -296,6 +362,17 @@ pub async fn start(config: &Config) -> std::io::Result<Running> {
         shutdown,
         server,
     })
+}
+
+/// A hub at tick 0 holding `state`, with the configured lag capacity and history.
+fn fresh_hub(config: &Config, state: LiveState) -> Hub {
+    let epoch = cluster::micros_now().timestamp_micros().unsigned_abs();
+    Hub::new(
+        epoch,
+        state,
+        config.lag_capacity as usize,
+        config.history as usize,
+    )
 }
 
 /// A hub holding `warmup_secs` of simulated past (so that charts, sparklines and tapes have

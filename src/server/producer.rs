@@ -95,6 +95,7 @@ pub fn prepare(
         ts,
         new_symbols,
         updates,
+        inbox: None,
     }
 }
 

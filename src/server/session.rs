@@ -11,6 +11,7 @@
 //! After a Close (ours or the client's) it only reads, until the client answers or a grace
 //! period ends.
 
+use super::bucket::Bucket;
 use super::cluster::store::Store;
 use super::fanout::FanOut;
 use super::hub::{Hub, Start};
@@ -83,39 +84,6 @@ enum Stop {
     Closing,
 }
 
-/// Token bucket for client messages.
-struct Bucket {
-    tokens: f64,
-    at: Instant,
-    rate: f64,
-    burst: f64,
-}
-
-impl Bucket {
-    fn new(rate: f64, burst: f64) -> Self {
-        Bucket {
-            tokens: burst,
-            at: Instant::now(),
-            rate,
-            burst,
-        }
-    }
-
-    /// Takes `cost` tokens; false if there are not enough.
-    fn take(&mut self, cost: f64) -> bool {
-        let now = Instant::now();
-        self.tokens =
-            (self.tokens + now.duration_since(self.at).as_secs_f64() * self.rate).min(self.burst);
-        self.at = now;
-        if self.tokens >= cost {
-            self.tokens -= cost;
-            true
-        } else {
-            false
-        }
-    }
-}
-
 /// How a session ended, for the connection log.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Ended {
@@ -171,12 +139,19 @@ pub async fn run(
         last_heard: Instant::now(),
         ended: Ended::default(),
     };
+    // Taken before the catalog is read for the welcome: a listing in between is not missed.
+    let mut listings = s.sub.hub().listings();
+    listings.borrow_and_update();
     let welcome = ServerMsg::Welcome {
         epoch: s.sub.hub().epoch(),
         ts: Utc::now(),
         heartbeat_ms: s.limits.heartbeat.as_millis() as u32,
         max_subscriptions: s.limits.max_subscriptions as u32,
         symbols: s.sub.hub().catalog().symbols().to_vec(),
+    };
+    let mut told = match &welcome {
+        ServerMsg::Welcome { symbols, .. } => symbols.len(),
+        _ => 0,
     };
     if s.send_msg(&welcome).await.is_err() {
         return s.finish();
@@ -222,6 +197,7 @@ pub async fn run(
                 }
             },
             _ = timer.tick(), if closing.is_none() => s.on_timer(&mut last_ping).await,
+            Ok(()) = listings.changed(), if closing.is_none() => s.tell_listed(&mut told).await,
             _ = tokio::time::sleep_until(closing.unwrap_or_else(Instant::now)), if closing.is_some() => break,
         };
         match step {
@@ -271,6 +247,19 @@ impl Session {
             self.send_out(out).await?;
         }
         Ok(())
+    }
+
+    /// Tells the client of symbols listed after the first `told`.
+    async fn tell_listed(&mut self, told: &mut usize) -> Result<(), Stop> {
+        let catalog = self.sub.hub().catalog();
+        let symbols = catalog.symbols();
+        if symbols.len() <= *told {
+            *told = symbols.len();
+            return Ok(());
+        }
+        let added = symbols[*told..].to_vec();
+        *told = symbols.len();
+        self.send_msg(&ServerMsg::Listed { symbols: added }).await
     }
 
     async fn send_msg(&mut self, msg: &ServerMsg) -> Result<(), Stop> {
@@ -602,24 +591,4 @@ pub fn starts(
             Some((cid, start))
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test(start_paused = true)]
-    async fn the_bucket_refills_at_its_rate_up_to_its_burst() {
-        let mut b = Bucket::new(10.0, 5.0);
-        for _ in 0..5 {
-            assert!(b.take(1.0));
-        }
-        assert!(!b.take(1.0), "burst spent");
-        tokio::time::advance(Duration::from_millis(300)).await;
-        assert!(b.take(1.0) && b.take(1.0) && b.take(1.0));
-        assert!(!b.take(1.0));
-        tokio::time::advance(Duration::from_secs(60)).await;
-        assert!(!b.take(6.0), "never more than the burst");
-        assert!(b.take(5.0));
-    }
 }

@@ -318,10 +318,14 @@ async fn run(
 ) -> (u64, u64) {
     // The receiver comes first: everything published from here on reaches this session.
     let mut rx = hub.receiver();
+    let mut listings = hub.listings();
+    listings.borrow_and_update();
     let mut sub = Subscriber::new(hub.clone());
     let (mut sent, mut lags) = (0u64, 0u64);
     let timeout = limits.send_timeout;
     let mut head = format!("retry: {RETRY_MS}\n\n").into_bytes();
+    let symbols = hub.catalog().symbols().to_vec();
+    let mut told = symbols.len();
     head.extend_from_slice(&event(
         "welcome",
         ServerMsg::Welcome {
@@ -329,7 +333,7 @@ async fn run(
             ts: Utc::now(),
             heartbeat_ms: limits.heartbeat.as_millis() as u32,
             max_subscriptions: limits.max_subscriptions as u32,
-            symbols: hub.catalog().symbols().to_vec(),
+            symbols,
         }
         .encode()
         .as_bytes(),
@@ -371,6 +375,22 @@ async fn run(
                 }
                 Err(RecvError::Closed) => return (sent, lags),
             },
+            Ok(()) = listings.changed() => {
+                let catalog = hub.catalog();
+                let all = catalog.symbols();
+                if all.len() <= told {
+                    told = all.len();
+                    continue;
+                }
+                let listed = ServerMsg::Listed { symbols: all[told..].to_vec() }.encode();
+                told = all.len();
+                if !emit(&tx, event("listed", listed.as_bytes(), None), timeout).await {
+                    return (sent, lags);
+                }
+                sent += 1;
+                last_sent = Instant::now();
+                continue;
+            }
             _ = timer.tick() => {
                 if last_sent.elapsed() < limits.heartbeat {
                     continue;

@@ -3,6 +3,7 @@
 //! - `store`: the keys and the Lua scripts (numbering, lease, epochs, checkpoints).
 //! - `payload`: a tick as the tick stream stores it.
 //! - `checkpoint`: a producer's whole state, for nodes that start or lost continuity.
+//! - `inbox`: publish requests from any node, taken into ticks by the producer.
 //! - this file: the node's feed loop, following or leading.
 //!
 //! Every node runs one feed loop. A node **follows**: it loads the latest checkpoint into its
@@ -28,6 +29,7 @@
 //!   it reconnects rather than stall silently.
 
 pub mod checkpoint;
+pub mod inbox;
 pub mod payload;
 pub mod store;
 
@@ -103,6 +105,10 @@ struct Node {
     reader: Option<store::TickReader>,
     backoff: Duration,
     next_lease_try: Instant,
+    /// Leading: the inbox stream id through which publish requests are settled.
+    inbox_cursor: String,
+    /// What the applied ticks settled, for this node's waiting publishers.
+    settled: tokio::sync::watch::Sender<inbox::Settled>,
 }
 
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
@@ -118,6 +124,7 @@ pub async fn run(
     hub: Arc<Hub>,
     health: Arc<Health>,
     config: NodeConfig,
+    settled: tokio::sync::watch::Sender<inbox::Settled>,
     stop: CancellationToken,
 ) {
     let token = format!("{}-{:x}", std::process::id(), Utc::now().timestamp_micros());
@@ -132,6 +139,8 @@ pub async fn run(
         reader: None,
         backoff: BACKOFF_MIN,
         next_lease_try: Instant::now(),
+        inbox_cursor: "0-0".into(),
+        settled,
     };
     let mut mode = Mode::Follow;
     loop {
@@ -236,10 +245,14 @@ impl Node {
                     metrics::consumer_lag(0);
                 }
                 for tick in ticks {
+                    let (n, mark) = (tick.n, tick.inbox.clone());
                     if let Err(err) = self.hub.commit(tick) {
                         tracing::warn!(%err, "the feed in Redis does not continue ours; reloading");
                         self.loaded = false;
                         return Mode::Follow;
+                    }
+                    if let Some(mark) = mark {
+                        self.settled.send_modify(|s| s.add(&mark, n));
                     }
                     self.published = true;
                     self.health.beat();
@@ -437,6 +450,14 @@ impl Node {
                 }
             }
         }
+        self.inbox_cursor = match self.store.inbox_cursor().await {
+            Ok(c) => c,
+            Err(err) => {
+                self.redis_failed(&err);
+                self.store.release_lease(&self.token).await;
+                return None;
+            }
+        };
         self.reader = None;
         self.health.set_leading(true);
         self.health.set_caught_up(true);
@@ -542,19 +563,36 @@ impl Node {
                 continue;
             }
             let now = micros_now();
-            let events = sim.step(now);
-            if events.is_empty() {
+            let mut draw = crate::server::sources::Draw {
+                events: sim.step(now),
+                ..Default::default()
+            };
+            let mark =
+                match inbox::take(&self.store, &self.hub, &self.inbox_cursor, &mut draw).await {
+                    Ok(mark) => mark,
+                    Err(err) => {
+                        tracing::warn!(%err, "cannot read the publish inbox this tick");
+                        None
+                    }
+                };
+            if draw.is_empty() && mark.is_none() {
                 continue;
             }
-            let tick = prepare(&self.hub, now, events, Vec::new());
+            let mut tick = prepare(&self.hub, now, draw.events, draw.new_symbols);
+            tick.inbox = mark.clone();
             let sent = Instant::now();
             let committed = self.store.commit(&self.token, &tick).await;
             metrics::redis_commit(sent.elapsed().as_secs_f64());
             match committed {
                 Ok(()) => {
                     self.redis_ok();
+                    let n = tick.n;
                     if let Err(err) = self.hub.commit(tick) {
                         tracing::error!(%err, "our own tick did not continue our hub");
+                    }
+                    if let Some(mark) = mark {
+                        self.inbox_cursor = mark.to.clone();
+                        self.settled.send_modify(|s| s.add(&mark, n));
                     }
                     self.health.beat();
                 }

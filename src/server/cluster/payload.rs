@@ -1,9 +1,11 @@
 //! A tick as it is stored in the tick stream: what a node needs to apply it exactly as the
 //! producer did, with every update's JSON as the producer encoded it (so no node re-encodes).
 //!
-//! `{"ts":<µs>,"new":[<quote item>,..],"u":[[<channel id>,<seq>,<item>],..]}` where an item
-//! is the protocol's short form (`protocol::wire`) for a batch at `ts`, and `new` lists the
-//! symbols first published in this tick with their first quote (written in full).
+//! `{"ts":<µs>,"new":[<quote item>,..],"u":[[<channel id>,<seq>,<item>],..],"in":{..}}` where
+//! an item is the protocol's short form (`protocol::wire`) for a batch at `ts`, `new` lists
+//! the symbols first published in this tick with their first quote (written in full), and
+//! `in` (when the tick settled publish requests from the inbox) is
+//! `{"to":"<stream id>","rej":[["<stream id>","<reason>"],..]}`.
 
 use super::super::hub::{Commit, Numbered};
 use super::super::tick::TickNo;
@@ -49,8 +51,26 @@ pub fn encode(tick: &Commit) -> String {
         out.push_str(std::str::from_utf8(&u.json).unwrap_or("null"));
         out.push(']');
     }
-    out.push_str("]}");
+    out.push(']');
+    if let Some(mark) = &tick.inbox {
+        out.push_str(r#","in":"#);
+        out.push_str(
+            &serde_json::to_string(&RawMark {
+                to: mark.to.clone(),
+                rej: mark.rejected.clone(),
+            })
+            .expect("strings always serialise"),
+        );
+    }
+    out.push('}');
     out
+}
+
+#[derive(serde::Serialize, Deserialize)]
+struct RawMark {
+    to: String,
+    #[serde(default)]
+    rej: Vec<(String, String)>,
 }
 
 #[derive(Deserialize)]
@@ -60,6 +80,8 @@ struct Raw<'a> {
     new: Vec<&'a RawValue>,
     #[serde(borrow)]
     u: Vec<(u32, u64, &'a RawValue)>,
+    #[serde(default, rename = "in")]
+    inbox: Option<RawMark>,
 }
 
 /// Reads tick `n` of `epoch`.
@@ -93,6 +115,10 @@ pub fn decode(epoch: Epoch, n: TickNo, payload: &str) -> Result<Commit, String> 
         ts,
         new_symbols,
         updates,
+        inbox: raw.inbox.map(|m| super::super::hub::InboxMark {
+            to: m.to,
+            rejected: m.rej,
+        }),
     })
 }
 
@@ -118,7 +144,7 @@ mod tests {
             ts: now,
         };
         let hub = Hub::new(7, LiveState::new(now, vec![quote("A", 10.0)], vec![]), 8, 8);
-        let tick = prepare(
+        let mut tick = prepare(
             &hub,
             now,
             vec![
@@ -133,7 +159,12 @@ mod tests {
             ],
             vec![quote("NEW", 3.0)],
         );
+        tick.inbox = Some(crate::server::hub::InboxMark {
+            to: "1700000000000-3".into(),
+            rejected: vec![("1700000000000-2".into(), "unknown symbol \"X\"".into())],
+        });
         let back = decode(7, tick.n, &encode(&tick)).unwrap();
+        assert_eq!(back.inbox, tick.inbox);
         assert_eq!(back.n, tick.n);
         assert_eq!(back.ts, tick.ts);
         assert_eq!(back.new_symbols, tick.new_symbols);

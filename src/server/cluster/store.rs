@@ -86,11 +86,12 @@ if e ~= ARGV[2] then return redis.error_reply('EPOCH ' .. e) end
 local n = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
 if n + 1 ~= tonumber(ARGV[3]) then return redis.error_reply('ORDER ' .. n) end
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '0-' .. ARGV[3], 'p', ARGV[5])
-for i = 10, #ARGV, 3 do
+for i = 11, #ARGV, 3 do
   redis.call('XADD', ARGV[8] .. ARGV[i], 'MAXLEN', '~', ARGV[7], '0-' .. ARGV[i + 1],
     'n', ARGV[3], 't', ARGV[4], 'j', ARGV[i + 2])
 end
 redis.call('HSET', KEYS[1], 'n', ARGV[3], 'alive', ARGV[9])
+if ARGV[10] ~= '' then redis.call('HSET', KEYS[1], 'inbox', ARGV[10]) end
 return n + 1
 "#;
 
@@ -98,8 +99,10 @@ const NEW_EPOCH: &str = r#"
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return redis.error_reply('LEASE') end
 local e = redis.call('HGET', KEYS[1], 'epoch')
 if e and e ~= ARGV[2] then return redis.error_reply('EPOCH ' .. e) end
+local inbox = redis.call('HGET', KEYS[1], 'inbox')
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'epoch', ARGV[3], 'n', ARGV[4], 'alive', ARGV[6])
+if inbox then redis.call('HSET', KEYS[1], 'inbox', inbox) end
 redis.call('SET', KEYS[3], ARGV[5])
 redis.call('SET', KEYS[4], ARGV[4])
 return 1
@@ -159,6 +162,9 @@ pub struct Store {
     checkpoint: Script,
     invalidate: Script,
 }
+
+/// Publish requests kept in the inbox stream (about): settled ones are only history.
+const INBOX_KEEP: u32 = 10_000;
 
 /// How long a command may take before Redis counts as unreachable.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -224,6 +230,60 @@ impl Store {
             n: n.unwrap_or(0),
             alive_ms: alive.unwrap_or(0),
         }))
+    }
+
+    /// The inbox stream id up to which publish requests are settled ("0-0": none yet).
+    pub async fn inbox_cursor(&self) -> Result<String, Refused> {
+        let mut conn = self.conn();
+        let at: Option<String> = redis::cmd("HGET")
+            .arg(self.key("meta"))
+            .arg("inbox")
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| self.failed(e))?;
+        Ok(at.unwrap_or_else(|| "0-0".into()))
+    }
+
+    /// Queues a publish request (a `PublishBatch` as JSON) for the producer; its stream id.
+    pub async fn inbox_add(&self, batch: &str) -> Result<String, Refused> {
+        let mut conn = self.conn();
+        redis::cmd("XADD")
+            .arg(self.key("inbox"))
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(INBOX_KEEP)
+            .arg("*")
+            .arg("b")
+            .arg(batch)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| self.failed(e))
+    }
+
+    /// Up to `count` queued requests after stream id `cursor`: (id, batch JSON).
+    pub async fn inbox_after(
+        &self,
+        cursor: &str,
+        count: usize,
+    ) -> Result<Vec<(String, String)>, Refused> {
+        let mut conn = self.conn();
+        let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+            .arg(self.key("inbox"))
+            .arg(format!("({cursor}"))
+            .arg("+")
+            .arg("COUNT")
+            .arg(count)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| self.failed(e))?;
+        Ok(reply
+            .ids
+            .into_iter()
+            .map(|entry| {
+                let batch = entry.get::<String>("b").unwrap_or_default();
+                (entry.id, batch)
+            })
+            .collect())
     }
 
     /// Round trip of a `PING`.
@@ -295,7 +355,8 @@ impl Store {
             .arg(self.retention.ticks)
             .arg(self.retention.per_channel)
             .arg(self.channel_prefix(tick.epoch))
-            .arg(now_ms());
+            .arg(now_ms())
+            .arg(tick.inbox.as_ref().map_or("", |m| m.to.as_str()));
         for u in &tick.updates {
             inv.arg(u.channel).arg(u.seq).arg(&u.json[..]);
         }

@@ -1,0 +1,353 @@
+//! The publish API's inbox: requests the HTTP handler has authenticated and checked for
+//! well-formed values wait here for the next tick, where each is checked against the market
+//! (known symbols, the time window) and taken into the tick whole, or refused whole.
+//!
+//! Checking at the tick rather than at the request is what makes "nothing partially applied"
+//! hold without locks: the feed task is the only writer, so what it checks is what it commits.
+//! A request is answered once its tick is committed, with the tick's number.
+
+use super::Draw;
+use crate::protocol::publish::{PublishEvent, Published};
+use crate::protocol::{Event, Quote};
+use crate::server::hub::Hub;
+use crate::server::tick::TickNo;
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+
+/// One publish request.
+pub struct Request {
+    pub events: Vec<PublishEvent>,
+    pub reply: oneshot::Sender<Result<Receipt, Rejection>>,
+}
+
+/// What a publisher is told when its events are on the feed.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Receipt {
+    /// The tick that carried them.
+    pub tick: TickNo,
+    pub events: usize,
+    /// Symbols this request listed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub listed: Vec<String>,
+}
+
+/// Why a request was refused: the event (by index) and the reason.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rejection {
+    pub index: Option<usize>,
+    pub message: String,
+}
+
+/// In a cluster, what a tick did with the inbox in Redis: every request up to stream id `to`
+/// is settled, taken into the tick unless listed in `rejected` (id, reason).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InboxMark {
+    pub to: String,
+    pub rejected: Vec<(String, String)>,
+}
+
+/// The checks that depend on configuration.
+#[derive(Clone, Debug)]
+pub struct Rules {
+    pub allow_new_symbols: bool,
+    /// Oldest event timestamp accepted, before now.
+    pub max_age: Duration,
+    /// How far in the future a timestamp may be (clock skew).
+    pub max_skew: Duration,
+}
+
+pub struct Inbox {
+    rx: mpsc::Receiver<Request>,
+    rules: Rules,
+}
+
+/// The sending side (for the HTTP handler) and the inbox (for the feed), holding up to
+/// `capacity` requests between ticks.
+pub fn channel(rules: Rules, capacity: usize) -> (mpsc::Sender<Request>, Inbox) {
+    let (tx, rx) = mpsc::channel(capacity.max(1));
+    (tx, Inbox { rx, rules })
+}
+
+/// A request taken into a tick, to answer after the commit.
+pub struct Accepted {
+    reply: oneshot::Sender<Result<Receipt, Rejection>>,
+    events: usize,
+    listed: Vec<String>,
+}
+
+impl Accepted {
+    pub fn answer(self, committed: Result<TickNo, String>) {
+        let answer = committed
+            .map(|tick| Receipt {
+                tick,
+                events: self.events,
+                listed: self.listed,
+            })
+            .map_err(|message| Rejection {
+                index: None,
+                message,
+            });
+        // The publisher may have hung up: nothing to tell.
+        let _ = self.reply.send(answer);
+    }
+}
+
+impl Inbox {
+    /// Takes every waiting request that passes into `draw`; answers the others now.
+    pub fn draw(&mut self, hub: &Hub, now: DateTime<Utc>, draw: &mut Draw) {
+        while let Ok(request) = self.rx.try_recv() {
+            let count = request.events.len();
+            match admit(&self.rules, hub, now, request.events, draw) {
+                Ok(listed) => draw.accepted.push(Accepted {
+                    reply: request.reply,
+                    events: count,
+                    listed,
+                }),
+                Err(rejection) => {
+                    let _ = request.reply.send(Err(rejection));
+                }
+            }
+        }
+    }
+}
+
+/// Checks `events` against the market as of `hub` plus what `draw` already holds, and adds
+/// them to `draw` if every one passes (then returns the symbols they listed); otherwise
+/// leaves `draw` as it was.
+pub fn admit(
+    rules: &Rules,
+    hub: &Hub,
+    now: DateTime<Utc>,
+    events: Vec<PublishEvent>,
+    draw: &mut Draw,
+) -> Result<Vec<String>, Rejection> {
+    let reject = |index: usize, message: String| Rejection {
+        index: Some(index),
+        message,
+    };
+    let catalog = hub.catalog();
+    // The current quotes of the symbols these events name (for defaults).
+    let named: Vec<Option<Quote>> = hub.read(|state, _, _, _| {
+        events
+            .iter()
+            .map(|e| {
+                let i = catalog.symbol_index(e.symbol()?)?;
+                state.quotes().get(i as usize).cloned()
+            })
+            .collect()
+    });
+    let mut out = Vec::with_capacity(events.len());
+    let mut listed: Vec<Quote> = Vec::new();
+    for (i, (event, current)) in events.into_iter().zip(named).enumerate() {
+        event.check().map_err(|m| reject(i, m))?;
+        if let Some(ts) = event.ts() {
+            if ts > now + rules.max_skew {
+                return Err(reject(
+                    i,
+                    format!(
+                        "timestamp {} is {} ms in the future (clock skew allowed: {} ms)",
+                        ts.to_rfc3339(),
+                        (ts - now).num_milliseconds(),
+                        rules.max_skew.num_milliseconds()
+                    ),
+                ));
+            }
+            if ts < now - rules.max_age {
+                return Err(reject(
+                    i,
+                    format!(
+                        "timestamp {} is older than {} s",
+                        ts.to_rfc3339(),
+                        rules.max_age.num_seconds()
+                    ),
+                ));
+            }
+        }
+        // The symbol as listed before this event: on the market, earlier in this tick, or
+        // earlier in this request.
+        let symbol = event.symbol().map(str::to_string);
+        let before: Option<Quote> = match &symbol {
+            None => None,
+            Some(s) => current
+                .or_else(|| draw.lists(s).cloned())
+                .or_else(|| listed.iter().rev().find(|q| &q.symbol == s).cloned()),
+        };
+        match event.into_parts(now) {
+            Published::Quote {
+                mut quote,
+                open_given,
+                volume_given,
+            } => match before {
+                Some(prev) => {
+                    if !open_given {
+                        quote.open = prev.open;
+                    }
+                    if !volume_given {
+                        quote.volume = prev.volume;
+                    }
+                    out.push(Event::Quote(quote));
+                }
+                None if rules.allow_new_symbols => {
+                    listed.push(quote.clone());
+                    out.push(Event::Quote(quote));
+                }
+                None => {
+                    return Err(reject(
+                        i,
+                        format!(
+                            "unknown symbol {} (the server lists new symbols only with --allow-new-symbols)",
+                            quote.symbol
+                        ),
+                    ))
+                }
+            },
+            Published::Trade(trade) => {
+                if before.is_none() {
+                    return Err(reject(
+                        i,
+                        if rules.allow_new_symbols {
+                            format!(
+                                "unknown symbol {}: list it with a quote first (in this request or before)",
+                                trade.symbol
+                            )
+                        } else {
+                            format!("unknown symbol {}", trade.symbol)
+                        },
+                    ));
+                }
+                out.push(Event::Trade(trade));
+            }
+            Published::Game(game) => out.push(Event::Game(game)),
+        }
+    }
+    // A symbol listed twice in one request is listed once, with its last quote.
+    let mut names: Vec<String> = Vec::new();
+    for q in listed.iter().rev() {
+        if !names.contains(&q.symbol) {
+            names.push(q.symbol.clone());
+            draw.new_symbols.push(q.clone());
+        }
+    }
+    draw.events.extend(out);
+    Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Side;
+    use crate::server::state::LiveState;
+
+    fn hub() -> Hub {
+        let q = Quote {
+            symbol: "AAPL".into(),
+            bid: 1.0,
+            ask: 1.1,
+            last: 1.05,
+            open: 1.0,
+            volume: 500,
+            ts: Utc::now(),
+        };
+        Hub::new(1, LiveState::new(Utc::now(), vec![q], Vec::new()), 8, 8)
+    }
+
+    fn rules(allow_new_symbols: bool) -> Rules {
+        Rules {
+            allow_new_symbols,
+            max_age: Duration::seconds(60),
+            max_skew: Duration::seconds(5),
+        }
+    }
+
+    fn quote(symbol: &str, ts: Option<DateTime<Utc>>) -> PublishEvent {
+        PublishEvent::Quote {
+            symbol: symbol.into(),
+            bid: 2.0,
+            ask: 2.1,
+            last: 2.05,
+            open: None,
+            volume: None,
+            ts,
+        }
+    }
+
+    fn trade(symbol: &str) -> PublishEvent {
+        PublishEvent::Trade {
+            symbol: symbol.into(),
+            price: 2.0,
+            size: 10,
+            side: Side::Buy,
+            ts: None,
+        }
+    }
+
+    #[test]
+    fn a_quote_keeps_the_symbols_open_and_volume_unless_given() {
+        let hub = hub();
+        let mut draw = Draw::default();
+        admit(
+            &rules(false),
+            &hub,
+            Utc::now(),
+            vec![quote("AAPL", None)],
+            &mut draw,
+        )
+        .unwrap();
+        let Event::Quote(q) = &draw.events[0] else {
+            panic!()
+        };
+        assert_eq!((q.open, q.volume, q.last), (1.0, 500, 2.05));
+    }
+
+    #[test]
+    fn one_bad_event_refuses_the_whole_request_and_leaves_the_tick_alone() {
+        let hub = hub();
+        let mut draw = Draw::default();
+        let now = Utc::now();
+        for (events, index, says) in [
+            (
+                vec![quote("AAPL", None), trade("NOPE")],
+                1,
+                "unknown symbol NOPE",
+            ),
+            (
+                vec![quote("AAPL", Some(now + Duration::seconds(60)))],
+                0,
+                "in the future",
+            ),
+            (
+                vec![trade("AAPL"), quote("AAPL", Some(now - Duration::hours(2)))],
+                1,
+                "older than 60 s",
+            ),
+        ] {
+            let err = admit(&rules(false), &hub, now, events, &mut draw).unwrap_err();
+            assert_eq!(err.index, Some(index));
+            assert!(err.message.contains(says), "{}", err.message);
+            assert!(draw.is_empty());
+        }
+    }
+
+    #[test]
+    fn new_symbols_are_listed_by_a_quote_when_allowed() {
+        let hub = hub();
+        let mut draw = Draw::default();
+        let now = Utc::now();
+        let err = admit(&rules(true), &hub, now, vec![trade("ACME")], &mut draw).unwrap_err();
+        assert!(err.message.contains("list it with a quote first"));
+        let listed = admit(
+            &rules(true),
+            &hub,
+            now,
+            vec![quote("ACME", None), trade("ACME"), quote("ACME", None)],
+            &mut draw,
+        )
+        .unwrap();
+        assert_eq!(listed, vec!["ACME".to_string()]);
+        assert_eq!(draw.new_symbols.len(), 1);
+        assert_eq!(draw.events.len(), 3);
+        // Listed in this tick: a second request may trade it.
+        admit(&rules(false), &hub, now, vec![trade("ACME")], &mut draw).unwrap();
+    }
+}
