@@ -17,7 +17,7 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
   cargo install cargo-fuzz --locked
 fi
 
-targets=(client_msg sse_query redis_payload ws_frame)
+targets=(client_msg sse_query redis_payload ws_frame publish_body)
 failed=()
 summary=()
 mkdir -p target

@@ -6,21 +6,25 @@
 //!
 //! # Layout
 //!
-//! - [`protocol`]: the message types on the wire, shared by server, browser and Rust clients.
-//! - `server::simulator`: the seeded market (random-walk quotes, trades) and games (scores, clock).
-//! - `server::hub`: fan-out; applies each tick's batch to the live state, encodes it once, broadcasts it.
-//! - `server::feed`: the task that steps the simulator every tick and publishes to the hub.
-//! - `server::ws`: the `/ws` upgrade: origin check, connection cap, socket limits.
-//! - `server::page`: server-side rendering of the page from the hub's snapshot.
+//! - [`protocol`]: the message types on the wire, shared by server, browser and Rust clients;
+//!   `protocol::wire` the short form of market data, `protocol::publish` the publish body.
+//! - `server::simulator`: the seeded market (quotes, trades) and games (scores, clock).
+//! - `server::sources`: the other sources of a tick: the publish inbox, the recorder, the replay.
+//! - `server::feed`: the task that draws each tick from the sources and commits it to the hub.
+//! - `server::hub`: live state per channel, seqs and history; encodes each update once.
+//! - `server::fanout`: writes each tick's shared frame to every in-sync session.
+//! - `server::session`: one client's subscriptions, resume, catch-up, heartbeats and limits.
+//! - `server::ws` and `server::websocket`: the `/ws` upgrade and our RFC 6455 frames.
+//! - `server::sse`: the same feed as Server-Sent Events. `server::publish`: `POST /api/publish`.
+//! - `server::cluster`: Redis: the commit script, streams, lease, checkpoints, publish inbox.
+//! - `server::page` and `server::page_cache`: the server-rendered page, once per tick.
+//! - `server::metrics`, `server::health`, `server::http`: `/metrics`, `/readyz`, limits.
 //! - `server::config`: command-line and environment configuration.
 //! - [`ui`]: the reactive store (`ui::store`) and the components (`market`, `ticker`, `detail`,
-//!   `scoreboard`, `status`, `announcer`, `sparkline`).
-//! - [`app`]: the HTML shell and the root component.
-//! - `client::feed`: the browser's socket: subscribes, resumes, applies the stream, reconnects.
-//! - `client::prefs`: watchlist, sort, theme and selection kept in localStorage.
+//!   `scoreboard`, `status`, `announcer`, `sparkline`). [`app`]: the HTML shell and root.
+//! - `client::feed` and `client::transport`: the browser's feed over WebSocket or SSE:
+//!   subscribes, resumes, applies the stream, reconnects. `client::prefs`: saved preferences.
 //! - [`clock_sync`]: server clock offset (min-RTT pings) and message rate, for the status bar.
-//! - `server::catalog`: channel names to dense ids. `server::candles`: OHLCV from trades.
-//! - `server::session`: one client's subscriptions, catch-up, heartbeats and limits.
 //!
 //! Server-only code is behind the `ssr` feature and browser-only code behind `hydrate`; the
 //! protocol and the UI compile for both.

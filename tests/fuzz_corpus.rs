@@ -46,3 +46,8 @@ fn redis_payloads() {
 fn websocket_frames() {
     run("ws_frame", harness::ws_frame);
 }
+
+#[test]
+fn publish_bodies() {
+    run("publish_body", harness::publish_body);
+}
