@@ -15,6 +15,7 @@ TARGET_DIR=${CARGO_TARGET_DIR:-target}
 
 echo "==> Building the site, the server and the load generator (release)"
 cargo leptos build --release
+bash scripts/precompress.sh
 cargo build --release --features ssr --bin livetape --example loadgen
 LIVETAPE="$TARGET_DIR/release/livetape"
 LOADGEN="$TARGET_DIR/release/examples/loadgen"
@@ -42,22 +43,26 @@ stop_server() {
 }
 trap stop_server EXIT
 
-# start KIND RATE: a server publishing RATE events per second.
+# start KIND RATE: a server publishing RATE quote events per second in 100 ms ticks (the
+# batched peer's tick), to every client.
 start() {
   local kind=$1 rate=$2
   PORT=$((PORT + 1))
   case $kind in
     livetape)
-      # RATE quote events per second: 50 symbols moving RATE/50 times a second each (at most
-      # one move per tick, so the tick shrinks for high rates), no trades.
-      local per_symbol tick
-      per_symbol=$(python3 -c "print($rate/50)")
-      tick=$(python3 -c "print(max(5, min(100, int(1000/max($rate/50,1)))))")
-      "$LIVETAPE" --addr "127.0.0.1:$PORT" --symbols 50 --quote-rate "$per_symbol" --trade-rate 0 \
-        --tick-ms "$tick" --warmup-secs 0 --max-connections 20000 >/dev/null 2>&1 &
+      # RATE quotes a second: RATE/10 symbols (at least 10) each moving up to 10 times a
+      # second, i.e. once per 100 ms tick; no trades. Nothing fed (RATE 0): 50 quiet symbols.
+      local symbols per_symbol
+      symbols=$(python3 -c "print(50 if $rate == 0 else max(10, int($rate) // 10))")
+      per_symbol=$(python3 -c "print($rate / $symbols)")
+      "$LIVETAPE" --addr "127.0.0.1:$PORT" --symbols "$symbols" --quote-rate "$per_symbol" --trade-rate 0 \
+        --tick-ms 100 --warmup-secs "${WARMUP:-0}" --max-connections 20000 >/dev/null 2>&1 &
       ;;
     ws)
       node bench/peers/ws-server.js "$PORT" "$rate" >/dev/null 2>&1 &
+      ;;
+    wsbatch)
+      node bench/peers/ws-batch-server.js "$PORT" "$rate" >/dev/null 2>&1 &
       ;;
     socketio)
       node bench/peers/socketio-server.js "$PORT" "$rate" >/dev/null 2>&1 &
@@ -76,7 +81,7 @@ start() {
 run() {
   local scenario=$1 kind=$2 rate=$3 clients=$4 path=/ws
   shift 4
-  [ "$kind" = ws ] && path=/
+  case $kind in ws | wsbatch) path=/ ;; esac
   start "$kind" "$rate"
   local addrs=$(( clients / 20000 + 1 ))
   echo "--> $scenario: $kind, $rate events/s fed, $clients clients $*"
@@ -95,7 +100,7 @@ r = json.load(sys.stdin)
 sys.exit(0 if r['events_per_sec'] >= 0.9 * r['rate'] * r['clients'] and r['p99_ms'] < 100 else 1)"
 }
 
-KINDS=${BENCH_KINDS:-livetape ws socketio}
+KINDS=${BENCH_KINDS:-livetape wsbatch ws socketio}
 
 # (a) a fixed event rate, clients stepped up.
 for clients in 100 1000 10000; do
@@ -104,15 +109,69 @@ done
 # (b) 1,000 clients, the event rate stepped up until a server falls behind (one step past
 # the last rate it sustained is enough to show it).
 for kind in $KINDS; do
-  for rate in 100 200 500 1000 2000 5000 10000; do
+  for rate in 100 1000 2000 5000 10000 20000; do
     run b "$kind" "$rate" 1000
     sustained || break
   done
 done
-# (c) 10,000 subscribed clients and nothing fed: the server's memory per idle client.
-for kind in $KINDS; do run c "$kind" 0 10000; done
+# (c) 19,000 subscribed clients (the open-files limit is 20,000) and nothing fed: the
+# server's memory per idle client.
+for kind in $KINDS; do run c "$kind" 0 19000; done
 # (d) 1,000 clients at 100 events/s, then one more that stops reading: the others' latency.
 for kind in $KINDS; do run d "$kind" 100 1000 --stall; done
+
+# (e) scale-out: a producer and an edge on one Redis, 1,000 clients on the edge, 1,000
+# quotes/s; the same load on one embedded process is (b)'s row. The difference is what
+# Redis adds.
+if command -v redis-server >/dev/null; then
+  REDIS_PORT=$((PORT + 100))
+  redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no >/dev/null 2>&1 &
+  REDIS_PID=$!
+  sleep 0.5
+  "$LIVETAPE" --addr "127.0.0.1:$((PORT + 101))" --redis "redis://127.0.0.1:$REDIS_PORT" --role producer \
+    --symbols 100 --quote-rate 10 --trade-rate 0 --tick-ms 100 --warmup-secs 0 >/dev/null 2>&1 &
+  PRODUCER_PID=$!
+  sleep 1
+  PORT=$((PORT + 102))
+  "$LIVETAPE" --addr "127.0.0.1:$PORT" --redis "redis://127.0.0.1:$REDIS_PORT" --role edge \
+    --max-connections 20000 >/dev/null 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.05; done
+  echo "--> e: livetape edge on Redis, 1000 events/s fed, 1000 clients"
+  "$LOADGEN" --kind livetape --server "127.0.0.1:$PORT" --clients 1000 --secs "$SECS" --server-pid "$SERVER_PID" \
+    | python3 -c "import json,sys; r=json.load(sys.stdin); r.update(scenario='e', rate=1000, kind='livetape'); print(json.dumps(r))" \
+    | tee -a "$OUT/results.jsonl"
+  stop_server
+  kill "$PRODUCER_PID" "$REDIS_PID" 2>/dev/null || true
+  wait "$PRODUCER_PID" "$REDIS_PID" 2>/dev/null || true
+fi
+
+# (f) a page-load storm: 500 clients on the default feed, then `hey` asking for / (gzip) at
+# 1,000 pages/s, then as fast as it can; the feed measured before and during.
+storm() {
+  local phase=$1
+  shift
+  PORT=$((PORT + 1))
+  "$LIVETAPE" --addr "127.0.0.1:$PORT" --warmup-secs 30 --max-connections 20000 >/dev/null 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.05; done
+  local hey_out="$OUT/hey-$phase.txt" feed_out="$OUT/feed-$phase.json" hey_pid=
+  : > "$hey_out"
+  if [ "$#" -gt 0 ]; then
+    # Long enough to cover the load generator's connect, settle and measuring window.
+    hey -z "$((SECS + 6))s" -H "Accept-Encoding: gzip" "$@" "http://127.0.0.1:$PORT/" > "$hey_out" 2>&1 &
+    hey_pid=$!
+  fi
+  echo "--> f: storm $phase (hey $*)"
+  "$LOADGEN" --kind livetape --server "127.0.0.1:$PORT" --clients 500 --secs "$SECS" \
+    --server-pid "$SERVER_PID" > "$feed_out"
+  [ -n "$hey_pid" ] && { wait "$hey_pid" 2>/dev/null || true; }
+  python3 scripts/bench_hey.py "$phase" "$feed_out" "$hey_out" | tee -a "$OUT/results.jsonl"
+  stop_server
+}
+storm before
+storm rate1000 -c 20 -q 50
+storm fullspeed -c 50
 
 # The browser: 500 symbols at 10 updates/s each, measured by Chromium's own performance APIs.
 echo "--> browser: the dashboard with 500 symbols at 10 updates/s each"
@@ -121,7 +180,12 @@ BIN_ABS=$(realpath "$LIVETAPE")
 (cd end2end && E2E_PORT=3108 LIVETAPE_BIN="$BIN_ABS" npx playwright test -c bench.config.ts) \
   || echo "the browser benchmark failed; its row is left out" >&2
 WASM=target/site/pkg/livetape.wasm
-python3 -c "import gzip, json; b = open('$WASM', 'rb').read(); print(json.dumps({'raw': len(b), 'gzip': len(gzip.compress(b, 9))}))" \
+# What crosses the wire: the precompressed files the server sends (scripts/precompress.sh).
+python3 -c "
+import json, os
+size = lambda p: os.path.getsize(p) if os.path.exists(p) else None
+print(json.dumps({'raw': size('$WASM'), 'brotli': size('$WASM.br'), 'gzip': size('$WASM.gz'),
+                  'js_brotli': size('target/site/pkg/livetape.js.br'), 'css_brotli': size('target/site/pkg/livetape.css.br')}))" \
   > "$OUT/wasm.json"
 
 python3 scripts/bench_report.py "$OUT/results.jsonl" > docs/benchmarks.md
