@@ -46,9 +46,10 @@ enum Kind {
 struct Args {
     #[arg(long, value_enum)]
     kind: Kind,
-    /// The server's address (loopback only).
-    #[arg(long)]
-    server: SocketAddr,
+    /// The server's address (loopback only). Repeat it to spread the clients over several
+    /// servers (a cluster's edges), round robin.
+    #[arg(long = "server", required = true)]
+    servers: Vec<SocketAddr>,
     /// WebSocket path.
     #[arg(long, default_value = "/ws")]
     path: String,
@@ -64,9 +65,10 @@ struct Args {
     /// ~28k connections fit in the ephemeral port range.
     #[arg(long, default_value_t = 1)]
     source_addrs: u8,
-    /// The server's process id, to report its RSS and CPU.
-    #[arg(long)]
-    server_pid: Option<u32>,
+    /// The server's process id, to report its RSS and CPU (repeat it for several servers:
+    /// their RSS and CPU are added up).
+    #[arg(long = "server-pid")]
+    server_pids: Vec<u32>,
     /// After the first window, add one client that stops reading and measure a second window.
     #[arg(long)]
     stall: bool,
@@ -118,20 +120,20 @@ fn histogram() -> Histogram<u64> {
 
 impl Stats {
     /// Measures for `secs`: counters and histograms are cleared first, then read out.
-    async fn window(&self, secs: u64, server_pid: Option<u32>) -> Window {
+    async fn window(&self, secs: u64, server_pids: &[u32]) -> Window {
         for n in [&self.events, &self.frames, &self.bytes] {
             n.store(0, Ordering::Relaxed);
         }
         for shard in &self.shards {
             shard.lock().unwrap_or_else(|p| p.into_inner()).reset();
         }
-        let before = server_pid.and_then(proc_usage);
+        let before = usage(server_pids);
         let started = Instant::now();
         self.measuring.store(true, Ordering::Relaxed);
         tokio::time::sleep(Duration::from_secs(secs)).await;
         self.measuring.store(false, Ordering::Relaxed);
         let elapsed = started.elapsed().as_secs_f64();
-        let after = server_pid.and_then(proc_usage);
+        let after = usage(server_pids);
         let mut latency = histogram();
         for shard in &self.shards {
             let _ = latency.add(&*shard.lock().unwrap_or_else(|p| p.into_inner()));
@@ -253,12 +255,13 @@ async fn connect(i: usize, args: &Args, small_receive_buffer: bool) -> Option<Ws
         socket.set_reuseaddr(true).ok()?;
         socket.bind(SocketAddr::new(source, 0)).ok()?;
     }
-    let tcp = socket.connect(args.server).await.ok()?;
+    let server = args.servers[i % args.servers.len()];
+    let tcp = socket.connect(server).await.ok()?;
     let path = match args.kind {
         Kind::Socketio => "/socket.io/?EIO=4&transport=websocket",
         _ => &args.path,
     };
-    let url = format!("ws://{}{}", args.server, path);
+    let url = format!("ws://{server}{path}");
     // tungstenite zero-fills up to `read_buffer_size` before every read: its 128 KiB default
     // made memset 29% of the load generator's profile (perf, 1,000 clients), time that showed
     // up as latency for every server measured. Frames here are a few KiB at most.
@@ -425,11 +428,22 @@ fn proc_usage(pid: u32) -> Option<(u64, u64)> {
     Some((rss, ticks))
 }
 
+/// [`proc_usage`] added up over several processes; None if any cannot be read.
+fn usage(pids: &[u32]) -> Option<(u64, u64)> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().try_fold((0, 0), |(rss, ticks), &pid| {
+        let (r, t) = proc_usage(pid)?;
+        Some((rss + r, ticks + t))
+    })
+}
+
 #[tokio::main]
 async fn main() {
     let args = Arc::new(Args::parse());
     assert!(
-        args.server.ip().is_loopback(),
+        args.servers.iter().all(|s| s.ip().is_loopback()),
         "the load generator targets loopback only"
     );
     let stats = Arc::new(Stats {
@@ -442,7 +456,7 @@ async fn main() {
         shards: (0..64).map(|_| Mutex::new(histogram())).collect(),
     });
     let stop = Arc::new(AtomicBool::new(false));
-    let baseline_rss = args.server_pid.and_then(proc_usage).map(|u| u.0);
+    let baseline_rss = usage(&args.server_pids).map(|u| u.0);
     let mut tasks = Vec::with_capacity(args.clients + 1);
     for i in 0..args.clients {
         tasks.push(tokio::spawn(client(
@@ -466,14 +480,14 @@ async fn main() {
     }
     tokio::time::sleep(Duration::from_secs(args.settle)).await;
 
-    let first = stats.window(args.secs, args.server_pid).await;
+    let first = stats.window(args.secs, &args.server_pids).await;
     let stalled = if args.stall {
         tasks.push(tokio::spawn(stalled_client(
             args.clients,
             args.clone(),
             stop.clone(),
         )));
-        Some(stats.window(args.secs, args.server_pid).await)
+        Some(stats.window(args.secs, &args.server_pids).await)
     } else {
         None
     };

@@ -10,7 +10,18 @@ export PATH="$PWD/scripts/wasm-opt/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 SECS=${BENCH_SECS:-8}
 OUT=target/bench
 mkdir -p "$OUT"
-: > "$OUT/results.jsonl"
+# BENCH_ONLY="e f" runs only those scenarios (a b c d e f browser) and replaces their rows.
+ONLY=${BENCH_ONLY:-}
+want() { [ -z "$ONLY" ] || [[ " $ONLY " == *" $1 "* ]]; }
+if [ -z "$ONLY" ]; then
+  : > "$OUT/results.jsonl"
+else
+  touch "$OUT/results.jsonl"
+  python3 -c "
+import json, sys
+keep = [l for l in open('$OUT/results.jsonl') if l.strip() and json.loads(l)['scenario'] not in '$ONLY'.split()]
+open('$OUT/results.jsonl', 'w').writelines(keep)"
+fi
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 
 echo "==> Building the site, the server and the load generator (release)"
@@ -41,7 +52,23 @@ stop_server() {
     SERVER_PID=
   fi
 }
-trap stop_server EXIT
+# Processes a scenario starts besides SERVER_PID (Redis, a producer, edges).
+EXTRA_PIDS=()
+stop_extra() {
+  for pid in "${EXTRA_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${EXTRA_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  EXTRA_PIDS=()
+}
+trap 'stop_server; stop_extra' EXIT
+
+wait_port() {
+  for _ in $(seq 1 200); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "nothing listens on port $1" >&2
+  return 1
+}
 
 # start KIND RATE: a server publishing RATE quote events per second in 100 ms ticks (the
 # batched peer's tick), to every client.
@@ -103,47 +130,56 @@ sys.exit(0 if r['events_per_sec'] >= 0.9 * r['rate'] * r['clients'] and r['p99_m
 KINDS=${BENCH_KINDS:-livetape wsbatch ws socketio}
 
 # (a) a fixed event rate, clients stepped up.
-for clients in 100 1000 10000; do
-  for kind in $KINDS; do run a "$kind" 100 "$clients"; done
-done
+if want a; then
+  for clients in 100 1000 10000; do
+    for kind in $KINDS; do run a "$kind" 100 "$clients"; done
+  done
+fi
 # (b) 1,000 clients, the event rate stepped up until a server falls behind (one step past
 # the last rate it sustained is enough to show it).
-for kind in $KINDS; do
-  for rate in 100 1000 2000 5000 10000 20000; do
-    run b "$kind" "$rate" 1000
-    sustained || break
+if want b; then
+  for kind in $KINDS; do
+    for rate in 100 1000 2000 5000 10000 20000; do
+      run b "$kind" "$rate" 1000
+      sustained || break
+    done
   done
-done
+fi
 # (c) 19,000 subscribed clients (the open-files limit is 20,000) and nothing fed: the
 # server's memory per idle client.
-for kind in $KINDS; do run c "$kind" 0 19000; done
+if want c; then for kind in $KINDS; do run c "$kind" 0 19000; done; fi
 # (d) 1,000 clients at 100 events/s, then one more that stops reading: the others' latency.
-for kind in $KINDS; do run d "$kind" 100 1000 --stall; done
+if want d; then for kind in $KINDS; do run d "$kind" 100 1000 --stall; done; fi
 
-# (e) scale-out: a producer and an edge on one Redis, 1,000 clients on the edge, 1,000
-# quotes/s; the same load on one embedded process is (b)'s row. The difference is what
-# Redis adds.
-if command -v redis-server >/dev/null; then
-  REDIS_PORT=$((PORT + 100))
-  redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no >/dev/null 2>&1 &
-  REDIS_PID=$!
-  sleep 0.5
-  "$LIVETAPE" --addr "127.0.0.1:$((PORT + 101))" --redis "redis://127.0.0.1:$REDIS_PORT" --role producer \
-    --symbols 100 --quote-rate 10 --trade-rate 0 --tick-ms 100 --warmup-secs 0 >/dev/null 2>&1 &
-  PRODUCER_PID=$!
-  sleep 1
-  PORT=$((PORT + 102))
-  "$LIVETAPE" --addr "127.0.0.1:$PORT" --redis "redis://127.0.0.1:$REDIS_PORT" --role edge \
-    --max-connections 20000 >/dev/null 2>&1 &
-  SERVER_PID=$!
-  for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.05; done
-  echo "--> e: livetape edge on Redis, 1000 events/s fed, 1000 clients"
-  "$LOADGEN" --kind livetape --server "127.0.0.1:$PORT" --clients 1000 --secs "$SECS" --server-pid "$SERVER_PID" \
-    | python3 -c "import json,sys; r=json.load(sys.stdin); r.update(scenario='e', rate=1000, kind='livetape'); print(json.dumps(r))" \
-    | tee -a "$OUT/results.jsonl"
-  stop_server
-  kill "$PRODUCER_PID" "$REDIS_PID" 2>/dev/null || true
-  wait "$PRODUCER_PID" "$REDIS_PID" 2>/dev/null || true
+# (e) scale-out: a producer and three edges on one Redis, the clients spread over the edges
+# (1,000, then 10,000) at 100 quotes/s in 100 ms ticks; the same loads on one embedded
+# process are (a)'s rows. The difference is what the hop through Redis adds.
+if want e && command -v redis-server >/dev/null; then
+  for clients in 1000 10000; do
+    REDIS_PORT=$((PORT + 1))
+    PORT=$((PORT + 2))
+    redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no >/dev/null 2>&1 &
+    EXTRA_PIDS=($!)
+    wait_port "$REDIS_PORT"
+    "$LIVETAPE" --addr "127.0.0.1:$PORT" --redis "redis://127.0.0.1:$REDIS_PORT" --role producer \
+      --symbols 10 --quote-rate 10 --trade-rate 0 --tick-ms 100 --warmup-secs 0 >/dev/null 2>&1 &
+    EXTRA_PIDS+=($!)
+    edges=()
+    for _ in 1 2 3; do
+      PORT=$((PORT + 1))
+      "$LIVETAPE" --addr "127.0.0.1:$PORT" --redis "redis://127.0.0.1:$REDIS_PORT" --role edge \
+        --max-connections 20000 >/dev/null 2>&1 &
+      EXTRA_PIDS+=($!)
+      edges+=(--server "127.0.0.1:$PORT" --server-pid "$!")
+      wait_port "$PORT"
+    done
+    sleep 1
+    echo "--> e: 3 edges on Redis, 100 events/s fed, $clients clients"
+    "$LOADGEN" --kind livetape "${edges[@]}" --clients "$clients" --secs "$SECS" \
+      | python3 -c "import json,sys; r=json.load(sys.stdin); r.update(scenario='e', rate=100, edges=3); print(json.dumps(r))" \
+      | tee -a "$OUT/results.jsonl"
+    stop_extra
+  done
 fi
 
 # (f) a page-load storm: 500 clients on the default feed, then `hey` asking for / (gzip) at
@@ -154,7 +190,7 @@ storm() {
   PORT=$((PORT + 1))
   "$LIVETAPE" --addr "127.0.0.1:$PORT" --warmup-secs 30 --max-connections 20000 >/dev/null 2>&1 &
   SERVER_PID=$!
-  for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.05; done
+  wait_port "$PORT"
   local hey_out="$OUT/hey-$phase.txt" feed_out="$OUT/feed-$phase.json" hey_pid=
   : > "$hey_out"
   if [ "$#" -gt 0 ]; then
@@ -169,16 +205,20 @@ storm() {
   python3 scripts/bench_hey.py "$phase" "$feed_out" "$hey_out" | tee -a "$OUT/results.jsonl"
   stop_server
 }
-storm before
-storm rate1000 -c 20 -q 50
-storm fullspeed -c 50
+if want f; then
+  storm before
+  storm rate1000 -c 20 -q 50
+  storm fullspeed -c 50
+fi
 
 # The browser: 500 symbols at 10 updates/s each, measured by Chromium's own performance APIs.
-echo "--> browser: the dashboard with 500 symbols at 10 updates/s each"
-rm -f "$OUT/browser.json"
-BIN_ABS=$(realpath "$LIVETAPE")
-(cd end2end && E2E_PORT=3108 LIVETAPE_BIN="$BIN_ABS" npx playwright test -c bench.config.ts) \
-  || echo "the browser benchmark failed; its row is left out" >&2
+if want browser; then
+  echo "--> browser: the dashboard with 500 symbols at 10 updates/s each"
+  rm -f "$OUT/browser.json"
+  BIN_ABS=$(realpath "$LIVETAPE")
+  (cd end2end && E2E_PORT=3108 LIVETAPE_BIN="$BIN_ABS" npx playwright test -c bench.config.ts) \
+    || echo "the browser benchmark failed; its row is left out" >&2
+fi
 WASM=target/site/pkg/livetape.wasm
 # What crosses the wire: the precompressed files the server sends (scripts/precompress.sh).
 python3 -c "

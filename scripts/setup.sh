@@ -3,7 +3,7 @@
 # Safe to run again and again; `make run` and `make test` call it first.
 #
 # Installs: the Rust toolchain pinned in rust-toolchain.toml (with the wasm32 target),
-# cargo-leptos, the wasm-bindgen CLI matching Cargo.lock, Debian's chromium, redis-server,
+# cargo-leptos, the wasm-bindgen CLI matching Cargo.lock, cargo-nextest, Debian's chromium, redis-server,
 # haproxy, nginx, prometheus (for promtool) and hey, and from npm (with lock files) binaryen's
 # wasm-opt in scripts/wasm-opt/ and Playwright in end2end/.
 set -euo pipefail
@@ -41,6 +41,8 @@ have hey || missing+=(hey)
 # The bundle is precompressed at build time (scripts/precompress.sh).
 have brotli || missing+=(brotli)
 have zopfli || missing+=(zopfli)
+# The Autobahn run installs PyPI's kosoku into a virtualenv (scripts/autobahn.sh).
+python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   step "Installing Debian packages: ${missing[*]}"
   SUDO=""
@@ -78,6 +80,13 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q " ${WASM_BINDGEN_VERSION}$"; t
   # resolve afresh (same wasm-bindgen-cli version, compatible dependencies).
   cargo "+${TOOLCHAIN}" install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --locked \
     || cargo "+${TOOLCHAIN}" install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+fi
+
+# --- cargo-nextest: runs the Rust tests with the groups in .config/nextest.toml (the cluster
+# and fault tests one at a time) and kills a hung test instead of waiting forever -----------
+if ! cargo nextest --version >/dev/null 2>&1; then
+  step "Building cargo-nextest (once; a few minutes)"
+  cargo "+${TOOLCHAIN}" install cargo-nextest --locked
 fi
 
 # --- npm tools: wasm-opt (binaryen) and Playwright (its browser is Debian's chromium) --------
