@@ -153,7 +153,12 @@ pub async fn run(
         ServerMsg::Welcome { symbols, .. } => symbols.len(),
         _ => 0,
     };
-    if s.send_msg(&welcome).await.is_err() {
+    let sent = s.send_msg(&welcome).await;
+    // Locals of an async fn live as long as its future: without this, every session would
+    // keep its copy of the symbol list (24 B a symbol plus the name) for as long as it is
+    // connected (massif: 24 KB a client with 1,000 symbols).
+    drop(welcome);
+    if sent.is_err() {
         return s.finish();
     }
 
