@@ -306,15 +306,17 @@ http {{
         upstream = server.addr
     );
     std::fs::write(dir.join("nginx.conf"), conf).unwrap();
-    let mut nginx = Command::new("nginx")
-        .arg("-c")
-        .arg(dir.join("nginx.conf"))
-        .arg("-p")
-        .arg(&dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("nginx runs (scripts/setup.sh installs it)");
+    let _nginx = Nginx(
+        Command::new("nginx")
+            .arg("-c")
+            .arg(dir.join("nginx.conf"))
+            .arg("-p")
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nginx runs (scripts/setup.sh installs it)"),
+    );
     let mut sse = None;
     for _ in 0..50 {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -339,8 +341,7 @@ http {{
             latencies.push((chrono::Utc::now() - b.ts).num_microseconds().unwrap() as f64 / 1000.0);
         }
     }
-    let _ = nginx.kill();
-    let _ = nginx.wait();
+    drop(_nginx);
     let _ = std::fs::remove_dir_all(&dir);
     latencies.sort_by(f64::total_cmp);
     let (p50, p99) = (latencies[20], latencies[39]);
@@ -406,4 +407,25 @@ async fn a_slow_sse_reader_is_conflated_and_told_not_buffered_for() {
     );
     assert!(lagged > 0, "caught up by conflation");
     assert_eq!((f.gaps, f.duplicates), (0, 0));
+}
+
+/// An nginx master process, stopped when dropped (also when the test fails): SIGTERM, so that
+/// the master stops its worker too (SIGKILL to the master would leave the worker running).
+struct Nginx(std::process::Child);
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) with the pid of our own child.
+        unsafe {
+            libc::kill(self.0.id() as libc::pid_t, libc::SIGTERM);
+        }
+        for _ in 0..50 {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
