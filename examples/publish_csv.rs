@@ -13,7 +13,7 @@
 //! ```
 
 use clap::Parser;
-use livetape::protocol::publish::{PublishBatch, PublishEvent};
+use livetape::protocol::publish::{parse_timestamp, PublishBatch, PublishEvent};
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -51,12 +51,12 @@ struct Row {
 }
 
 impl Row {
-    /// The row as a publish event. A `ts` column is passed on as the server reads it
-    /// (microseconds or RFC 3339), so it is parsed here only to fail early and clearly.
+    /// The row as a publish event; a bad `ts` or price fails here, with its line, before
+    /// anything is sent.
     fn event(self, line: u64) -> Result<PublishEvent, String> {
         let ts = match self.ts.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
             None => None,
-            Some(text) => Some(parse_ts(text).map_err(|e| format!("line {line}: {e}"))?),
+            Some(text) => Some(parse_timestamp(text).map_err(|e| format!("line {line}: {e}"))?),
         };
         let event = PublishEvent::Quote {
             symbol: self.symbol,
@@ -70,16 +70,6 @@ impl Row {
         event.check().map_err(|e| format!("line {line}: {e}"))?;
         Ok(event)
     }
-}
-
-fn parse_ts(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
-    if let Ok(us) = text.parse::<i64>() {
-        return chrono::DateTime::from_timestamp_micros(us)
-            .ok_or_else(|| format!("timestamp {us} is out of range"));
-    }
-    chrono::DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&chrono::Utc))
-        .map_err(|e| format!("timestamp {text:?}: {e}"))
 }
 
 #[tokio::main(flavor = "current_thread")]

@@ -83,7 +83,7 @@ start() {
       symbols=$(python3 -c "print(50 if $rate == 0 else max(10, int($rate) // 10))")
       per_symbol=$(python3 -c "print($rate / $symbols)")
       "$LIVETAPE" --addr "127.0.0.1:$PORT" --symbols "$symbols" --quote-rate "$per_symbol" --trade-rate 0 \
-        --tick-ms 100 --warmup-secs "${WARMUP:-0}" --max-connections 20000 >/dev/null 2>&1 &
+        --tick-ms 100 --warmup-secs 0 --max-connections 20000 >/dev/null 2>&1 &
       ;;
     ws)
       node bench/peers/ws-server.js "$PORT" "$rate" >/dev/null 2>&1 &
@@ -96,12 +96,7 @@ start() {
       ;;
   esac
   SERVER_PID=$!
-  for _ in $(seq 1 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && return 0
-    sleep 0.05
-  done
-  echo "server $kind did not start" >&2
-  return 1
+  wait_port "$PORT" || { echo "server $kind did not start" >&2; return 1; }
 }
 
 # run SCENARIO KIND RATE CLIENTS [LOADGEN FLAGS...]: one measured run, appended to results.jsonl.

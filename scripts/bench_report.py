@@ -56,7 +56,7 @@ def ratio(a, b):
 
 
 ORDER = ["livetape", "wsbatch", "ws", "socketio"]
-kinds = sorted({r["kind"] for r in rows if r["scenario"] in "abcd"}, key=lambda k: ORDER.index(k) if k in ORDER else 9)
+kinds = sorted({r["kind"] for r in rows if r["scenario"] in ("a", "b", "c", "d")}, key=lambda k: ORDER.index(k) if k in ORDER else 9)
 peers = [k for k in kinds if k != "livetape"]
 
 

@@ -1,30 +1,12 @@
 import { test, expect, type Page } from '@playwright/test';
-import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
+import { type ChildProcess } from 'node:child_process';
+import { startLivetape } from './livetape';
 
 // This test runs its own server so that it can kill and restart it.
 const port = Number(process.env.E2E_PORT ?? 3000) + 1;
-const root = path.resolve(__dirname, '..', '..');
-const bin = path.resolve(root, process.env.LIVETAPE_BIN ?? 'target/release/livetape');
 
-async function startServer(): Promise<ChildProcess> {
-  const child = spawn(bin, ['--addr', `127.0.0.1:${port}`], {
-    cwd: root,
-    stdio: 'ignore',
-    env: { ...process.env, LEPTOS_SITE_ROOT: 'target/site' },
-  });
-  // Wait until it answers.
-  for (let i = 0; i < 100; i++) {
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}/`);
-      if (res.ok) return child;
-    } catch {
-      /* not up yet */
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  child.kill('SIGKILL');
-  throw new Error('server did not start');
+function startServer(): Promise<ChildProcess> {
+  return startLivetape(port);
 }
 
 const updates = async (page: Page) =>

@@ -1,35 +1,15 @@
 import { test, expect } from '@playwright/test';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import path from 'node:path';
+import { root, startLivetape as start } from './livetape';
 
 // Your own data: the dashboard on a replayed recording (the committed sample, played at max
 // speed: the same file gives the same screen), and on a feed that publishers fill through
 // POST /api/publish, new symbols included.
 const base = Number(process.env.E2E_PORT ?? 3000);
-const root = path.resolve(__dirname, '..', '..');
-const bin = path.resolve(root, process.env.LIVETAPE_BIN ?? 'target/release/livetape');
 const sample = 'data/sample-session.ndjson.gz';
 const token = 'e2e-publish-token-0123456789';
-
-async function start(port: number, args: string[]): Promise<ChildProcess> {
-  const child = spawn(bin, ['--addr', `127.0.0.1:${port}`, ...args], {
-    cwd: root,
-    stdio: 'ignore',
-    env: { ...process.env, LEPTOS_SITE_ROOT: 'target/site' },
-  });
-  for (let i = 0; i < 100; i++) {
-    try {
-      if ((await fetch(`http://127.0.0.1:${port}/readyz`)).ok) return child;
-    } catch {
-      /* not up yet */
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  child.kill('SIGKILL');
-  throw new Error('server did not start');
-}
 
 /** The grid's text for a price: two decimals, thousands grouped. */
 const money = (x: number) =>

@@ -1,31 +1,15 @@
 import { test, expect, type Page } from '@playwright/test';
 import AxeBuilder from '@axe-core/playwright';
-import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
+import { type ChildProcess } from 'node:child_process';
+import { startLivetape } from './livetape';
 
 // WebSockets blocked on the way (as some proxies and antivirus software do): the dashboard
 // falls back to Server-Sent Events by itself, and moves back when WebSockets work again.
 // This test runs its own server so that it can restart it.
 const port = Number(process.env.E2E_PORT ?? 3000) + 3;
-const root = path.resolve(__dirname, '..', '..');
-const bin = path.resolve(root, process.env.LIVETAPE_BIN ?? 'target/release/livetape');
 
-async function startServer(): Promise<ChildProcess> {
-  const child = spawn(bin, ['--addr', `127.0.0.1:${port}`, '--warmup-secs', '20'], {
-    cwd: root,
-    stdio: 'ignore',
-    env: { ...process.env, LEPTOS_SITE_ROOT: 'target/site' },
-  });
-  for (let i = 0; i < 100; i++) {
-    try {
-      if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) return child;
-    } catch {
-      /* not up yet */
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  child.kill('SIGKILL');
-  throw new Error('server did not start');
+function startServer(): Promise<ChildProcess> {
+  return startLivetape(port, ['--warmup-secs', '20']);
 }
 
 const updates = async (page: Page) =>

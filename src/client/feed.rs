@@ -439,6 +439,15 @@ fn mark_data() {
     });
 }
 
+/// After a (re)connect the server has sent everything it owed: the view is live even if the
+/// feed is quiet and no data follows (Stale comes later, from `on_timer`, if it stays quiet).
+fn owed_nothing_more(dash: Dashboard) {
+    if dash.link.get_untracked() == Link::Recovering {
+        mark_data();
+        dash.link.set(Link::Live);
+    }
+}
+
 fn apply(dash: Dashboard, via: Via, msg: ServerMsg) {
     match msg {
         ServerMsg::Welcome {
@@ -514,10 +523,8 @@ fn apply(dash: Dashboard, via: Via, msg: ServerMsg) {
             // The answer to the resume after a welcome: whatever the server owes (snapshots,
             // replayed updates) follows on the same connection, in order. On a feed with
             // nothing new (a replay that has ended, a quiet market) nothing else may come.
-            let resumed = via == Via::Main && STATE.with_borrow(|s| s.recovering == Some(id));
-            if resumed && dash.link.get_untracked() == Link::Recovering {
-                mark_data();
-                dash.link.set(Link::Live);
+            if via == Via::Main && STATE.with_borrow(|s| s.recovering == Some(id)) {
+                owed_nothing_more(dash);
             }
         }
         ServerMsg::Snapshot(snapshot) => {
@@ -564,9 +571,8 @@ fn apply(dash: Dashboard, via: Via, msg: ServerMsg) {
         ServerMsg::Heartbeat { .. } => {
             // An event stream sends no ack: a heartbeat after its welcome means it has sent
             // everything it owed and the feed is quiet.
-            if via == Via::Main && dash.link.get_untracked() == Link::Recovering {
-                mark_data();
-                dash.link.set(Link::Live);
+            if via == Via::Main {
+                owed_nothing_more(dash);
             }
         }
         ServerMsg::Error(err) => {

@@ -320,13 +320,24 @@ mod flex_ts {
         }
         match Option::<Flex>::deserialize(d)? {
             None => Ok(None),
-            Some(Flex::Micros(us)) => DateTime::from_timestamp_micros(us)
-                .map(Some)
-                .ok_or_else(|| serde::de::Error::custom("timestamp out of range")),
-            Some(Flex::Text(text)) => DateTime::parse_from_rfc3339(&text)
-                .map(|t| Some(t.with_timezone(&Utc)))
-                .map_err(|e| serde::de::Error::custom(format!("timestamp {text:?}: {e}"))),
+            Some(Flex::Micros(us)) => micros(us).map(Some),
+            Some(Flex::Text(text)) => parse_timestamp(&text).map(Some),
         }
+        .map_err(serde::de::Error::custom)
+    }
+}
+
+fn micros(us: i64) -> Result<DateTime<Utc>, String> {
+    DateTime::from_timestamp_micros(us).ok_or_else(|| format!("timestamp {us} is out of range"))
+}
+
+/// A timestamp as publishers write it: integer microseconds since the epoch, or RFC 3339.
+pub fn parse_timestamp(text: &str) -> Result<DateTime<Utc>, String> {
+    match text.parse::<i64>() {
+        Ok(us) => micros(us),
+        Err(_) => DateTime::parse_from_rfc3339(text)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| format!("timestamp {text:?}: {e}")),
     }
 }
 

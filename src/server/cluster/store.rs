@@ -260,22 +260,34 @@ impl Store {
             .map_err(|e| self.failed(e))
     }
 
+    /// Up to `count` entries of the stream at `key` after (not including) stream id `after`.
+    async fn entries_after(
+        &self,
+        key: &str,
+        after: &str,
+        count: usize,
+    ) -> Result<redis::streams::StreamRangeReply, Refused> {
+        let mut conn = self.conn();
+        redis::cmd("XRANGE")
+            .arg(key)
+            .arg(format!("({after}"))
+            .arg("+")
+            .arg("COUNT")
+            .arg(count)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| self.failed(e))
+    }
+
     /// Up to `count` queued requests after stream id `cursor`: (id, batch JSON).
     pub async fn inbox_after(
         &self,
         cursor: &str,
         count: usize,
     ) -> Result<Vec<(String, String)>, Refused> {
-        let mut conn = self.conn();
-        let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
-            .arg(self.key("inbox"))
-            .arg(format!("({cursor}"))
-            .arg("+")
-            .arg("COUNT")
-            .arg(count)
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| self.failed(e))?;
+        let reply = self
+            .entries_after(&self.key("inbox"), cursor, count)
+            .await?;
         Ok(reply
             .ids
             .into_iter()
@@ -445,16 +457,9 @@ impl Store {
         n: TickNo,
         count: usize,
     ) -> Result<Vec<Commit>, Refused> {
-        let mut conn = self.conn();
-        let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
-            .arg(self.ticks_key(epoch))
-            .arg(format!("(0-{n}"))
-            .arg("+")
-            .arg("COUNT")
-            .arg(count)
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| self.failed(e))?;
+        let reply = self
+            .entries_after(&self.ticks_key(epoch), &format!("0-{n}"), count)
+            .await?;
         reply
             .ids
             .iter()
