@@ -25,7 +25,11 @@ const MAX_MESSAGE: usize = 64 << 20;
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 async fn echo(mut req: Request<Body>) -> Response {
-    let (response, on_upgrade) = match websocket::accept(&mut req) {
+    let websocket::Accepted {
+        response,
+        on_upgrade,
+        deflate,
+    } = match websocket::accept(&mut req) {
         Ok(ok) => ok,
         Err(refusal) => return refusal.into_response(),
     };
@@ -34,13 +38,15 @@ async fn echo(mut req: Request<Body>) -> Response {
             return;
         };
         let stream = Arc::new(stream);
-        let outlet = Outlet::new(stream.clone());
-        let mut conn = Conn::new(stream, read_ahead, MAX_MESSAGE);
+        let outlet = Outlet::new(stream.clone(), deflate.is_some());
+        let mut conn = Conn::new(stream, read_ahead, MAX_MESSAGE, deflate.as_ref());
         loop {
             let sent = match conn.next().await {
+                // Compressed back when agreed (each message on its own), so that the
+                // compression cases test both directions.
                 Ok(Incoming::Text(text)) => {
                     outlet
-                        .send(Opcode::Text, Bytes::from(text), WRITE_TIMEOUT)
+                        .send_text(Bytes::from(text), false, WRITE_TIMEOUT)
                         .await
                 }
                 Ok(Incoming::Binary(data)) => {

@@ -5,13 +5,14 @@
 //! accepts encodes and decodes back to itself; a Redis payload that decodes re-encodes to
 //! the same bytes; a publish body that parses checks without panicking and, once encoded,
 //! encodes the same again; the frame parser never claims more bytes than it was given and never
-//! returns a payload over the limit.
+//! returns a payload over the limit, nor does the inflater.
 #![allow(dead_code)]
 
 use livetape::protocol::publish::PublishBatch;
 use livetape::protocol::{ClientMsg, ServerMsg};
 use livetape::server::cluster::payload;
 use livetape::server::sse::{parse_channels, parse_position};
+use livetape::server::websocket::deflate;
 use livetape::server::websocket::frame::{self, Opcode};
 use std::collections::HashMap;
 
@@ -61,11 +62,15 @@ pub fn redis_payload(data: &[u8]) {
     }
 }
 
-/// Bytes from a client's socket, frame after frame.
+/// Bytes from a client's socket, frame after frame, with permessage-deflate agreed: a
+/// compressed payload inflates to at most the limit, whatever it claims.
 pub fn ws_frame(data: &[u8]) {
     const MAX: usize = 4096;
+    let agreed = deflate::negotiate(["permessage-deflate; client_max_window_bits"].into_iter())
+        .expect("browsers' offer is accepted");
+    let mut inflater = deflate::Inflater::new(&agreed);
     let mut rest = data;
-    while let Ok(Some((f, used))) = frame::parse(rest, MAX) {
+    while let Ok(Some((f, used))) = frame::parse(rest, MAX, true) {
         assert!(
             used > 0 && used <= rest.len(),
             "used {used} of {}",
@@ -74,6 +79,11 @@ pub fn ws_frame(data: &[u8]) {
         assert!(f.payload.len() <= MAX);
         if f.opcode == Opcode::Close {
             let _ = frame::parse_close(&f.payload);
+        }
+        if f.compressed {
+            if let Ok(text) = inflater.inflate(&f.payload, MAX) {
+                assert!(text.len() <= MAX);
+            }
         }
         rest = &rest[used..];
     }

@@ -19,6 +19,7 @@ use super::catalog::ChannelId;
 use super::hub::Hub;
 use super::outlet::{Delivery, Outlet};
 use super::tick::{batch_frame, Tick, TickKind};
+use super::websocket::deflate;
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -229,11 +230,25 @@ impl FanOut {
                 continue;
             }
             let frame = group.set.frame(tick);
+            // Compressed once for the group's clients that agreed to permessage-deflate (and,
+            // through the shared cache, once for every group and shard with this frame).
+            let mut deflated: Option<Option<Bytes>> = None;
             group.members.retain(|(outlet, generation)| {
-                match outlet.deliver(tick.n, frame.as_ref(), *generation) {
+                let body = match &frame {
+                    Some(f) if outlet.deflates() => {
+                        match deflated.get_or_insert_with(|| deflate::shared(f)) {
+                            Some(c) => Some((&*c, true)),
+                            None => Some((f, false)),
+                        }
+                    }
+                    Some(f) => Some((f, false)),
+                    None => None,
+                };
+                let len = body.map_or(0, |(b, _)| b.len());
+                match outlet.deliver(tick.n, body, *generation) {
                     Delivery::Written | Delivery::Partial => {
                         frames += 1;
-                        bytes += frame.as_ref().map_or(0, Bytes::len);
+                        bytes += len;
                         true
                     }
                     Delivery::Skipped => true,

@@ -12,8 +12,12 @@
 //!   shared bytes, not a copy) for the session to finish; a tick that finds a remainder still
 //!   there detaches the client, which then catches up on its own (see `session`);
 //! - a write error marks the connection dead; the session ends.
+//!
+//! With permessage-deflate agreed, text frames of any size worth it go compressed; a tick's
+//! frame is compressed once for every client that takes it (`websocket::deflate::shared`).
 
 use super::tick::TickNo;
+use super::websocket::deflate;
 use super::websocket::frame::{self, Opcode};
 use bytes::Bytes;
 use std::io::{self, IoSlice};
@@ -86,6 +90,8 @@ pub struct Outlet {
     started: Instant,
     /// Messages written (text), for the connection log.
     pub messages: AtomicU64,
+    /// permessage-deflate was agreed.
+    deflate: bool,
 }
 
 /// The fan-out's first attempt at a frame: one `sendmsg` straight on the socket, from the
@@ -122,8 +128,8 @@ fn try_write(stream: &TcpStream, mut p: Pending) -> Tried {
     }
 }
 
-fn pending(opcode: Opcode, body: Bytes) -> Pending {
-    let (head, head_len) = frame::header(opcode, body.len());
+fn pending(opcode: Opcode, compressed: bool, body: Bytes) -> Pending {
+    let (head, head_len) = frame::header_of(opcode, compressed, body.len());
     Pending {
         head,
         head_len,
@@ -133,8 +139,10 @@ fn pending(opcode: Opcode, body: Bytes) -> Pending {
 }
 
 impl Outlet {
-    pub fn new(stream: Arc<TcpStream>) -> Self {
+    /// `deflate`: the client agreed to permessage-deflate.
+    pub fn new(stream: Arc<TcpStream>, deflate: bool) -> Self {
         Outlet {
+            deflate,
             stream,
             wire: Mutex::new(Wire {
                 attached: false,
@@ -166,9 +174,32 @@ impl Outlet {
         Duration::from_millis(now.saturating_sub(self.last_text_ms.load(Ordering::Relaxed)))
     }
 
-    /// The fan-out's write of tick `n` (`frame`: its text frame for this client, `None` when
-    /// the tick holds nothing for it). Never waits.
-    pub fn deliver(&self, n: TickNo, frame: Option<&Bytes>, generation: u64) -> Delivery {
+    /// Whether text frames to this client may go compressed.
+    pub fn deflates(&self) -> bool {
+        self.deflate
+    }
+
+    /// A text frame's body as this client takes it: compressed (and flagged so) when it agreed
+    /// to permessage-deflate and that is worth it. `shared`: many clients get these bytes (a
+    /// tick's frame), compress them once for all.
+    fn text_body(&self, body: Bytes, shared: bool) -> (Bytes, bool) {
+        if !self.deflate {
+            return (body, false);
+        }
+        let compressed = if shared {
+            deflate::shared(&body)
+        } else {
+            deflate::compress(&body)
+        };
+        match compressed {
+            Some(c) => (c, true),
+            None => (body, false),
+        }
+    }
+
+    /// The fan-out's write of tick `n` (`frame`: its text frame for this client and whether
+    /// that is compressed, `None` when the tick holds nothing for it). Never waits.
+    pub fn deliver(&self, n: TickNo, frame: Option<(&Bytes, bool)>, generation: u64) -> Delivery {
         let mut wire = self.lock();
         if !wire.attached || wire.dead || wire.generation != generation {
             return Delivery::Stale;
@@ -184,10 +215,10 @@ impl Outlet {
             return Delivery::Detached;
         }
         wire.synced = n;
-        let Some(body) = frame else {
+        let Some((body, compressed)) = frame else {
             return Delivery::Skipped;
         };
-        let (head, head_len) = frame::header(Opcode::Text, body.len());
+        let (head, head_len) = frame::header_of(Opcode::Text, compressed, body.len());
         let first = match send_direct(&self.stream, &head[..head_len], body) {
             Ok(n) if n == head_len + body.len() => {
                 drop(wire);
@@ -258,17 +289,34 @@ impl Outlet {
             wire.synced = n;
         }
         match frame {
-            Some(body) => self.send(Opcode::Text, body, timeout).await,
+            Some(body) => self.send_text(body, true, timeout).await,
             None => Ok(()),
         }
     }
 
-    /// Writes one frame from the session, waiting while the socket is full (at most
-    /// `timeout` in all). Finishes any remainder first, so frames never interleave.
+    /// Writes a text message from the session, compressed if the client agreed to it;
+    /// `shared` as for a tick's frame (see [`Outlet::send`] for the rest).
+    pub async fn send_text(&self, body: Bytes, shared: bool, timeout: Duration) -> io::Result<()> {
+        let (body, compressed) = self.text_body(body, shared);
+        self.write(Opcode::Text, compressed, body, timeout).await
+    }
+
+    /// Writes one frame from the session, uncompressed, waiting while the socket is full (at
+    /// most `timeout` in all). Finishes any remainder first, so frames never interleave.
     pub async fn send(&self, opcode: Opcode, body: Bytes, timeout: Duration) -> io::Result<()> {
+        self.write(opcode, false, body, timeout).await
+    }
+
+    async fn write(
+        &self,
+        opcode: Opcode,
+        compressed: bool,
+        body: Bytes,
+        timeout: Duration,
+    ) -> io::Result<()> {
         let deadline = tokio::time::Instant::now() + timeout;
         let len = body.len();
-        let mut frame = Some(pending(opcode, body));
+        let mut frame = Some(pending(opcode, compressed, body));
         while let Some(p) = frame.take() {
             self.flush_until(deadline).await?;
             let mut wire = self.lock();

@@ -243,8 +243,25 @@ impl Session {
         }
     }
 
+    /// A text message, compressed if the client agreed to it. `shared`: the bytes are a tick
+    /// frame other clients get too, compressed once for all.
+    async fn send_text(&mut self, body: Bytes, shared: bool) -> Result<(), Stop> {
+        match self
+            .outlet
+            .send_text(body, shared, self.limits.send_timeout)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(err) => {
+                tracing::debug!(%err, "cannot send; dropping the client");
+                Err(Stop::Dead)
+            }
+        }
+    }
+
     async fn send_out(&mut self, out: &Out) -> Result<(), Stop> {
-        self.send_frame(Opcode::Text, out.json.clone()).await
+        let shared = matches!(out.kind, super::subscriber::OutKind::Batch);
+        self.send_text(out.json.clone(), shared).await
     }
 
     async fn send_outs(&mut self, outs: Vec<Out>) -> Result<(), Stop> {
@@ -268,8 +285,7 @@ impl Session {
     }
 
     async fn send_msg(&mut self, msg: &ServerMsg) -> Result<(), Stop> {
-        self.send_frame(Opcode::Text, Bytes::from(msg.encode()))
-            .await
+        self.send_text(Bytes::from(msg.encode()), false).await
     }
 
     /// Takes tick delivery back from the fan-out (before anything that changes what or where

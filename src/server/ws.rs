@@ -217,7 +217,11 @@ pub fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
 pub async fn upgrade(State(state): State<AppState>, mut req: Request<Body>) -> Response {
     let sessions = state.sessions.clone();
     // The handshake first: a request that is not an upgrade takes no slot.
-    let (response, on_upgrade) = match websocket::accept(&mut req) {
+    let websocket::Accepted {
+        response,
+        on_upgrade,
+        deflate,
+    } = match websocket::accept(&mut req) {
         Ok(accepted) => accepted,
         Err(refusal) => return refusal.into_response(),
     };
@@ -240,8 +244,8 @@ pub async fn upgrade(State(state): State<AppState>, mut req: Request<Body>) -> R
             return;
         };
         let stream = Arc::new(stream);
-        let outlet = Arc::new(Outlet::new(stream.clone()));
-        let conn = Conn::new(stream, read_ahead, MAX_CLIENT_MESSAGE);
+        let outlet = Arc::new(Outlet::new(stream.clone(), deflate.is_some()));
+        let conn = Conn::new(stream, read_ahead, MAX_CLIENT_MESSAGE, deflate.as_ref());
         let ended = Box::pin(session::run(
             conn, outlet, hub, fanout, store, limits, shutdown,
         ))

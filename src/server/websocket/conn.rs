@@ -3,8 +3,10 @@
 //!
 //! Reads are cancel-safe (everything read is kept in the connection), so [`Conn::next`] can
 //! sit in a `select!` beside the broadcast receiver and the timers. Fragmented messages are
-//! reassembled, pings are reported (the session answers them), and text must be UTF-8.
+//! reassembled, compressed ones (permessage-deflate) inflated, pings are reported (the session
+//! answers them), and text must be UTF-8.
 
+use super::deflate::{Agreed, Inflater};
 use super::frame::{self, close_code, Frame, Opcode, Violation};
 use bytes::Bytes;
 use std::io;
@@ -40,20 +42,29 @@ pub struct Conn {
     stream: Arc<TcpStream>,
     /// Bytes received and not yet parsed; empty (no allocation) between messages.
     inbuf: Vec<u8>,
-    /// A fragmented message being reassembled: its opcode and the data so far.
-    partial: Option<(Opcode, Vec<u8>)>,
+    /// A fragmented message being reassembled: its opcode, whether it is compressed, and the
+    /// data so far.
+    partial: Option<(Opcode, bool, Vec<u8>)>,
     max_message: usize,
+    /// Set when permessage-deflate was agreed.
+    inflater: Option<Inflater>,
 }
 
 impl Conn {
     /// A connection on `stream`; `read_ahead` is what the HTTP layer had already read past
-    /// the upgrade request.
-    pub fn new(stream: Arc<TcpStream>, read_ahead: Bytes, max_message: usize) -> Self {
+    /// the upgrade request; `deflate`, the permessage-deflate agreed in the handshake.
+    pub fn new(
+        stream: Arc<TcpStream>,
+        read_ahead: Bytes,
+        max_message: usize,
+        deflate: Option<&Agreed>,
+    ) -> Self {
         Conn {
             stream,
             inbuf: read_ahead.to_vec(),
             partial: None,
             max_message,
+            inflater: deflate.map(Inflater::new),
         }
     }
 
@@ -81,9 +92,10 @@ impl Conn {
     /// Takes frames from the buffer until one completes a message.
     fn parse_buffered(&mut self) -> Result<Option<Incoming>, ReadError> {
         loop {
-            let room = self.max_message - self.partial.as_ref().map_or(0, |(_, d)| d.len());
+            let room = self.max_message - self.partial.as_ref().map_or(0, |(_, _, d)| d.len());
+            let deflate = self.inflater.is_some();
             let Some((frame, used)) =
-                frame::parse(&self.inbuf, room).map_err(ReadError::Violation)?
+                frame::parse(&self.inbuf, room, deflate).map_err(ReadError::Violation)?
             else {
                 return Ok(None);
             };
@@ -113,13 +125,13 @@ impl Conn {
                     ));
                 }
                 if f.fin {
-                    return message(f.opcode, f.payload).map(Some);
+                    return self.message(f.opcode, f.compressed, f.payload).map(Some);
                 }
-                self.partial = Some((f.opcode, f.payload));
+                self.partial = Some((f.opcode, f.compressed, f.payload));
                 Ok(None)
             }
             Opcode::Continuation => {
-                let Some((opcode, mut data)) = self.partial.take() else {
+                let Some((opcode, compressed, mut data)) = self.partial.take() else {
                     return Err(violation(
                         close_code::PROTOCOL,
                         "a continuation frame without a message",
@@ -127,9 +139,9 @@ impl Conn {
                 };
                 data.extend_from_slice(&f.payload);
                 if f.fin {
-                    message(opcode, data).map(Some)
+                    self.message(opcode, compressed, data).map(Some)
                 } else {
-                    self.partial = Some((opcode, data));
+                    self.partial = Some((opcode, compressed, data));
                     Ok(None)
                 }
             }
@@ -140,6 +152,24 @@ impl Conn {
     /// fan-out list still holds the socket for a moment.
     pub fn shutdown(&self) {
         let _ = socket2::SockRef::from(&*self.stream).shutdown(std::net::Shutdown::Both);
+    }
+}
+
+impl Conn {
+    /// A whole message's data, inflated if it came compressed.
+    fn message(
+        &mut self,
+        opcode: Opcode,
+        compressed: bool,
+        data: Vec<u8>,
+    ) -> Result<Incoming, ReadError> {
+        let data = match (&mut self.inflater, compressed) {
+            (Some(inflater), true) => inflater
+                .inflate(&data, self.max_message)
+                .map_err(ReadError::Violation)?,
+            _ => data,
+        };
+        message(opcode, data)
     }
 }
 

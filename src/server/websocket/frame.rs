@@ -78,14 +78,21 @@ impl Violation {
 #[derive(Debug, PartialEq, Eq)]
 pub struct Frame {
     pub fin: bool,
+    /// RSV1: the message this frame starts is compressed (permessage-deflate).
+    pub compressed: bool,
     pub opcode: Opcode,
     pub payload: Vec<u8>,
 }
 
 /// The header of an unmasked, final frame of `len` bytes: the bytes and how many are used.
 pub fn header(opcode: Opcode, len: usize) -> ([u8; 10], usize) {
+    header_of(opcode, false, len)
+}
+
+/// [`header`] of a message compressed with permessage-deflate (RSV1 set).
+pub fn header_of(opcode: Opcode, compressed: bool, len: usize) -> ([u8; 10], usize) {
     let mut h = [0u8; 10];
-    h[0] = 0x80 | opcode.to_u8();
+    h[0] = 0x80 | if compressed { 0x40 } else { 0 } | opcode.to_u8();
     if len < 126 {
         h[1] = len as u8;
         (h, 2)
@@ -122,13 +129,19 @@ pub fn close_payload(code: u16, reason: &str) -> Vec<u8> {
 
 /// Parses one client frame from the start of `buf`. `Ok(None)`: not all of it is here yet.
 /// Frames with a payload over `max_payload` are refused (1009) from their header alone.
-pub fn parse(buf: &[u8], max_payload: usize) -> Result<Option<(Frame, usize)>, Violation> {
+/// `deflate`: permessage-deflate was agreed, so RSV1 may mark the first frame of a message.
+pub fn parse(
+    buf: &[u8],
+    max_payload: usize,
+    deflate: bool,
+) -> Result<Option<(Frame, usize)>, Violation> {
     if buf.len() < 2 {
         return Ok(None);
     }
     let (b0, b1) = (buf[0], buf[1]);
     let fin = b0 & 0x80 != 0;
-    if b0 & 0x70 != 0 {
+    let compressed = b0 & 0x40 != 0;
+    if b0 & 0x30 != 0 || (compressed && !deflate) {
         return Err(Violation::new(
             close_code::PROTOCOL,
             "reserved bits set without an extension",
@@ -136,6 +149,12 @@ pub fn parse(buf: &[u8], max_payload: usize) -> Result<Option<(Frame, usize)>, V
     }
     let opcode = Opcode::from_u8(b0 & 0x0F)
         .ok_or_else(|| Violation::new(close_code::PROTOCOL, "unknown opcode"))?;
+    if compressed && !matches!(opcode, Opcode::Text | Opcode::Binary) {
+        return Err(Violation::new(
+            close_code::PROTOCOL,
+            "RSV1 is only for the first frame of a data message",
+        ));
+    }
     if b1 & 0x80 == 0 {
         return Err(Violation::new(
             close_code::PROTOCOL,
@@ -200,6 +219,7 @@ pub fn parse(buf: &[u8], max_payload: usize) -> Result<Option<(Frame, usize)>, V
     Ok(Some((
         Frame {
             fin,
+            compressed,
             opcode,
             payload,
         },
@@ -269,24 +289,26 @@ mod tests {
     fn frames_are_parsed_whole_or_not_at_all() {
         let bytes = client(true, 1, b"hello");
         for cut in 0..bytes.len() {
-            assert_eq!(parse(&bytes[..cut], 1024), Ok(None), "cut at {cut}");
+            assert_eq!(parse(&bytes[..cut], 1024, false), Ok(None), "cut at {cut}");
         }
         let mut two = bytes.clone();
         two.extend(client(true, 9, b"p"));
-        let (f, used) = parse(&two, 1024).unwrap().unwrap();
+        let (f, used) = parse(&two, 1024, false).unwrap().unwrap();
         assert_eq!(used, bytes.len());
         assert_eq!(
             (f.fin, f.opcode, &f.payload[..]),
             (true, Opcode::Text, &b"hello"[..])
         );
         let long = vec![b'x'; 70_000];
-        let (f, _) = parse(&client(true, 1, &long), 100_000).unwrap().unwrap();
+        let (f, _) = parse(&client(true, 1, &long), 100_000, false)
+            .unwrap()
+            .unwrap();
         assert_eq!(f.payload, long);
     }
 
     #[test]
     fn protocol_violations_get_their_close_codes() {
-        let code = |bytes: &[u8]| parse(bytes, 1024).unwrap_err().code;
+        let code = |bytes: &[u8]| parse(bytes, 1024, false).unwrap_err().code;
         let mut unmasked = client(true, 1, b"x");
         unmasked[1] &= 0x7F;
         assert_eq!(code(&unmasked), close_code::PROTOCOL);
@@ -297,7 +319,19 @@ mod tests {
         );
         let mut rsv = client(true, 1, b"x");
         rsv[0] |= 0x40;
-        assert_eq!(code(&rsv), close_code::PROTOCOL);
+        assert_eq!(code(&rsv), close_code::PROTOCOL, "RSV1 without deflate");
+        let (f, _) = parse(&rsv, 1024, true).unwrap().unwrap();
+        assert!(f.compressed, "RSV1 with deflate");
+        let mut ping = client(true, 9, b"");
+        ping[0] |= 0x40;
+        assert_eq!(
+            parse(&ping, 1024, true).unwrap_err().code,
+            close_code::PROTOCOL,
+            "RSV1 on a control frame"
+        );
+        let mut rsv2 = client(true, 1, b"x");
+        rsv2[0] |= 0x20;
+        assert!(parse(&rsv2, 1024, true).is_err(), "RSV2 is never ours");
         assert_eq!(
             code(&client(false, 9, b"")),
             close_code::PROTOCOL,

@@ -6,13 +6,17 @@
 //! of 90 KB that was 90 MB of copies held, and the copy itself was a visible share of the
 //! fan-out's profile. Here the payload goes from the hub's shared bytes to the socket in one
 //! `writev`, and an idle connection holds only its socket and a few words. The protocol is
-//! RFC 6455 without extensions; `make autobahn` runs the Autobahn conformance suite against it.
+//! RFC 6455 with permessage-deflate (RFC 7692) arranged so that a tick is compressed once for
+//! all clients; `make autobahn` runs the Autobahn conformance suite against it, compression
+//! cases included.
 //!
 //! - `frame`: headers we write, frames we parse, close codes.
+//! - `deflate`: the compression extension: negotiation, shared compressed frames, inflation.
 //! - `conn`: one connection: cancel-safe reads, vectored writes with a deadline.
 //! - this file: the HTTP upgrade handshake.
 
 pub mod conn;
+pub mod deflate;
 pub mod frame;
 
 use axum::body::Body;
@@ -70,9 +74,16 @@ fn refuse(status: StatusCode, why: &str) -> Refusal {
     }
 }
 
-/// Checks that `req` is a WebSocket upgrade we can accept. On success, the 101 response to
-/// return and the upgrade to await once it has been sent; otherwise the refusal to return.
-pub fn accept(req: &mut Request<Body>) -> Result<(Response<Body>, OnUpgrade), Refusal> {
+/// An upgrade we accept: the 101 response to return, the upgrade to await once it has been
+/// sent, and the compression agreed (if the client offered one we take).
+pub struct Accepted {
+    pub response: Response<Body>,
+    pub on_upgrade: OnUpgrade,
+    pub deflate: Option<deflate::Agreed>,
+}
+
+/// Checks that `req` is a WebSocket upgrade we can accept; otherwise the refusal to return.
+pub fn accept(req: &mut Request<Body>) -> Result<Accepted, Refusal> {
     let headers = req.headers();
     if req.method() != Method::GET {
         return Err(refuse(
@@ -111,6 +122,12 @@ pub fn accept(req: &mut Request<Body>) -> Result<(Response<Body>, OnUpgrade), Re
         ));
     }
     let accept = accept_key(key.as_bytes());
+    let deflate = deflate::negotiate(
+        headers
+            .get_all(header::SEC_WEBSOCKET_EXTENSIONS)
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+    );
     let Some(on_upgrade) = req.extensions_mut().remove::<OnUpgrade>() else {
         return Err(refuse(
             StatusCode::UPGRADE_REQUIRED,
@@ -126,7 +143,17 @@ pub fn accept(req: &mut Request<Body>) -> Result<(Response<Body>, OnUpgrade), Re
         header::SEC_WEBSOCKET_ACCEPT,
         HeaderValue::from_str(&accept).expect("base64 is a valid header value"),
     );
-    Ok((res, on_upgrade))
+    if let Some(agreed) = &deflate {
+        h.insert(
+            header::SEC_WEBSOCKET_EXTENSIONS,
+            HeaderValue::from_str(&agreed.response).expect("built from ASCII tokens"),
+        );
+    }
+    Ok(Accepted {
+        response: res,
+        on_upgrade,
+        deflate,
+    })
 }
 
 /// The socket once the 101 has been sent, with any bytes the client sent after its request.
