@@ -16,6 +16,13 @@
 //! Results are one JSON object on stdout; `scripts/bench.sh` turns several into
 //! docs/benchmarks.md.
 //!
+//! With `--deflate` every client offers permessage-deflate as browsers do (the raw client of
+//! tests/support/raw_ws.rs; tokio-tungstenite has no compression). A server that agrees sends
+//! compressed frames, and bytes are counted as they travel. Every in-sync client of a server
+//! that compresses once per tick gets the same compressed bytes: each worker thread inflates
+//! a given frame once and compares the others' bytes to it (equal bytes inflate to equal
+//! text), so the harness does not spend a core inflating on a 2-core machine.
+//!
 //! Run with `cargo run --release --features ssr --example loadgen -- --help`.
 
 use clap::{Parser, ValueEnum};
@@ -72,6 +79,9 @@ struct Args {
     /// After the first window, add one client that stops reading and measure a second window.
     #[arg(long)]
     stall: bool,
+    /// Offer permessage-deflate, as browsers do.
+    #[arg(long)]
+    deflate: bool,
 }
 
 /// Shared counters; histograms are sharded to keep lock contention low.
@@ -232,7 +242,88 @@ fn check_peer_batch(text: &str) -> bool {
     }
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+#[path = "../tests/support/raw_ws.rs"]
+mod raw_ws;
+
+type Tungstenite = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
+/// A client connection: tokio-tungstenite, or the raw client when offering compression.
+enum Ws {
+    Plain(Box<Tungstenite>),
+    Raw(Box<raw_ws::RawWs>),
+}
+
+/// A text message and the bytes it took on the wire (its payload, compressed or not).
+struct Text {
+    text: Arc<str>,
+    wire: u64,
+}
+
+thread_local! {
+    /// Recently inflated frames on this thread: (compressed payload, text).
+    static INFLATED: std::cell::RefCell<Vec<(Vec<u8>, Arc<str>)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A compressed frame's text; a frame already inflated on this thread is not inflated again.
+fn inflated(payload: &[u8]) -> Option<Arc<str>> {
+    if let Some(hit) = INFLATED.with(|c| {
+        c.borrow()
+            .iter()
+            .find(|(p, _)| p.as_slice() == payload)
+            .map(|(_, t)| t.clone())
+    }) {
+        return Some(hit);
+    }
+    let bytes = raw_ws::inflate(payload).ok()?;
+    let text: Arc<str> = String::from_utf8(bytes).ok()?.into();
+    INFLATED.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= 8 {
+            c.remove(0);
+        }
+        c.push((payload.to_vec(), text.clone()));
+    });
+    Some(text)
+}
+
+impl Ws {
+    /// The next text message; `Ok(None)` for other frames; `Err` when the connection ended.
+    async fn next_text(&mut self) -> Result<Option<Text>, ()> {
+        match self {
+            Ws::Plain(ws) => match ws.next().await {
+                Some(Ok(Message::Text(t))) => Ok(Some(Text {
+                    wire: t.len() as u64,
+                    text: t.as_str().into(),
+                })),
+                Some(Ok(_)) => Ok(None),
+                _ => Err(()),
+            },
+            Ws::Raw(ws) => {
+                let f = ws.next().await.map_err(|_| ())?;
+                match f.opcode {
+                    0x1 if f.compressed => Ok(Some(Text {
+                        wire: f.payload.len() as u64,
+                        text: inflated(&f.payload).ok_or(())?,
+                    })),
+                    0x1 => Ok(Some(Text {
+                        wire: f.payload.len() as u64,
+                        text: String::from_utf8(f.payload).map_err(|_| ())?.into(),
+                    })),
+                    0x8 => Err(()),
+                    _ => Ok(None),
+                }
+            }
+        }
+    }
+
+    async fn send_text(&mut self, text: String) -> Result<(), ()> {
+        match self {
+            Ws::Plain(ws) => ws.send(Message::text(text)).await.map_err(|_| ()),
+            Ws::Raw(ws) => ws.send_text(text.as_bytes(), true).await.map_err(|_| ()),
+        }
+    }
+}
 
 /// Opens one WebSocket from 127.0.0.x; `small_receive_buffer` makes a client that stops
 /// reading back up onto the server quickly.
@@ -261,6 +352,13 @@ async fn connect(i: usize, args: &Args, small_receive_buffer: bool) -> Option<Ws
         Kind::Socketio => "/socket.io/?EIO=4&transport=websocket",
         _ => &args.path,
     };
+    if args.deflate {
+        let _ = tcp.set_nodelay(true);
+        let ws = raw_ws::RawWs::handshake(tcp, server, path, Some(raw_ws::BROWSER_OFFER))
+            .await
+            .ok()?;
+        return Some(Ws::Raw(Box::new(ws)));
+    }
     let url = format!("ws://{server}{path}");
     // tungstenite zero-fills up to `read_buffer_size` before every read: its 128 KiB default
     // made memset 29% of the load generator's profile (perf, 1,000 clients), time that showed
@@ -269,7 +367,7 @@ async fn connect(i: usize, args: &Args, small_receive_buffer: bool) -> Option<Ws
     let (ws, _) = tokio_tungstenite::client_async_with_config(url, tcp, Some(config))
         .await
         .ok()?;
-    Some(ws)
+    Some(Ws::Plain(Box::new(ws)))
 }
 
 /// The handshake's replies: livetape's subscribe after its welcome, Socket.IO's namespace
@@ -295,14 +393,16 @@ fn reply(kind: Kind, text: &str) -> Option<String> {
 
 /// Answers the handshake until subscribed: livetape's ack or Socket.IO's namespace join.
 async fn subscribe(kind: Kind, ws: &mut Ws) -> Option<()> {
-    while let Some(Ok(msg)) = ws.next().await {
-        let Message::Text(text) = msg else { continue };
-        if let Some(r) = reply(kind, text.as_str()) {
-            ws.send(Message::text(r)).await.ok()?;
+    while let Ok(msg) = ws.next_text().await {
+        let Some(Text { text, .. }) = msg else {
+            continue;
+        };
+        if let Some(r) = reply(kind, &text) {
+            ws.send_text(r).await.ok()?;
         }
         let done = match kind {
-            Kind::Livetape => text.as_str().starts_with(r#"{"type":"ack""#),
-            Kind::Socketio => text.as_str().starts_with("40"),
+            Kind::Livetape => text.starts_with(r#"{"type":"ack""#),
+            Kind::Socketio => text.starts_with("40"),
             Kind::Ws | Kind::Wsbatch => true,
         };
         if done {
@@ -341,19 +441,19 @@ async fn client(i: usize, args: Arc<Args>, stats: Arc<Stats>, stop: Arc<AtomicBo
     stats.connected.fetch_add(1, Ordering::Relaxed);
     let mut checked = false;
     while !stop.load(Ordering::Relaxed) {
-        let next = tokio::time::timeout(Duration::from_millis(500), ws.next()).await;
-        let Ok(Some(Ok(msg))) = next else {
-            if matches!(next, Ok(None) | Ok(Some(Err(_)))) {
+        let next = tokio::time::timeout(Duration::from_millis(500), ws.next_text()).await;
+        let msg = match next {
+            Ok(Ok(Some(msg))) => msg,
+            Ok(Ok(None)) | Err(_) => continue,
+            Ok(Err(())) => {
                 stats.errors.fetch_add(1, Ordering::Relaxed);
                 return;
             }
-            continue;
         };
-        let Message::Text(text) = msg else { continue };
         let arrived = now_us();
-        let text = text.as_str();
+        let text = &*msg.text;
         let latency = |ts: i64| (arrived - ts).max(0) as u64;
-        let bytes = text.len() as u64;
+        let bytes = msg.wire;
         match args.kind {
             Kind::Livetape if text.starts_with(r#"{"type":"batch""#) => {
                 if !checked {
@@ -393,7 +493,7 @@ async fn client(i: usize, args: Arc<Args>, stats: Arc<Stats>, stop: Arc<AtomicBo
             }
             _ => {
                 if let Some(r) = reply(args.kind, text) {
-                    if ws.send(Message::text(r)).await.is_err() {
+                    if ws.send_text(r).await.is_err() {
                         stats.errors.fetch_add(1, Ordering::Relaxed);
                         return;
                     }
@@ -511,6 +611,7 @@ async fn main() {
     let mut out = first.json();
     let extra = serde_json::json!({
         "kind": format!("{:?}", args.kind).to_lowercase(),
+        "deflate": args.deflate,
         "clients": args.clients,
         "connected": connected,
         "errors": stats.errors.load(Ordering::Relaxed),

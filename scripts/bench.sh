@@ -10,7 +10,7 @@ export PATH="$PWD/scripts/wasm-opt/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 SECS=${BENCH_SECS:-8}
 OUT=target/bench
 mkdir -p "$OUT"
-# BENCH_ONLY="e f" runs only those scenarios (a b c d e f browser) and replaces their rows.
+# BENCH_ONLY="e f" runs only those scenarios (a b c d e f g browser) and replaces their rows.
 ONLY=${BENCH_ONLY:-}
 want() { [ -z "$ONLY" ] || [[ " $ONLY " == *" $1 "* ]]; }
 if [ -z "$ONLY" ]; then
@@ -91,6 +91,9 @@ start() {
     wsbatch)
       node bench/peers/ws-batch-server.js "$PORT" "$rate" >/dev/null 2>&1 &
       ;;
+    wsbatch-deflate)
+      node bench/peers/ws-batch-server.js "$PORT" "$rate" deflate >/dev/null 2>&1 &
+      ;;
     socketio)
       node bench/peers/socketio-server.js "$PORT" "$rate" >/dev/null 2>&1 &
       ;;
@@ -103,13 +106,13 @@ start() {
 run() {
   local scenario=$1 kind=$2 rate=$3 clients=$4 path=/ws
   shift 4
-  case $kind in ws | wsbatch) path=/ ;; esac
+  case $kind in ws | wsbatch | wsbatch-deflate) path=/ ;; esac
   start "$kind" "$rate"
   local addrs=$(( clients / 20000 + 1 ))
   echo "--> $scenario: $kind, $rate events/s fed, $clients clients $*"
-  "$LOADGEN" --kind "$kind" --server "127.0.0.1:$PORT" --path "$path" --clients "$clients" \
+  "$LOADGEN" --kind "${kind%-deflate}" --server "127.0.0.1:$PORT" --path "$path" --clients "$clients" \
     --secs "$SECS" --server-pid "$SERVER_PID" --source-addrs "$addrs" "$@" \
-    | python3 -c "import json,sys; r=json.load(sys.stdin); r.update(scenario='$scenario', rate=$rate); print(json.dumps(r))" \
+    | python3 -c "import json,sys; r=json.load(sys.stdin); r.update(scenario='$scenario', rate=$rate, server='$kind'); print(json.dumps(r))" \
     | tee -a "$OUT/results.jsonl"
   stop_server
 }
@@ -145,6 +148,16 @@ fi
 if want c; then for kind in $KINDS; do run c "$kind" 0 19000; done; fi
 # (d) 1,000 clients at 100 events/s, then one more that stops reading: the others' latency.
 if want d; then for kind in $KINDS; do run d "$kind" 100 1000 --stall; done; fi
+
+# (g) compression: 1,000 clients at 5,000 quotes/s, each offering permessage-deflate as
+# browsers do. livetape compresses each tick once for all; the batched peer declines (ws's
+# default), or with deflate on compresses per client. livetape without the offer for reference.
+if want g; then
+  run g livetape 5000 1000
+  run g livetape 5000 1000 --deflate
+  run g wsbatch 5000 1000 --deflate
+  run g wsbatch-deflate 5000 1000 --deflate
+fi
 
 # (e) scale-out: a producer and three edges on one Redis, the clients spread over the edges
 # (1,000, then 10,000) at 100 quotes/s in 100 ms ticks; the same loads on one embedded

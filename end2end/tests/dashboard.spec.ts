@@ -65,6 +65,16 @@ test.describe('without JavaScript', () => {
 });
 
 test('after hydration prices update in place, the indicator says Live, no console errors', async ({ page }) => {
+  // The feed's handshake as Chromium made it: it offers permessage-deflate on its own, and
+  // the server agrees, so everything below runs on compressed frames.
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Network.enable');
+  const extensions: string[] = [];
+  cdp.on('Network.webSocketHandshakeResponseReceived', (e: any) => {
+    const h = e.response?.headers ?? {};
+    const key = Object.keys(h).find((k) => k.toLowerCase() === 'sec-websocket-extensions');
+    extensions.push(key ? String(h[key]) : '');
+  });
   const problems: string[] = [];
   page.on('console', (msg) => {
     if (msg.type() === 'error') problems.push(`console: ${msg.text()}`);
@@ -97,6 +107,8 @@ test('after hydration prices update in place, the indicator says Live, no consol
 
   await page.screenshot({ path: 'test-results/dashboard-desktop.png', fullPage: false });
   expect(problems).toEqual([]);
+  expect(extensions.length).toBeGreaterThan(0);
+  expect(extensions[0]).toContain('permessage-deflate; server_no_context_takeover');
 });
 
 test('a live game clock runs in the browser between server updates', async ({ page }) => {

@@ -155,12 +155,11 @@ impl RawWs {
                 }
                 return Ok(f);
             }
-            let mut chunk = vec![0u8; 64 * 1024];
-            let n = self.stream.read(&mut chunk).await?;
-            if n == 0 {
+            // Into the spare capacity, without zeroing a fresh chunk per read.
+            self.buf.reserve(16 * 1024);
+            if self.stream.read_buf(&mut self.buf).await? == 0 {
                 return Err(io::ErrorKind::UnexpectedEof.into());
             }
-            self.buf.extend_from_slice(&chunk[..n]);
         }
     }
 
