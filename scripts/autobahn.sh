@@ -52,8 +52,9 @@ for _ in $(seq 50); do
 done
 rm -rf "$out"
 echo "==> Autobahn cases against ws://127.0.0.1:$port (reports in $out)"
-timeout 900 "$venv/bin/kosoku" "127.0.0.1:$port" -x '12.2.*' -x '12.3.*' -x '12.5.*' -p 2 -o "$out" >"$out.log" 2>&1 || {
-  tail -20 "$out.log"; exit 1; }
+timeout 900 "$venv/bin/kosoku" "127.0.0.1:$port" -x '12.2.*' -x '12.3.*' -x '12.5.*' -p 2 -o "$out" >"$out.log" 2>&1 || true
+# kosoku exits non-zero for any case that is not OK (the declined ones too): judge its report.
+[ -f "$out/index.json" ] || { tail -20 "$out.log"; echo "kosoku wrote no report" >&2; exit 1; }
 python3 - "$out/index.json" <<'PY'
 import collections, json, sys
 report = json.load(open(sys.argv[1]))
