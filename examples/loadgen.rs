@@ -183,6 +183,13 @@ fn now_us() -> i64 {
     chrono::Utc::now().timestamp_micros()
 }
 
+/// Occurrences of `needle` in `text`, with memchr's SIMD search: `str::matches` was half of
+/// the load generator's profile at 20,000 quotes/s (perf), enough to make the harness the
+/// bottleneck. The same search counts every server's events.
+fn count(text: &str, needle: &[u8]) -> u64 {
+    memchr::memmem::find_iter(text.as_bytes(), needle).count() as u64
+}
+
 /// A livetape batch: its server timestamp and how many updates it carries, read without
 /// parsing the updates (the harness must not be the bottleneck). The server writes every batch
 /// as `{"type":"batch","n":N,"ts":T,"updates":[U,..]}` with each update an object that starts with
@@ -193,7 +200,7 @@ fn read_batch(text: &str) -> Option<(i64, u64)> {
     let rest = &rest[rest.find(r#","ts":"#)? + 6..];
     let end = rest.find(|c: char| !c.is_ascii_digit())?;
     let ts = rest[..end].parse().ok()?;
-    let updates = rest[end..].matches(r#"{"c":""#).count() as u64;
+    let updates = count(&rest[end..], br#"{"c":""#);
     Some((ts, updates))
 }
 
@@ -227,7 +234,7 @@ fn read_peer_batch(text: &str) -> Option<(i64, u64)> {
     let rest = text.strip_prefix(r#"{"ts":"#)?;
     let end = rest.find(|c: char| !c.is_ascii_digit())?;
     let ts = rest[..end].parse().ok()?;
-    Some((ts, rest[end..].matches(r#""symbol":"#).count() as u64))
+    Some((ts, count(&rest[end..], br#""symbol":"#)))
 }
 
 fn check_peer_batch(text: &str) -> bool {
