@@ -216,6 +216,14 @@ pub async fn run(
     s.finish()
 }
 
+/// A write that failed ends the session: the client is gone or not reading.
+fn sent(result: std::io::Result<()>) -> Result<(), Stop> {
+    result.map_err(|err| {
+        tracing::debug!(%err, "cannot send; dropping the client");
+        Stop::Dead
+    })
+}
+
 impl Session {
     fn finish(self) -> Ended {
         self.outlet.detach();
@@ -230,33 +238,21 @@ impl Session {
     }
 
     async fn send_frame(&mut self, opcode: Opcode, body: Bytes) -> Result<(), Stop> {
-        match self
-            .outlet
-            .send(opcode, body, self.limits.send_timeout)
-            .await
-        {
-            Ok(()) => Ok(()),
-            Err(err) => {
-                tracing::debug!(%err, "cannot send; dropping the client");
-                Err(Stop::Dead)
-            }
-        }
+        sent(
+            self.outlet
+                .send(opcode, body, self.limits.send_timeout)
+                .await,
+        )
     }
 
     /// A text message, compressed if the client agreed to it. `shared`: the bytes are a tick
     /// frame other clients get too, compressed once for all.
     async fn send_text(&mut self, body: Bytes, shared: bool) -> Result<(), Stop> {
-        match self
-            .outlet
-            .send_text(body, shared, self.limits.send_timeout)
-            .await
-        {
-            Ok(()) => Ok(()),
-            Err(err) => {
-                tracing::debug!(%err, "cannot send; dropping the client");
-                Err(Stop::Dead)
-            }
-        }
+        sent(
+            self.outlet
+                .send_text(body, shared, self.limits.send_timeout)
+                .await,
+        )
     }
 
     async fn send_out(&mut self, out: &Out) -> Result<(), Stop> {

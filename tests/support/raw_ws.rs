@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
+use livetape::server::websocket::frame::encode_masked;
 use std::io;
 use std::net::SocketAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -125,22 +126,8 @@ impl RawWs {
 
     /// Sends one frame with this first byte (FIN, RSV, opcode) and payload, masked.
     pub async fn send_frame(&mut self, first: u8, payload: &[u8]) -> io::Result<()> {
-        let mask = [0x12u8, 0x34, 0x56, 0x78];
-        let mut out = vec![first];
-        match payload.len() {
-            n if n < 126 => out.push(0x80 | n as u8),
-            n if n <= 65535 => {
-                out.push(0x80 | 126);
-                out.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            n => {
-                out.push(0x80 | 127);
-                out.extend_from_slice(&(n as u64).to_be_bytes());
-            }
-        }
-        out.extend_from_slice(&mask);
-        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-        self.stream.write_all(&out).await
+        let frame = encode_masked(first, payload, [0x12, 0x34, 0x56, 0x78]);
+        self.stream.write_all(&frame).await
     }
 
     /// The next frame that is not a ping (pings are answered).

@@ -116,6 +116,27 @@ pub fn encode(opcode: Opcode, payload: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A client's frame: `first` is its first byte (FIN, RSV bits, opcode), the payload masked
+/// with `mask`. The server never sends one; the tests and the load generator do.
+pub fn encode_masked(first: u8, payload: &[u8], mask: [u8; 4]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(payload.len() + 14);
+    out.push(first);
+    match payload.len() {
+        n if n < 126 => out.push(0x80 | n as u8),
+        n if n <= 65535 => {
+            out.push(0x80 | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(0x80 | 127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    out.extend_from_slice(&mask);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    out
+}
+
 /// The payload of a Close frame with `code` and `reason` (cut to fit a control frame).
 pub fn close_payload(code: u16, reason: &str) -> Vec<u8> {
     let mut out = code.to_be_bytes().to_vec();
@@ -258,22 +279,11 @@ mod tests {
 
     /// A masked client frame.
     fn client(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
-        let mask = [0x37, 0xfa, 0x21, 0x3d];
-        let mut out = vec![(u8::from(fin) << 7) | opcode];
-        match payload.len() {
-            n if n < 126 => out.push(0x80 | n as u8),
-            n if n <= 65535 => {
-                out.push(0x80 | 126);
-                out.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            n => {
-                out.push(0x80 | 127);
-                out.extend_from_slice(&(n as u64).to_be_bytes());
-            }
-        }
-        out.extend_from_slice(&mask);
-        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-        out
+        encode_masked(
+            (u8::from(fin) << 7) | opcode,
+            payload,
+            [0x37, 0xfa, 0x21, 0x3d],
+        )
     }
 
     #[test]
