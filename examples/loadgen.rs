@@ -36,7 +36,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::TcpSocket;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Kind {
@@ -262,18 +262,20 @@ enum Ws {
 
 /// A text message and the bytes it took on the wire (its payload, compressed or not).
 struct Text {
-    text: Arc<str>,
+    /// Shares the received bytes (tungstenite's, or an inflated frame's): nothing is copied
+    /// per message.
+    text: Utf8Bytes,
     wire: u64,
 }
 
 thread_local! {
     /// Recently inflated frames on this thread: (compressed payload, text).
-    static INFLATED: std::cell::RefCell<Vec<(Vec<u8>, Arc<str>)>> =
+    static INFLATED: std::cell::RefCell<Vec<(Vec<u8>, Utf8Bytes)>> =
         const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// A compressed frame's text; a frame already inflated on this thread is not inflated again.
-fn inflated(payload: &[u8]) -> Option<Arc<str>> {
+fn inflated(payload: &[u8]) -> Option<Utf8Bytes> {
     if let Some(hit) = INFLATED.with(|c| {
         c.borrow()
             .iter()
@@ -283,7 +285,7 @@ fn inflated(payload: &[u8]) -> Option<Arc<str>> {
         return Some(hit);
     }
     let bytes = raw_ws::inflate(payload).ok()?;
-    let text: Arc<str> = String::from_utf8(bytes).ok()?.into();
+    let text = Utf8Bytes::try_from(bytes).ok()?;
     INFLATED.with(|c| {
         let mut c = c.borrow_mut();
         if c.len() >= 8 {
@@ -301,7 +303,7 @@ impl Ws {
             Ws::Plain(ws) => match ws.next().await {
                 Some(Ok(Message::Text(t))) => Ok(Some(Text {
                     wire: t.len() as u64,
-                    text: t.as_str().into(),
+                    text: t,
                 })),
                 Some(Ok(_)) => Ok(None),
                 _ => Err(()),
@@ -315,7 +317,7 @@ impl Ws {
                     })),
                     0x1 => Ok(Some(Text {
                         wire: f.payload.len() as u64,
-                        text: String::from_utf8(f.payload).map_err(|_| ())?.into(),
+                        text: Utf8Bytes::try_from(f.payload).map_err(|_| ())?,
                     })),
                     0x8 => Err(()),
                     _ => Ok(None),

@@ -61,8 +61,9 @@ report = json.load(open(sys.argv[1]))
 cases = next(iter(report.values()))
 counts = collections.Counter(r["behavior"] for r in cases.values())
 declined = sorted(
-    k for k, r in cases.items()
-    if r["behavior"] == "UNIMPLEMENTED" and k.startswith(("13.3.", "13.5."))
+    (k for k, r in cases.items()
+     if r["behavior"] == "UNIMPLEMENTED" and k.startswith(("13.3.", "13.5."))),
+    key=lambda k: [int(x) for x in k.split(".")],
 )
 bad = sorted(
     (k, r["behavior"], r["behaviorClose"])

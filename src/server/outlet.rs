@@ -129,7 +129,7 @@ fn try_write(stream: &TcpStream, mut p: Pending) -> Tried {
 }
 
 fn pending(opcode: Opcode, compressed: bool, body: Bytes) -> Pending {
-    let (head, head_len) = frame::header_of(opcode, compressed, body.len());
+    let (head, head_len) = frame::header(opcode, compressed, body.len());
     Pending {
         head,
         head_len,
@@ -218,7 +218,7 @@ impl Outlet {
         let Some((body, compressed)) = frame else {
             return Delivery::Skipped;
         };
-        let (head, head_len) = frame::header_of(Opcode::Text, compressed, body.len());
+        let (head, head_len) = frame::header(Opcode::Text, compressed, body.len());
         let first = match send_direct(&self.stream, &head[..head_len], body) {
             Ok(n) if n == head_len + body.len() => {
                 drop(wire);

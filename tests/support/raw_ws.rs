@@ -4,7 +4,8 @@
 //! frames out (compressed if asked), whole frames in, pings answered.
 #![allow(dead_code)]
 
-use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
+use flate2::{Compress, Compression, Decompress};
+use livetape::server::websocket::deflate::{compress_with, inflate_with};
 use livetape::server::websocket::frame::encode_masked;
 use std::io;
 use std::net::SocketAddr;
@@ -103,21 +104,7 @@ impl RawWs {
     pub async fn send_text(&mut self, text: &[u8], compress: bool) -> io::Result<()> {
         match (&mut self.compressor, compress) {
             (Some(c), true) => {
-                let mut out = Vec::with_capacity(text.len() + 64);
-                // total_in counts every message this compressor took (it keeps its context).
-                let start = c.total_in();
-                loop {
-                    if out.len() == out.capacity() {
-                        out.reserve(out.capacity());
-                    }
-                    let rest = &text[(c.total_in() - start) as usize..];
-                    c.compress_vec(rest, &mut out, FlushCompress::Sync)
-                        .map_err(io::Error::other)?;
-                    if (c.total_in() - start) as usize == text.len() && out.len() < out.capacity() {
-                        break;
-                    }
-                }
-                out.truncate(out.len() - 4);
+                let out = compress_with(c, text).map_err(io::Error::other)?;
                 self.send_frame(0x80 | 0x40 | 0x1, &out).await
             }
             _ => self.send_frame(0x81, text).await,
@@ -174,23 +161,11 @@ pub fn close_of(f: &Frame) -> Option<(u16, String)> {
     })
 }
 
-/// A message the server compressed: each on its own (it agrees to no context takeover).
+/// A message the server compressed: each on its own (it agrees to no context takeover), so a
+/// fresh inflater reads it.
 pub fn inflate(payload: &[u8]) -> io::Result<Vec<u8>> {
-    let mut d = Decompress::new(false);
-    let mut input = payload.to_vec();
-    input.extend_from_slice(&[0, 0, 0xff, 0xff]);
-    let mut out = Vec::with_capacity(payload.len() * 5 + 64);
-    loop {
-        if out.len() == out.capacity() {
-            out.reserve(out.capacity());
-        }
-        let at = d.total_in() as usize;
-        d.decompress_vec(&input[at..], &mut out, FlushDecompress::Sync)
-            .map_err(io::Error::other)?;
-        if d.total_in() as usize == input.len() && out.len() < out.capacity() {
-            return Ok(out);
-        }
-    }
+    inflate_with(&mut Decompress::new(false), payload, usize::MAX - 1)
+        .map_err(|v| io::Error::other(v.reason))
 }
 
 /// One unmasked server frame from the start of `buf`, and the bytes it used.

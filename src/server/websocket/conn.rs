@@ -153,9 +153,7 @@ impl Conn {
     pub fn shutdown(&self) {
         let _ = socket2::SockRef::from(&*self.stream).shutdown(std::net::Shutdown::Both);
     }
-}
 
-impl Conn {
     /// A whole message's data, inflated if it came compressed.
     fn message(
         &mut self,

@@ -129,24 +129,66 @@ pub fn compress(body: &[u8]) -> Option<Bytes> {
     if body.len() < MIN_SIZE {
         return None;
     }
-    let mut c = Compress::new(Compression::new(LEVEL), false);
+    let out = compress_with(&mut Compress::new(Compression::new(LEVEL), false), body).ok()?;
+    (out.len() < body.len()).then(|| Bytes::from(out))
+}
+
+/// `body` through the raw deflate stream `c` as one message: a sync flush, its tail stripped.
+/// A fresh `c` gives a message on its own (the server's); one kept from message to message
+/// carries its context over (a browser's, the test clients').
+pub fn compress_with(c: &mut Compress, body: &[u8]) -> Result<Vec<u8>, flate2::CompressError> {
+    // total_in counts everything `c` has taken, this message's input from `start`.
+    let start = c.total_in();
+    let taken = |c: &Compress| (c.total_in() - start) as usize;
     let mut out = Vec::with_capacity(body.len() / 3 + 64);
     loop {
         if out.len() == out.capacity() {
             out.reserve(out.capacity());
         }
-        let done = c.total_in() as usize;
-        c.compress_vec(&body[done..], &mut out, FlushCompress::Sync)
-            .ok()?;
+        c.compress_vec(&body[taken(c)..], &mut out, FlushCompress::Sync)?;
         // The flush is complete once all input is in and zlib left room in the output.
-        if c.total_in() as usize == body.len() && out.len() < out.capacity() {
+        if taken(c) == body.len() && out.len() < out.capacity() {
             break;
         }
     }
     if out.ends_with(&TAIL) {
         out.truncate(out.len() - TAIL.len());
     }
-    (out.len() < body.len()).then(|| Bytes::from(out))
+    Ok(out)
+}
+
+/// One compressed message's payload (without its tail) through the raw inflate stream `d`
+/// (fresh, or given the sender's history as its dictionary). More than `limit` bytes out is
+/// refused (1009) as soon as it is seen, whatever the compressed size; corrupt data is 1007.
+pub fn inflate_with(d: &mut Decompress, data: &[u8], limit: usize) -> Result<Vec<u8>, Violation> {
+    let corrupt = || Violation::new(close_code::INVALID_DATA, "invalid compressed data");
+    let mut input = Vec::with_capacity(data.len() + TAIL.len());
+    input.extend_from_slice(data);
+    input.extend_from_slice(&TAIL);
+    let start = d.total_in();
+    let taken = |d: &Decompress| (d.total_in() - start) as usize;
+    let mut out: Vec<u8> = Vec::with_capacity((data.len() * 4).max(64).min(limit + 1));
+    loop {
+        let (in_before, out_before) = (taken(d), out.len());
+        let status = d
+            .decompress_vec(&input[taken(d)..], &mut out, FlushDecompress::Sync)
+            .map_err(|_| corrupt())?;
+        if out.len() > limit {
+            return Err(Violation::new(
+                close_code::SIZE,
+                format!("message too big: the limit is {} KiB", limit / 1024),
+            ));
+        }
+        let all_in = taken(d) == input.len();
+        if status == Status::StreamEnd || (all_in && out.len() < out.capacity()) {
+            return Ok(out);
+        }
+        if out.len() == out.capacity() {
+            out.reserve(out.capacity().min(limit + 1 - out.len()).max(64));
+        } else if taken(d) == in_before && out.len() == out_before {
+            return Err(corrupt());
+        }
+    }
 }
 
 /// Recently compressed shared frames, by the identity of their bytes (pointer and length of a
@@ -215,43 +257,14 @@ impl Inflater {
         }
     }
 
-    /// One compressed message's payload, decompressed; more than `limit` bytes is refused
-    /// (1009) as soon as it is seen, whatever the compressed size.
+    /// One compressed message's payload, decompressed (see [`inflate_with`]).
     pub fn inflate(&mut self, data: &[u8], limit: usize) -> Result<Vec<u8>, Violation> {
-        let corrupt = || Violation::new(close_code::INVALID_DATA, "invalid compressed data");
         let mut d = Decompress::new_with_window_bits(false, 15);
         if !self.history.is_empty() {
-            d.set_dictionary(&self.history).map_err(|_| corrupt())?;
+            d.set_dictionary(&self.history)
+                .map_err(|_| Violation::new(close_code::INVALID_DATA, "invalid compressed data"))?;
         }
-        let mut input = Vec::with_capacity(data.len() + TAIL.len());
-        input.extend_from_slice(data);
-        input.extend_from_slice(&TAIL);
-        let mut out: Vec<u8> = Vec::with_capacity((data.len() * 4).clamp(64, limit + 1));
-        loop {
-            let (in_before, out_before) = (d.total_in(), out.len());
-            let status = d
-                .decompress_vec(
-                    &input[d.total_in() as usize..],
-                    &mut out,
-                    FlushDecompress::Sync,
-                )
-                .map_err(|_| corrupt())?;
-            if out.len() > limit {
-                return Err(Violation::new(
-                    close_code::SIZE,
-                    format!("message too big: the limit is {} KiB", limit / 1024),
-                ));
-            }
-            let all_in = d.total_in() as usize == input.len();
-            if status == Status::StreamEnd || (all_in && out.len() < out.capacity()) {
-                break;
-            }
-            if out.len() == out.capacity() {
-                out.reserve((out.capacity()).min(limit + 1 - out.len()).max(64));
-            } else if d.total_in() == in_before && out.len() == out_before {
-                return Err(corrupt());
-            }
-        }
+        let out = inflate_with(&mut d, data, limit)?;
         if self.keep > 0 {
             self.history.extend_from_slice(&out);
             if self.history.len() > self.keep {

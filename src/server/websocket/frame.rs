@@ -84,13 +84,9 @@ pub struct Frame {
     pub payload: Vec<u8>,
 }
 
-/// The header of an unmasked, final frame of `len` bytes: the bytes and how many are used.
-pub fn header(opcode: Opcode, len: usize) -> ([u8; 10], usize) {
-    header_of(opcode, false, len)
-}
-
-/// [`header`] of a message compressed with permessage-deflate (RSV1 set).
-pub fn header_of(opcode: Opcode, compressed: bool, len: usize) -> ([u8; 10], usize) {
+/// The header of an unmasked, final frame of `len` bytes, with RSV1 set when the message is
+/// `compressed` (permessage-deflate): the bytes and how many are used.
+pub fn header(opcode: Opcode, compressed: bool, len: usize) -> ([u8; 10], usize) {
     let mut h = [0u8; 10];
     h[0] = 0x80 | if compressed { 0x40 } else { 0 } | opcode.to_u8();
     if len < 126 {
@@ -109,7 +105,7 @@ pub fn header_of(opcode: Opcode, compressed: bool, len: usize) -> ([u8; 10], usi
 
 /// A whole frame (header and payload) as one buffer, for control frames.
 pub fn encode(opcode: Opcode, payload: &[u8]) -> Vec<u8> {
-    let (h, n) = header(opcode, payload.len());
+    let (h, n) = header(opcode, false, payload.len());
     let mut out = Vec::with_capacity(n + payload.len());
     out.extend_from_slice(&h[..n]);
     out.extend_from_slice(payload);
@@ -288,10 +284,11 @@ mod tests {
 
     #[test]
     fn headers_use_the_shortest_length_form() {
-        assert_eq!(&header(Opcode::Text, 5).0[..2], &[0x81, 5]);
-        let (h, n) = header(Opcode::Text, 300);
+        assert_eq!(&header(Opcode::Text, false, 5).0[..2], &[0x81, 5]);
+        assert_eq!(&header(Opcode::Text, true, 5).0[..2], &[0xC1, 5]);
+        let (h, n) = header(Opcode::Text, false, 300);
         assert_eq!(&h[..n], &[0x81, 126, 1, 44]);
-        let (h, n) = header(Opcode::Binary, 70_000);
+        let (h, n) = header(Opcode::Binary, false, 70_000);
         assert_eq!(&h[..n], &[0x82, 127, 0, 0, 0, 0, 0, 1, 17, 112]);
     }
 
