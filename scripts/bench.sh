@@ -10,7 +10,7 @@ export PATH="$PWD/scripts/wasm-opt/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 SECS=${BENCH_SECS:-8}
 OUT=target/bench
 mkdir -p "$OUT"
-# BENCH_ONLY="e f" runs only those scenarios (a b c d e f g browser) and replaces their rows.
+# BENCH_ONLY="e f" runs only those scenarios (a b c d e f g h browser) and replaces their rows.
 ONLY=${BENCH_ONLY:-}
 want() { [ -z "$ONLY" ] || [[ " $ONLY " == *" $1 "* ]]; }
 if [ -z "$ONLY" ]; then
@@ -27,9 +27,10 @@ TARGET_DIR=${CARGO_TARGET_DIR:-target}
 echo "==> Building the site, the server and the load generator (release)"
 cargo leptos build --release
 bash scripts/precompress.sh
-cargo build --release --features ssr --bin livetape --example loadgen
+cargo build --release --features ssr --bin livetape --example loadgen --example send_floor
 LIVETAPE="$TARGET_DIR/release/livetape"
 LOADGEN="$TARGET_DIR/release/examples/loadgen"
+FLOOR="$TARGET_DIR/release/examples/send_floor"
 if [ ! -f bench/peers/node_modules/.package-lock.json ] \
   || [ bench/peers/package-lock.json -nt bench/peers/node_modules/.package-lock.json ]; then
   (cd bench/peers && npm ci --no-audit --no-fund)
@@ -97,6 +98,9 @@ start() {
     socketio)
       node bench/peers/socketio-server.js "$PORT" "$rate" >/dev/null 2>&1 &
       ;;
+    floor)
+      "$FLOOR" "$PORT" "$rate" >/dev/null &
+      ;;
   esac
   SERVER_PID=$!
   wait_port "$PORT" || { echo "server $kind did not start" >&2; return 1; }
@@ -104,13 +108,15 @@ start() {
 
 # run SCENARIO KIND RATE CLIENTS [LOADGEN FLAGS...]: one measured run, appended to results.jsonl.
 run() {
-  local scenario=$1 kind=$2 rate=$3 clients=$4 path=/ws
+  local scenario=$1 kind=$2 rate=$3 clients=$4 path=/ws client=${2%-deflate}
   shift 4
-  case $kind in ws | wsbatch | wsbatch-deflate) path=/ ;; esac
+  case $kind in ws | wsbatch | wsbatch-deflate | floor) path=/ ;; esac
+  # The floor sends the batched peer's frames; the load generator reads them as the peer's.
+  [ "$kind" = floor ] && client=wsbatch
   start "$kind" "$rate"
   local addrs=$(( clients / 20000 + 1 ))
   echo "--> $scenario: $kind, $rate events/s fed, $clients clients $*"
-  "$LOADGEN" --kind "${kind%-deflate}" --server "127.0.0.1:$PORT" --path "$path" --clients "$clients" \
+  "$LOADGEN" --kind "$client" --server "127.0.0.1:$PORT" --path "$path" --clients "$clients" \
     --secs "$SECS" --server-pid "$SERVER_PID" --source-addrs "$addrs" "$@" \
     | python3 -c "import json,sys; r=json.load(sys.stdin); r.update(scenario='$scenario', rate=$rate, server='$kind'); print(json.dumps(r))" \
     | tee -a "$OUT/results.jsonl"
@@ -160,6 +166,25 @@ if want g; then
   run g livetape 5000 1000 --deflate
   run g wsbatch 5000 1000 --deflate
   run g wsbatch-deflate 5000 1000 --deflate
+fi
+
+# (h) the CPU target, measured again and again: one run of each of these after the other, in
+# BENCH_ROUNDS (5) rounds, so that a slow minute of the machine hits every server alike and the medians
+# compare. At 5,000 quotes/s: livetape, the batched peer, the floor (examples/send_floor.rs:
+# the peer's frames and nothing but one write per client per tick) and livetape with a
+# browser's deflate offer; at 100 quotes/s (the same 10,000 sends a second, frames 45x
+# smaller): livetape, the peer and the floor, which is what a send costs before its bytes.
+if want h; then
+  for round in $(seq "${BENCH_ROUNDS:-5}"); do
+    echo "--> h: round $round"
+    run h livetape 5000 1000 --settle 8
+    run h wsbatch 5000 1000 --settle 8
+    run h floor 5000 1000 --settle 8
+    run h livetape 5000 1000 --settle 8 --deflate
+    run h livetape 100 1000 --settle 8
+    run h wsbatch 100 1000 --settle 8
+    run h floor 100 1000 --settle 8
+  done
 fi
 
 # (e) scale-out: a producer and three edges on one Redis, the clients spread over the edges
