@@ -146,6 +146,10 @@ async fn the_scrape_counts_what_happened_and_passes_promtool() {
         .any(|k| k.starts_with("livetape_errors_sent_total{code=")));
     assert_eq!(value(&m, "livetape_ready"), 1.0);
     assert!(value(&m, "livetape_tick") > 0.0);
+    assert!(
+        value(&m, "livetape_history_updates") > 0.0,
+        "the resume history holds the ticks so far"
+    );
 
     // promtool's own lint: names, types, help, units.
     let mut promtool = Command::new("promtool")

@@ -58,6 +58,13 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub history: u32,
 
+    /// Seconds of updates kept for clients that reconnect and resume, on top of `--history`
+    /// per channel; a client away longer gets a snapshot. What this holds grows with the
+    /// feed's rate: about 200 bytes an update (10,000 updates/s for 15 s: ~30 MB).
+    #[arg(long, env = "LIVETAPE_HISTORY_SECS", default_value_t = 15,
+          value_parser = clap::value_parser!(u32).range(1..=86_400))]
+    pub history_secs: u32,
+
     /// Channels one connection may subscribe to.
     #[arg(long, env = "LIVETAPE_MAX_SUBSCRIPTIONS", default_value_t = 4096,
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
@@ -296,6 +303,11 @@ fn rate(text: &str) -> Result<f64, String> {
 impl Config {
     pub fn tick(&self) -> Duration {
         Duration::from_millis(self.tick_ms)
+    }
+
+    /// How far back the resume histories reach, in tick time.
+    pub fn history_window(&self) -> chrono::Duration {
+        chrono::Duration::seconds(i64::from(self.history_secs))
     }
 
     /// The per-session rules this configuration sets.

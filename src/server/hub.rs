@@ -84,6 +84,14 @@ impl ChannelLog {
     fn last_n(&self) -> TickNo {
         self.history.back().map_or(self.base_n, |e| e.n)
     }
+
+    /// Drops the oldest entry, moving the base past it.
+    fn forget_oldest(&mut self) {
+        if let Some(old) = self.history.pop_front() {
+            self.base = old.seq;
+            self.base_n = old.n;
+        }
+    }
 }
 
 /// What a session asks for one channel. Positions (`seq`, `n`) are only meaningful in their
@@ -171,6 +179,28 @@ struct Inner {
     n: TickNo,
     state: LiveState,
     logs: Vec<ChannelLog>,
+    /// When the histories were last cut to the window (see [`Inner::expire_history`]).
+    expired_at: Option<DateTime<Utc>>,
+}
+
+impl Inner {
+    /// Drops every history entry from before `cutoff`. A sweep visits every channel (a cache
+    /// miss each, thousands of them), so it runs at most once a second of tick time: entries
+    /// outlive the window by up to a second.
+    fn expire_history(&mut self, cutoff: DateTime<Utc>) {
+        if self
+            .expired_at
+            .is_some_and(|t| cutoff - t < chrono::Duration::seconds(1))
+        {
+            return;
+        }
+        self.expired_at = Some(cutoff);
+        for log in &mut self.logs {
+            while log.history.front().is_some_and(|e| e.ts < cutoff) {
+                log.forget_oldest();
+            }
+        }
+    }
 }
 
 /// A consistent copy of the whole hub, for a cluster checkpoint.
@@ -188,6 +218,10 @@ pub struct HubImage {
 pub struct Hub {
     catalog: RwLock<Arc<Catalog>>,
     history_depth: usize,
+    /// How far back in tick time the histories reach (none: only `history_depth` bounds
+    /// them). Without it a history's memory grows with channels x depth whatever the rate:
+    /// 1,000 symbols at 10 updates/s filled 1,024 entries each in 100 s and held 220 MB.
+    history_window: Option<chrono::Duration>,
     inner: Mutex<Inner>,
     tx: broadcast::Sender<Arc<Tick>>,
     /// Channel sets of the sessions, shared by sessions with the same set.
@@ -210,11 +244,13 @@ impl Hub {
         let (tx, _) = broadcast::channel(lag_capacity.max(1));
         Hub {
             history_depth: history_depth.max(1),
+            history_window: None,
             inner: Mutex::new(Inner {
                 epoch,
                 n: 0,
                 logs: (0..catalog.len()).map(|_| ChannelLog::default()).collect(),
                 state,
+                expired_at: None,
             }),
             tx,
             sets: Interner::default(),
@@ -224,6 +260,15 @@ impl Hub {
             listed: tokio::sync::watch::channel(catalog.symbols().len()).0,
             catalog: RwLock::new(Arc::new(catalog)),
         }
+    }
+
+    /// Keeps no update in the histories that is older than `window` in tick time (the
+    /// newest tick's time minus the update's), on top of the per-channel depth. A client that
+    /// resumes from further back gets a snapshot, as it would past the depth. The memory held
+    /// is then bounded by the feed's rate times `window`, not by the number of channels.
+    pub fn with_history_window(mut self, window: chrono::Duration) -> Self {
+        self.history_window = Some(window);
+        self
     }
 
     /// Changes when symbols are listed (the count of symbols listed). Take it before reading
@@ -331,13 +376,13 @@ impl Hub {
             let log = &mut inner.logs[u.channel as usize];
             log.seq = u.seq;
             if log.history.len() == self.history_depth {
-                if let Some(old) = log.history.pop_front() {
-                    log.base = old.seq;
-                    log.base_n = old.n;
-                }
+                log.forget_oldest();
             }
             log.history.push_back(e.clone());
             encoded.push(e);
+        }
+        if let Some(window) = self.history_window {
+            inner.expire_history(tick.ts - window);
         }
         inner.n = tick.n;
         let count = encoded.len();
@@ -401,6 +446,12 @@ impl Hub {
             symbols: self.catalog().symbols().to_vec(),
             seqs: inner.logs.iter().map(|l| l.seq).collect(),
         }
+    }
+
+    /// How many updates the histories hold (for `/metrics`; counted on demand, a scrape is
+    /// rare next to a tick).
+    pub fn history_len(&self) -> usize {
+        self.lock().logs.iter().map(|l| l.history.len()).sum()
     }
 
     /// A receiver of every tick from now on. Sessions take one when they connect, before any

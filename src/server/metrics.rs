@@ -24,6 +24,7 @@
 //! | `livetape_pages_rendered_total`, `livetape_pages_served_total`, `livetape_pages_shed_total` | counters | |
 //! | `livetape_published_events_total` | counter | (events from POST /api/publish) |
 //! | `livetape_epoch`, `livetape_tick`, `livetape_ready` | gauges | |
+//! | `livetape_history_updates` | gauge | (updates held for resume: `--history`, `--history-secs`) |
 //! | `livetape_redis_up`, `livetape_leading`, `livetape_redis_consumer_lag_ticks` | gauges | (with `--redis`) |
 //! | `livetape_redis_commit_seconds` | histogram | (with `--redis`: a tick's round trip to Redis) |
 
@@ -155,6 +156,10 @@ fn describe() {
     );
     describe_gauge!("livetape_epoch", "The feed's epoch.");
     describe_gauge!("livetape_tick", "The last tick applied.");
+    describe_gauge!(
+        "livetape_history_updates",
+        "Updates held for clients that resume (bounded by --history and --history-secs)."
+    );
     describe_gauge!("livetape_ready", "1 when /readyz says ready.");
     describe_gauge!("livetape_redis_up", "1 when Redis answers (with --redis).");
     describe_gauge!(
@@ -280,6 +285,7 @@ pub fn render(state: &AppState) -> String {
     counter!("livetape_pages_shed_total").absolute(pages.shed.load(Ordering::Relaxed));
     gauge!("livetape_epoch").set(state.hub.epoch() as f64);
     gauge!("livetape_tick").set(state.hub.n() as f64);
+    gauge!("livetape_history_updates").set(state.hub.history_len() as f64);
     let (ready, _) = state.health.readiness(&state.hub, state.sessions.open());
     gauge!("livetape_ready").set(if ready { 1.0 } else { 0.0 });
     if state.health.clustered {

@@ -247,12 +247,15 @@ pub async fn start(config: &Config) -> std::io::Result<Running> {
             // An edge takes the world from Redis; a producer warms one up in case it is the
             // first and starts the cluster.
             let hub = if config.role == cluster::Role::Edge {
-                Arc::new(Hub::new(
-                    0,
-                    LiveState::new(cluster::micros_now(), Vec::new(), Vec::new()),
-                    config.lag_capacity as usize,
-                    config.history as usize,
-                ))
+                Arc::new(
+                    Hub::new(
+                        0,
+                        LiveState::new(cluster::micros_now(), Vec::new(), Vec::new()),
+                        config.lag_capacity as usize,
+                        config.history as usize,
+                    )
+                    .with_history_window(config.history_window()),
+                )
             } else {
                 warmed_up(config, &sim_config).0
             };
@@ -373,6 +376,7 @@ fn fresh_hub(config: &Config, state: LiveState) -> Hub {
         config.lag_capacity as usize,
         config.history as usize,
     )
+    .with_history_window(config.history_window())
 }
 
 /// A hub holding `warmup_secs` of simulated past (so that charts, sparklines and tapes have
@@ -383,12 +387,15 @@ fn warmed_up(config: &Config, sim_config: &SimConfig) -> (Arc<Hub>, Simulator) {
     let mut sim = Simulator::new(sim_config, start);
     // The epoch only needs to differ between runs; the start time in microseconds does.
     let epoch = now.timestamp_micros().unsigned_abs();
-    let hub = Arc::new(Hub::new(
-        epoch,
-        LiveState::new(start, sim.quotes(), sim.games()),
-        config.lag_capacity as usize,
-        config.history as usize,
-    ));
+    let hub = Arc::new(
+        Hub::new(
+            epoch,
+            LiveState::new(start, sim.quotes(), sim.games()),
+            config.lag_capacity as usize,
+            config.history as usize,
+        )
+        .with_history_window(config.history_window()),
+    );
     let tick = chrono::Duration::milliseconds(config.tick_ms as i64);
     let mut t = start;
     while t + tick <= now {

@@ -103,7 +103,7 @@ pub fn prepare(
 mod tests {
     use super::*;
     use crate::protocol::{ServerMsg, Side, Trade};
-    use crate::server::hub::Start;
+    use crate::server::hub::{ReasonKey, Start};
     use crate::server::state::LiveState;
     use crate::server::tick::TickKind;
 
@@ -216,6 +216,69 @@ mod tests {
         skipped.updates[0].seq += 1;
         assert!(hub.commit(skipped).is_err(), "a seq gap");
         assert_eq!(hub.n(), 1, "nothing applied from a refused commit");
+    }
+
+    #[test]
+    fn the_history_keeps_its_window_and_a_resume_from_before_it_gets_a_snapshot() {
+        use crate::protocol::SnapshotReason::HistoryExhausted;
+        let windowed = hub(1024).with_history_window(chrono::Duration::seconds(5));
+        let a = Catalog::quotes(0);
+        let b = Catalog::quotes(1);
+        let t0 = Utc::now();
+        // A moves every 500 ms for 10 s (seqs 1..=20); B once, at the start.
+        let at = |ms: i64| t0 + chrono::Duration::milliseconds(ms);
+        let first = prepare(
+            &windowed,
+            at(500),
+            vec![Event::Quote(quote("A", 1.0)), Event::Quote(quote("B", 2.0))],
+            vec![],
+        );
+        windowed.commit(first).unwrap();
+        for i in 2..=20 {
+            let c = prepare(
+                &windowed,
+                at(500 * i),
+                vec![Event::Quote(quote("A", i as f64))],
+                vec![],
+            );
+            windowed.commit(c).unwrap();
+        }
+        let after = |seq| Start::After {
+            epoch: 1,
+            seq,
+            or_else: HistoryExhausted,
+        };
+        // The newest tick is at 10 s: the window reaches back to 5 s, and a sweep may leave
+        // up to one more second; nothing from before 4 s is held.
+        let replay = windowed.open(&[(a, after(10))]).replay;
+        assert_eq!(
+            replay.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            (11..=20).collect::<Vec<_>>(),
+            "a resume inside the window replays"
+        );
+        let o = windowed.open(&[(a, after(7))]);
+        assert!(o.replay.is_empty(), "seq 8 (4 s) is outside the window");
+        assert_eq!(o.snapshots[&ReasonKey::of(HistoryExhausted)][0].seq, 20);
+        // B did not move since 0.5 s: its history is empty, its position still resumes.
+        let o = windowed.open(&[(b, after(1))]);
+        assert!(
+            o.replay.is_empty() && o.snapshots.is_empty(),
+            "B owes nothing"
+        );
+        let o = windowed.open(&[(b, after(0))]);
+        assert_eq!(o.snapshots[&ReasonKey::of(HistoryExhausted)][0].seq, 1);
+        // Without a window, the depth alone bounds the history.
+        let unbounded = hub(1024);
+        for i in 1..=20 {
+            let c = prepare(
+                &unbounded,
+                at(500 * i),
+                vec![Event::Quote(quote("A", i as f64))],
+                vec![],
+            );
+            unbounded.commit(c).unwrap();
+        }
+        assert_eq!(unbounded.open(&[(a, after(0))]).replay.len(), 20);
     }
 
     #[test]
