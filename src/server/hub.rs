@@ -92,6 +92,13 @@ impl ChannelLog {
             self.base_n = old.n;
         }
     }
+
+    /// Drops the entries from before `cutoff`.
+    fn expire(&mut self, cutoff: DateTime<Utc>) {
+        while self.history.front().is_some_and(|e| e.ts < cutoff) {
+            self.forget_oldest();
+        }
+    }
 }
 
 /// What a session asks for one channel. Positions (`seq`, `n`) are only meaningful in their
@@ -179,27 +186,29 @@ struct Inner {
     n: TickNo,
     state: LiveState,
     logs: Vec<ChannelLog>,
-    /// When the histories were last cut to the window (see [`Inner::expire_history`]).
-    expired_at: Option<DateTime<Utc>>,
+    /// Where the next tick's sweep of idle channels starts (see [`Inner::expire_idle`]).
+    sweep_from: usize,
 }
 
+/// A tick's sweep visits this share of the channels (1/10): all of them every ten ticks.
+const SWEEP_SHARE: usize = 10;
+
 impl Inner {
-    /// Drops every history entry from before `cutoff`. A sweep visits every channel (a cache
-    /// miss each, thousands of them), so it runs at most once a second of tick time: entries
-    /// outlive the window by up to a second.
-    fn expire_history(&mut self, cutoff: DateTime<Utc>) {
-        if self
-            .expired_at
-            .is_some_and(|t| cutoff - t < chrono::Duration::seconds(1))
-        {
+    /// Drops history entries from before `cutoff` in the next tenth of the channels. A channel
+    /// that moves is cut when it moves (in [`Hub::commit`]); this finds the idle ones. Visiting
+    /// every channel at once (a cache miss each) and freeing a second's worth of entries in one
+    /// go delayed the tick it ran in: p99 at 10,000 quotes/s went from 31-33 to 39-45 ms.
+    /// Spread over ten ticks, an idle channel's entries outlive the window by ten ticks at most.
+    fn expire_idle(&mut self, cutoff: DateTime<Utc>) {
+        let len = self.logs.len();
+        if len == 0 {
             return;
         }
-        self.expired_at = Some(cutoff);
-        for log in &mut self.logs {
-            while log.history.front().is_some_and(|e| e.ts < cutoff) {
-                log.forget_oldest();
-            }
+        let share = len.div_ceil(SWEEP_SHARE);
+        for i in 0..share {
+            self.logs[(self.sweep_from + i) % len].expire(cutoff);
         }
+        self.sweep_from = (self.sweep_from + share) % len;
     }
 }
 
@@ -250,7 +259,7 @@ impl Hub {
                 n: 0,
                 logs: (0..catalog.len()).map(|_| ChannelLog::default()).collect(),
                 state,
-                expired_at: None,
+                sweep_from: 0,
             }),
             tx,
             sets: Interner::default(),
@@ -378,11 +387,14 @@ impl Hub {
             if log.history.len() == self.history_depth {
                 log.forget_oldest();
             }
+            if let Some(window) = self.history_window {
+                log.expire(tick.ts - window);
+            }
             log.history.push_back(e.clone());
             encoded.push(e);
         }
         if let Some(window) = self.history_window {
-            inner.expire_history(tick.ts - window);
+            inner.expire_idle(tick.ts - window);
         }
         inner.n = tick.n;
         let count = encoded.len();

@@ -248,18 +248,19 @@ mod tests {
             seq,
             or_else: HistoryExhausted,
         };
-        // The newest tick is at 10 s: the window reaches back to 5 s, and a sweep may leave
-        // up to one more second; nothing from before 4 s is held.
-        let replay = windowed.open(&[(a, after(10))]).replay;
+        // The newest tick is at 10 s: the window reaches back to 5 s. A is cut as it moves,
+        // so seqs 1..=9 (0.5 s to 4.5 s) are gone and 10..=20 held.
+        let replay = windowed.open(&[(a, after(9))]).replay;
         assert_eq!(
             replay.iter().map(|e| e.seq).collect::<Vec<_>>(),
-            (11..=20).collect::<Vec<_>>(),
+            (10..=20).collect::<Vec<_>>(),
             "a resume inside the window replays"
         );
-        let o = windowed.open(&[(a, after(7))]);
-        assert!(o.replay.is_empty(), "seq 8 (4 s) is outside the window");
+        let o = windowed.open(&[(a, after(8))]);
+        assert!(o.replay.is_empty(), "seq 9 (4.5 s) is outside the window");
         assert_eq!(o.snapshots[&ReasonKey::of(HistoryExhausted)][0].seq, 20);
-        // B did not move since 0.5 s: its history is empty, its position still resumes.
+        // B did not move after 0.5 s: the sweep of idle channels (every channel within ten
+        // ticks) emptied its history, and its position still resumes.
         let o = windowed.open(&[(b, after(1))]);
         assert!(
             o.replay.is_empty() && o.snapshots.is_empty(),
