@@ -365,6 +365,7 @@ impl Session {
                 let outs = self.sub.reopen(reason);
                 self.send_outs(outs).await?;
             }
+            Forward::CatchUp(outs) => self.send_outs(outs).await?,
         }
         self.attach_if_in_sync().await
     }

@@ -368,6 +368,7 @@ async fn run(
                     Forward::Nothing => continue,
                     Forward::Send(out) => vec![out],
                     Forward::Reopen(reason) => sub.reopen(reason),
+                    Forward::CatchUp(outs) => outs,
                 },
                 Err(RecvError::Lagged(_)) => {
                     lags += 1;

@@ -56,6 +56,9 @@ pub enum Forward {
     Send(Out),
     /// The hub's state was replaced: send fresh snapshots ([`Subscriber::reopen`]).
     Reopen(SnapshotReason),
+    /// Ticks between the position and this one never reached the subscriber: what it missed,
+    /// replayed from the history (this tick included).
+    CatchUp(Vec<Out>),
 }
 
 pub struct Subscriber {
@@ -194,6 +197,12 @@ impl Subscriber {
         }
         if tick.n <= self.synced {
             return Forward::Nothing;
+        }
+        if tick.n > self.synced + 1 {
+            // A receiver taken while the fan-out was writing to this session starts after the
+            // tick the fan-out then skipped for it (seen as gaps on a loaded machine when a
+            // subscribe detached a session): replay from the position instead of jumping.
+            return Forward::CatchUp(self.catch_up(true));
         }
         let frame = if self.pending.iter().all(|(_, n)| *n < tick.n) {
             // In sync: the set's shared frame.
