@@ -59,11 +59,13 @@ pub struct Config {
     pub history: u32,
 
     /// Seconds of updates kept for clients that reconnect and resume, on top of `--history`
-    /// per channel; a client away longer gets a snapshot. What this holds grows with the
-    /// feed's rate: about 200 bytes an update (10,000 updates/s for 15 s: ~30 MB).
-    #[arg(long, env = "LIVETAPE_HISTORY_SECS", default_value_t = 15,
+    /// per channel (never less than the lag ring); a client away longer gets a snapshot, and a
+    /// reader that falls further behind loses trade prints (told by a `lagged` snapshot).
+    /// Unset, only `--history` bounds it, and memory grows with channels x depth: at 10,000
+    /// quotes/s over 1,000 symbols, 272 MiB once full, against ~130 MiB with 26 s.
+    #[arg(long, env = "LIVETAPE_HISTORY_SECS",
           value_parser = clap::value_parser!(u32).range(1..=86_400))]
-    pub history_secs: u32,
+    pub history_secs: Option<u32>,
 
     /// Channels one connection may subscribe to.
     #[arg(long, env = "LIVETAPE_MAX_SUBSCRIPTIONS", default_value_t = 4096,
@@ -305,15 +307,14 @@ impl Config {
         Duration::from_millis(self.tick_ms)
     }
 
-    /// How far back the resume histories reach, in tick time: `--history-secs`, and never
-    /// less than the lag ring (`--lag-capacity` ticks), so that a client caught up from
-    /// inside the ring is replayed exactly (its trades too) rather than given a snapshot. With
-    /// a window shorter than the ring, slow readers in the 10,000-client soak got 1,798
-    /// `lagged` snapshots in 60 s instead of 0.
-    pub fn history_window(&self) -> chrono::Duration {
+    /// How far back the resume histories reach, in tick time, if bounded: `--history-secs`,
+    /// and never less than the lag ring (`--lag-capacity` ticks), so that a client caught up
+    /// from inside the ring is replayed exactly rather than given a snapshot.
+    pub fn history_window(&self) -> Option<chrono::Duration> {
         let ring =
             chrono::Duration::milliseconds(self.tick_ms as i64 * i64::from(self.lag_capacity));
-        chrono::Duration::seconds(i64::from(self.history_secs)).max(ring)
+        self.history_secs
+            .map(|secs| chrono::Duration::seconds(i64::from(secs)).max(ring))
     }
 
     /// The per-session rules this configuration sets.

@@ -275,8 +275,8 @@ impl Hub {
     /// newest tick's time minus the update's), on top of the per-channel depth. A client that
     /// resumes from further back gets a snapshot, as it would past the depth. The memory held
     /// is then bounded by the feed's rate times `window`, not by the number of channels.
-    pub fn with_history_window(mut self, window: chrono::Duration) -> Self {
-        self.history_window = Some(window);
+    pub fn with_history_window(mut self, window: Option<chrono::Duration>) -> Self {
+        self.history_window = window;
         self
     }
 

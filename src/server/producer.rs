@@ -221,7 +221,7 @@ mod tests {
     #[test]
     fn the_history_keeps_its_window_and_a_resume_from_before_it_gets_a_snapshot() {
         use crate::protocol::SnapshotReason::HistoryExhausted;
-        let windowed = hub(1024).with_history_window(chrono::Duration::seconds(5));
+        let windowed = hub(1024).with_history_window(Some(chrono::Duration::seconds(5)));
         let a = Catalog::quotes(0);
         let b = Catalog::quotes(1);
         let t0 = Utc::now();
