@@ -20,6 +20,7 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use livetape::server::websocket::frame::{header, Opcode};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 const TICK: Duration = Duration::from_millis(100);
@@ -63,23 +64,10 @@ fn handshake(stream: &TcpStream) -> Option<()> {
     (&*stream).write_all(response.as_bytes()).ok()
 }
 
-/// One unmasked text frame holding `payload`.
+/// One unmasked text frame holding `payload`, framed as the server frames it.
 fn frame(payload: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(payload.len() + 10);
-    out.push(0x81);
-    match payload.len() {
-        n if n < 126 => out.push(n as u8),
-        n if n <= 0xffff => {
-            out.push(126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            out.push(127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    out.extend_from_slice(payload);
-    out
+    let (head, used) = header(Opcode::Text, false, payload.len());
+    [&head[..used], payload].concat()
 }
 
 fn now_us() -> i64 {

@@ -247,15 +247,11 @@ pub async fn start(config: &Config) -> std::io::Result<Running> {
             // An edge takes the world from Redis; a producer warms one up in case it is the
             // first and starts the cluster.
             let hub = if config.role == cluster::Role::Edge {
-                Arc::new(
-                    Hub::new(
-                        0,
-                        LiveState::new(cluster::micros_now(), Vec::new(), Vec::new()),
-                        config.lag_capacity as usize,
-                        config.history as usize,
-                    )
-                    .with_history_window(config.history_window()),
-                )
+                Arc::new(configured_hub(
+                    config,
+                    0,
+                    LiveState::new(cluster::micros_now(), Vec::new(), Vec::new()),
+                ))
             } else {
                 warmed_up(config, &sim_config).0
             };
@@ -367,9 +363,8 @@ pub async fn start(config: &Config) -> std::io::Result<Running> {
     })
 }
 
-/// A hub at tick 0 holding `state`, with the configured lag capacity and history.
-fn fresh_hub(config: &Config, state: LiveState) -> Hub {
-    let epoch = cluster::micros_now().timestamp_micros().unsigned_abs();
+/// A hub at tick 0 of `epoch` holding `state`, with the configured lag capacity and history.
+fn configured_hub(config: &Config, epoch: u64, state: LiveState) -> Hub {
     Hub::new(
         epoch,
         state,
@@ -377,6 +372,12 @@ fn fresh_hub(config: &Config, state: LiveState) -> Hub {
         config.history as usize,
     )
     .with_history_window(config.history_window())
+}
+
+/// [`configured_hub`] in a new epoch.
+fn fresh_hub(config: &Config, state: LiveState) -> Hub {
+    let epoch = cluster::micros_now().timestamp_micros().unsigned_abs();
+    configured_hub(config, epoch, state)
 }
 
 /// A hub holding `warmup_secs` of simulated past (so that charts, sparklines and tapes have
@@ -387,15 +388,11 @@ fn warmed_up(config: &Config, sim_config: &SimConfig) -> (Arc<Hub>, Simulator) {
     let mut sim = Simulator::new(sim_config, start);
     // The epoch only needs to differ between runs; the start time in microseconds does.
     let epoch = now.timestamp_micros().unsigned_abs();
-    let hub = Arc::new(
-        Hub::new(
-            epoch,
-            LiveState::new(start, sim.quotes(), sim.games()),
-            config.lag_capacity as usize,
-            config.history as usize,
-        )
-        .with_history_window(config.history_window()),
-    );
+    let hub = Arc::new(configured_hub(
+        config,
+        epoch,
+        LiveState::new(start, sim.quotes(), sim.games()),
+    ));
     let tick = chrono::Duration::milliseconds(config.tick_ms as i64);
     let mut t = start;
     while t + tick <= now {

@@ -139,8 +139,11 @@ mod tests {
     }
 
     fn publish(hub: &Hub, events: Vec<Event>) -> usize {
-        let c = prepare(hub, Utc::now(), events, vec![]);
-        hub.commit(c).unwrap()
+        publish_at(hub, Utc::now(), events)
+    }
+
+    fn publish_at(hub: &Hub, ts: DateTime<Utc>, events: Vec<Event>) -> usize {
+        hub.commit(prepare(hub, ts, events, vec![])).unwrap()
     }
 
     #[test]
@@ -227,21 +230,14 @@ mod tests {
         let t0 = Utc::now();
         // A moves every 500 ms for 10 s (seqs 1..=20); B once, at the start.
         let at = |ms: i64| t0 + chrono::Duration::milliseconds(ms);
-        let first = prepare(
+        let quote_a = |i: i64| vec![Event::Quote(quote("A", i as f64))];
+        publish_at(
             &windowed,
             at(500),
             vec![Event::Quote(quote("A", 1.0)), Event::Quote(quote("B", 2.0))],
-            vec![],
         );
-        windowed.commit(first).unwrap();
         for i in 2..=20 {
-            let c = prepare(
-                &windowed,
-                at(500 * i),
-                vec![Event::Quote(quote("A", i as f64))],
-                vec![],
-            );
-            windowed.commit(c).unwrap();
+            publish_at(&windowed, at(500 * i), quote_a(i));
         }
         let after = |seq| Start::After {
             epoch: 1,
@@ -271,13 +267,7 @@ mod tests {
         // Without a window, the depth alone bounds the history.
         let unbounded = hub(1024);
         for i in 1..=20 {
-            let c = prepare(
-                &unbounded,
-                at(500 * i),
-                vec![Event::Quote(quote("A", i as f64))],
-                vec![],
-            );
-            unbounded.commit(c).unwrap();
+            publish_at(&unbounded, at(500 * i), quote_a(i));
         }
         assert_eq!(unbounded.open(&[(a, after(0))]).replay.len(), 20);
     }
