@@ -243,6 +243,13 @@ async fn sse_and_websocket_share_the_connection_cap_and_bad_requests_get_400() {
     assert_eq!(refused.err().map(|e| e.0), Some(503));
     let ws = tokio_tungstenite::connect_async(format!("ws://{}/ws", server.addr)).await;
     assert!(ws.is_err(), "the WebSocket is refused as well");
+    // A bad request is told what is wrong even while the server is full.
+    let bad = SseClient::connect(&url(&server, "channels=candles:AAPL:5m"), None).await;
+    let (status, body) = bad.err().unwrap();
+    assert_eq!(status, 400);
+    assert!(body.contains("bad_interval"), "{body}");
+    let bad = SseClient::connect(&url(&server, "channels=quotes:NOPE"), None).await;
+    assert!(bad.err().unwrap().1.contains("unknown_symbol"));
     drop(_sse);
     // The slot comes back when the stream's session notices the client left.
     let mut ok = false;
@@ -257,12 +264,6 @@ async fn sse_and_websocket_share_the_connection_cap_and_bad_requests_get_400() {
         }
     }
     assert!(ok, "a freed slot is used again");
-    let bad = SseClient::connect(&url(&server, "channels=candles:AAPL:5m"), None).await;
-    let (status, body) = bad.err().unwrap();
-    assert_eq!(status, 400);
-    assert!(body.contains("bad_interval"), "{body}");
-    let bad = SseClient::connect(&url(&server, "channels=quotes:NOPE"), None).await;
-    assert!(bad.err().unwrap().1.contains("unknown_symbol"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

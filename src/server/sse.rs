@@ -221,10 +221,6 @@ pub async fn stream(
         // The stream is the HTTP connection's own response: the connection task holds it.
         hold: None,
     };
-    let slot = match sessions.admit(&headers, visitor, "sse") {
-        Ok(slot) => slot,
-        Err(refusal) => return refusal.into_response(),
-    };
     let hub = state.hub.clone();
     let catalog = hub.catalog();
     let channels = match parse_channels(
@@ -256,6 +252,12 @@ pub async fn stream(
     {
         Ok(ids) => ids,
         Err((code, message)) => return bad(code, message),
+    };
+    // Admitted only once the request is known to be good: a bad one gets its 400 whether or
+    // not the server is full, and never holds a connection slot.
+    let slot = match sessions.admit(&headers, visitor, "sse") {
+        Ok(slot) => slot,
+        Err(refusal) => return refusal.into_response(),
     };
     // Two events in flight at most: a reader that stops reading stops this session reading
     // the hub's ring, which then conflates it (bounded memory, as on /ws).
