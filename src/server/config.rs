@@ -58,11 +58,18 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub history: u32,
 
-    /// Seconds of updates kept for clients that reconnect and resume, on top of `--history`
-    /// per channel (never less than the lag ring); a client away longer gets a snapshot, and a
-    /// reader that falls further behind loses trade prints (told by a `lagged` snapshot).
-    /// Unset, only `--history` bounds it, and memory grows with channels x depth: at 10,000
-    /// quotes/s over 1,000 symbols, 272 MiB once full, against ~130 MiB with 26 s.
+    /// Seconds of quotes, candles and scores kept for clients that resume, on top of
+    /// `--history` per channel (never less than the lag ring; 0: only `--history` bounds
+    /// them). A client back from further gets their latest state, which is all a board, a
+    /// chart or a scoreboard shows; trade prints are kept to `--history` (or `--history-secs`).
+    #[arg(long, env = "LIVETAPE_STATE_HISTORY_SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(0..=86_400))]
+    pub state_history_secs: u32,
+
+    /// Seconds of updates of every kind, trades included, kept for clients that resume, on
+    /// top of `--history` per channel (never less than the lag ring). Unset, trades keep
+    /// their whole `--history`; set, a client away longer, or a reader that falls further
+    /// behind, loses trade prints (told by a snapshot).
     #[arg(long, env = "LIVETAPE_HISTORY_SECS",
           value_parser = clap::value_parser!(u32).range(1..=86_400))]
     pub history_secs: Option<u32>,
@@ -307,14 +314,24 @@ impl Config {
         Duration::from_millis(self.tick_ms)
     }
 
-    /// How far back the resume histories reach, in tick time, if bounded: `--history-secs`,
-    /// and never less than the lag ring (`--lag-capacity` ticks), so that a client caught up
-    /// from inside the ring is replayed exactly rather than given a snapshot.
-    pub fn history_window(&self) -> Option<chrono::Duration> {
+    /// How far back the resume histories reach, in tick time, by kind of channel: trades
+    /// `--history-secs` (if set), states the shorter of that and `--state-history-secs` (if
+    /// not 0). Never less than the lag ring (`--lag-capacity` ticks), so that a client caught
+    /// up from inside the ring is replayed exactly rather than given a snapshot.
+    pub fn history_windows(&self) -> crate::server::history::Windows {
         let ring =
             chrono::Duration::milliseconds(self.tick_ms as i64 * i64::from(self.lag_capacity));
-        self.history_secs
-            .map(|secs| chrono::Duration::seconds(i64::from(secs)).max(ring))
+        let secs = |s: u32| chrono::Duration::seconds(i64::from(s)).max(ring);
+        let states = match (self.history_secs, self.state_history_secs) {
+            (Some(all), 0) => Some(all),
+            (Some(all), states) => Some(all.min(states)),
+            (None, 0) => None,
+            (None, states) => Some(states),
+        };
+        crate::server::history::Windows {
+            states: states.map(secs),
+            events: self.history_secs.map(secs),
+        }
     }
 
     /// The per-session rules this configuration sets.

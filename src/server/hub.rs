@@ -21,12 +21,13 @@
 
 use super::catalog::{Catalog, ChannelId, Kind};
 use super::fanout::Interner;
+use super::history::{ChannelLog, Windows};
 use super::state::LiveState;
 use super::tick::{Encoded, Tick, TickKind, TickNo};
 use crate::protocol::{Channel, ChannelState, Data, Epoch, Quote, Seq, Snapshot, SnapshotReason};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use tokio::sync::broadcast;
@@ -65,39 +66,6 @@ pub struct Discontinuity(pub String);
 impl std::fmt::Display for Discontinuity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
-    }
-}
-
-/// One channel's position and recent past.
-#[derive(Default)]
-struct ChannelLog {
-    seq: Seq,
-    /// The seq just before the first entry of `history`, and the tick that left the channel
-    /// there: entries after `base` are all in the history; what came before is not.
-    base: Seq,
-    base_n: TickNo,
-    history: VecDeque<Encoded>,
-}
-
-impl ChannelLog {
-    /// The tick of the channel's last update (or of its base).
-    fn last_n(&self) -> TickNo {
-        self.history.back().map_or(self.base_n, |e| e.n)
-    }
-
-    /// Drops the oldest entry, moving the base past it.
-    fn forget_oldest(&mut self) {
-        if let Some(old) = self.history.pop_front() {
-            self.base = old.seq;
-            self.base_n = old.n;
-        }
-    }
-
-    /// Drops the entries from before `cutoff`.
-    fn expire(&mut self, cutoff: DateTime<Utc>) {
-        while self.history.front().is_some_and(|e| e.ts < cutoff) {
-            self.forget_oldest();
-        }
     }
 }
 
@@ -194,19 +162,23 @@ struct Inner {
 const SWEEP_SHARE: usize = 10;
 
 impl Inner {
-    /// Drops history entries from before `cutoff` in the next tenth of the channels. A channel
+    /// Drops history entries older than their channel's window in the next tenth of the
+    /// channels. A channel
     /// that moves is cut when it moves (in [`Hub::commit`]); this finds the idle ones. Visiting
     /// every channel at once (a cache miss each) and freeing a second's worth of entries in one
     /// go delayed the tick it ran in: p99 at 10,000 quotes/s went from 31-33 to 39-45 ms.
     /// Spread over ten ticks, an idle channel's entries outlive the window by ten ticks at most.
-    fn expire_idle(&mut self, cutoff: DateTime<Utc>) {
+    fn expire_idle(&mut self, now: DateTime<Utc>, windows: &Windows) {
         let len = self.logs.len();
         if len == 0 {
             return;
         }
         let share = len.div_ceil(SWEEP_SHARE);
         for i in 0..share {
-            self.logs[(self.sweep_from + i) % len].expire(cutoff);
+            let id = (self.sweep_from + i) % len;
+            if let Some(window) = windows.of(id as ChannelId) {
+                self.logs[id].expire(now - window);
+            }
         }
         self.sweep_from = (self.sweep_from + share) % len;
     }
@@ -227,10 +199,8 @@ pub struct HubImage {
 pub struct Hub {
     catalog: RwLock<Arc<Catalog>>,
     history_depth: usize,
-    /// How far back in tick time the histories reach (none: only `history_depth` bounds
-    /// them). Without it a history's memory grows with channels x depth whatever the rate:
-    /// 1,000 symbols at 10 updates/s filled 1,024 entries each in 100 s and held 220 MB.
-    history_window: Option<chrono::Duration>,
+    /// How far back in tick time the histories reach, by kind of channel.
+    history_windows: Windows,
     inner: Mutex<Inner>,
     tx: broadcast::Sender<Arc<Tick>>,
     /// Channel sets of the sessions, shared by sessions with the same set.
@@ -253,7 +223,7 @@ impl Hub {
         let (tx, _) = broadcast::channel(lag_capacity.max(1));
         Hub {
             history_depth: history_depth.max(1),
-            history_window: None,
+            history_windows: Windows::default(),
             inner: Mutex::new(Inner {
                 epoch,
                 n: 0,
@@ -271,12 +241,13 @@ impl Hub {
         }
     }
 
-    /// Keeps no update in the histories that is older than `window` in tick time (the
-    /// newest tick's time minus the update's), on top of the per-channel depth. A client that
-    /// resumes from further back gets a snapshot, as it would past the depth. The memory held
-    /// is then bounded by the feed's rate times `window`, not by the number of channels.
-    pub fn with_history_window(mut self, window: Option<chrono::Duration>) -> Self {
-        self.history_window = window;
+    /// Keeps no update in a channel's history that is older than its kind's window in tick
+    /// time (the newest tick's time minus the update's), on top of the per-channel depth. A
+    /// client that resumes from further back gets a snapshot, as it would past the depth. The
+    /// memory held is then bounded by the feed's rate times the window, not by the number of
+    /// channels.
+    pub fn with_history_windows(mut self, windows: Windows) -> Self {
+        self.history_windows = windows;
         self
     }
 
@@ -383,18 +354,14 @@ impl Hub {
                 json: u.json,
             };
             let log = &mut inner.logs[u.channel as usize];
-            log.seq = u.seq;
-            if log.history.len() == self.history_depth {
-                log.forget_oldest();
-            }
-            if let Some(window) = self.history_window {
+            if let Some(window) = self.history_windows.of(u.channel) {
                 log.expire(tick.ts - window);
             }
-            log.history.push_back(e.clone());
+            log.push(&e, self.history_depth);
             encoded.push(e);
         }
-        if let Some(window) = self.history_window {
-            inner.expire_idle(tick.ts - window);
+        if !self.history_windows.is_none() {
+            inner.expire_idle(tick.ts, &self.history_windows);
         }
         inner.n = tick.n;
         let count = encoded.len();
@@ -419,15 +386,7 @@ impl Hub {
         let mut inner = self.lock();
         let catalog = Catalog::new(image.symbols);
         inner.logs = (0..catalog.len())
-            .map(|id| {
-                let seq = image.seqs.get(id).copied().unwrap_or(0);
-                ChannelLog {
-                    seq,
-                    base: seq,
-                    base_n: image.n,
-                    history: VecDeque::new(),
-                }
-            })
+            .map(|id| ChannelLog::starting_at(image.seqs.get(id).copied().unwrap_or(0), image.n))
             .collect();
         let symbols = catalog.symbols().len();
         *self.catalog.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(catalog);
@@ -463,7 +422,7 @@ impl Hub {
     /// How many updates the histories hold (for `/metrics`; counted on demand, a scrape is
     /// rare next to a tick).
     pub fn history_len(&self) -> usize {
-        self.lock().logs.iter().map(|l| l.history.len()).sum()
+        self.lock().logs.iter().map(ChannelLog::len).sum()
     }
 
     /// A receiver of every tick from now on. Sessions take one when they connect, before any
@@ -490,7 +449,7 @@ impl Hub {
             .filter_map(|&(id, start)| match start {
                 Start::After { epoch, seq, .. } if epoch == inner.epoch => {
                     let log = inner.logs.get(id as usize)?;
-                    (seq < log.base).then_some((id, seq, log.base))
+                    (seq < log.base()).then_some((id, seq, log.base()))
                 }
                 _ => None,
             })
@@ -526,21 +485,20 @@ impl Hub {
                 // A seq from the future (another run, a confused client) cannot be resumed.
                 Start::After { seq, or_else, .. } if seq > log.seq => Some(or_else),
                 Start::After { seq, or_else, .. } => {
-                    if seq >= log.base {
-                        opened
-                            .replay
-                            .extend(log.history.iter().filter(|e| e.seq > seq).cloned());
+                    if seq >= log.base() {
+                        log.after_seq(seq, id, &mut opened.replay);
                         None
-                    } else if let Some(fetched) = older.get(&id).filter(|f| joins(f, seq, log.base))
+                    } else if let Some(fetched) =
+                        older.get(&id).filter(|f| joins(f, seq, log.base()))
                     {
                         // seq+1 ..= base from elsewhere, the rest from the history.
                         opened.replay.extend(
                             fetched
                                 .iter()
-                                .filter(|e| e.seq > seq && e.seq <= log.base)
+                                .filter(|e| e.seq > seq && e.seq <= log.base())
                                 .cloned(),
                         );
-                        opened.replay.extend(log.history.iter().cloned());
+                        log.all(id, &mut opened.replay);
                         None
                     } else {
                         Some(or_else)
@@ -549,10 +507,8 @@ impl Hub {
                 // A tick from the future cannot be resumed either.
                 Start::AfterTick { n, or_else, .. } if n > inner.n => Some(or_else),
                 Start::AfterTick { n, or_else, .. } => {
-                    if log.base_n <= n {
-                        opened
-                            .replay
-                            .extend(log.history.iter().filter(|e| e.n > n).cloned());
+                    if log.base_n() <= n {
+                        log.after_tick(n, id, &mut opened.replay);
                         None
                     } else {
                         Some(or_else)

@@ -8,6 +8,7 @@ pub mod config;
 pub mod fanout;
 pub mod feed;
 pub mod health;
+pub mod history;
 pub mod http;
 pub mod hub;
 pub mod metrics;
@@ -371,7 +372,7 @@ fn configured_hub(config: &Config, epoch: u64, state: LiveState) -> Hub {
         config.lag_capacity as usize,
         config.history as usize,
     )
-    .with_history_window(config.history_window())
+    .with_history_windows(config.history_windows())
 }
 
 /// [`configured_hub`] in a new epoch.

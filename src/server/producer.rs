@@ -103,6 +103,7 @@ pub fn prepare(
 mod tests {
     use super::*;
     use crate::protocol::{ServerMsg, Side, Trade};
+    use crate::server::history::Windows;
     use crate::server::hub::{ReasonKey, Start};
     use crate::server::state::LiveState;
     use crate::server::tick::TickKind;
@@ -224,17 +225,32 @@ mod tests {
     #[test]
     fn the_history_keeps_its_window_and_a_resume_from_before_it_gets_a_snapshot() {
         use crate::protocol::SnapshotReason::HistoryExhausted;
-        let windowed = hub(1024).with_history_window(Some(chrono::Duration::seconds(5)));
+        // Quotes (states) keep 5 s; trades (events) their depth.
+        let windowed = hub(1024).with_history_windows(Windows {
+            states: Some(chrono::Duration::seconds(5)),
+            events: None,
+        });
         let a = Catalog::quotes(0);
         let b = Catalog::quotes(1);
+        let a_trades = Catalog::trades(0);
         let t0 = Utc::now();
-        // A moves every 500 ms for 10 s (seqs 1..=20); B once, at the start.
+        // A moves every 500 ms for 10 s (seqs 1..=20), with a print each time; B once, at the
+        // start.
         let at = |ms: i64| t0 + chrono::Duration::milliseconds(ms);
-        let quote_a = |i: i64| vec![Event::Quote(quote("A", i as f64))];
+        let quote_a = |i: i64| {
+            vec![
+                Event::Quote(quote("A", i as f64)),
+                Event::Trade(trade("A", i as f64)),
+            ]
+        };
         publish_at(
             &windowed,
             at(500),
-            vec![Event::Quote(quote("A", 1.0)), Event::Quote(quote("B", 2.0))],
+            vec![
+                Event::Quote(quote("A", 1.0)),
+                Event::Trade(trade("A", 1.0)),
+                Event::Quote(quote("B", 2.0)),
+            ],
         );
         for i in 2..=20 {
             publish_at(&windowed, at(500 * i), quote_a(i));
@@ -264,6 +280,13 @@ mod tests {
         );
         let o = windowed.open(&[(b, after(0))]);
         assert_eq!(o.snapshots[&ReasonKey::of(HistoryExhausted)][0].seq, 1);
+        // Every print is still there: the window is for states only.
+        let o = windowed.open(&[(a_trades, after(0))]);
+        assert!(o.snapshots.is_empty());
+        assert_eq!(
+            o.replay.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            (1..=20).collect::<Vec<_>>()
+        );
         // Without a window, the depth alone bounds the history.
         let unbounded = hub(1024);
         for i in 1..=20 {
