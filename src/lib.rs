@@ -11,7 +11,9 @@
 //! - `server::simulator`: the seeded market (quotes, trades) and games (scores, clock).
 //! - `server::sources`: the other sources of a tick: the publish inbox, the recorder, the replay.
 //! - `server::feed`: the task that draws each tick from the sources and commits it to the hub.
-//! - `server::hub`: live state per channel, seqs and history; encodes each update once.
+//! - `server::hub`: live state per channel and seqs; commits ticks and answers resumes.
+//! - `server::history`: one channel's recent updates for resume, stored compactly, and how far
+//!   back each kind of channel keeps them.
 //! - `server::fanout`: writes each tick's shared frame to every in-sync session.
 //! - `server::session`: one client's subscriptions, resume, catch-up, heartbeats and limits.
 //! - `server::ws` and `server::websocket`: the `/ws` upgrade and our RFC 6455 frames.
