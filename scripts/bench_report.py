@@ -129,7 +129,8 @@ if by("b", "livetape"):
     print()
     print("Expected delivery is the fed rate times 1,000 clients. A server sustains a rate while it")
     print("delivers at least 90% of that with p99 under 100 ms; its **capacity** is the highest")
-    print("delivered rate it sustains, measured after 8 s of settling (see Reading the results).")
+    print("delivered rate it sustains, measured after 8 s of settling, 40 s from 10,000/s on (see Reading\n"
+          "the results).")
     print()
     table("b", "rate", "events/s fed")
     caps = capacities()
