@@ -322,12 +322,8 @@ impl Config {
         let ring =
             chrono::Duration::milliseconds(self.tick_ms as i64 * i64::from(self.lag_capacity));
         let secs = |s: u32| chrono::Duration::seconds(i64::from(s)).max(ring);
-        let states = match (self.history_secs, self.state_history_secs) {
-            (Some(all), 0) => Some(all),
-            (Some(all), states) => Some(all.min(states)),
-            (None, 0) => None,
-            (None, states) => Some(states),
-        };
+        let states = (self.state_history_secs > 0).then_some(self.state_history_secs);
+        let states = [self.history_secs, states].into_iter().flatten().min();
         crate::server::history::Windows {
             states: states.map(secs),
             events: self.history_secs.map(secs),
@@ -526,5 +522,33 @@ mod tests {
             let err = check(args).expect_err(&format!("{args:?} accepted"));
             assert!(err.contains(says), "{args:?}: {err}");
         }
+    }
+
+    #[test]
+    fn history_windows_bound_states_by_default_and_everything_when_asked() {
+        let windows = |args: &[&str]| {
+            let mut all = vec!["livetape"];
+            all.extend_from_slice(args);
+            let w = Config::try_parse_from(all).unwrap().history_windows();
+            (
+                w.states.map(|d| d.num_milliseconds()),
+                w.events.map(|d| d.num_milliseconds()),
+            )
+        };
+        // The lag ring is 256 ticks of 100 ms: no window is shorter.
+        assert_eq!(windows(&[]), (Some(30_000), None));
+        assert_eq!(windows(&["--state-history-secs", "0"]), (None, None));
+        assert_eq!(
+            windows(&["--state-history-secs", "5"]),
+            (Some(25_600), None)
+        );
+        assert_eq!(
+            windows(&["--history-secs", "60"]),
+            (Some(30_000), Some(60_000))
+        );
+        assert_eq!(
+            windows(&["--history-secs", "40", "--state-history-secs", "0"]),
+            (Some(40_000), Some(40_000))
+        );
     }
 }

@@ -163,11 +163,11 @@ const SWEEP_SHARE: usize = 10;
 
 impl Inner {
     /// Drops history entries older than their channel's window in the next tenth of the
-    /// channels. A channel
-    /// that moves is cut when it moves (in [`Hub::commit`]); this finds the idle ones. Visiting
-    /// every channel at once (a cache miss each) and freeing a second's worth of entries in one
-    /// go delayed the tick it ran in: p99 at 10,000 quotes/s went from 31-33 to 39-45 ms.
-    /// Spread over ten ticks, an idle channel's entries outlive the window by ten ticks at most.
+    /// channels. A channel that moves is cut when it moves (in [`Hub::commit`]); this finds the
+    /// idle ones. Visiting every channel at once (a cache miss each) and freeing a second's
+    /// worth of entries in one go delayed the tick it ran in: p99 at 10,000 quotes/s went from
+    /// 31-33 to 39-45 ms. Spread over ten ticks, an idle channel's entries outlive the window
+    /// by ten ticks at most.
     fn expire_idle(&mut self, now: DateTime<Utc>, windows: &Windows) {
         let len = self.logs.len();
         if len == 0 {

@@ -24,7 +24,7 @@
 //! | `livetape_pages_rendered_total`, `livetape_pages_served_total`, `livetape_pages_shed_total` | counters | |
 //! | `livetape_published_events_total` | counter | (events from POST /api/publish) |
 //! | `livetape_epoch`, `livetape_tick`, `livetape_ready` | gauges | |
-//! | `livetape_history_updates` | gauge | (updates held for resume: `--history`, `--history-secs`) |
+//! | `livetape_history_updates` | gauge | (updates held for resume: `--history`, `--state-history-secs`, `--history-secs`) |
 //! | `livetape_redis_up`, `livetape_leading`, `livetape_redis_consumer_lag_ticks` | gauges | (with `--redis`) |
 //! | `livetape_redis_commit_seconds` | histogram | (with `--redis`: a tick's round trip to Redis) |
 
@@ -158,7 +158,7 @@ fn describe() {
     describe_gauge!("livetape_tick", "The last tick applied.");
     describe_gauge!(
         "livetape_history_updates",
-        "Updates held for clients that resume (bounded by --history and --history-secs)."
+        "Updates held for clients that resume (bounded by --history, --state-history-secs and --history-secs)."
     );
     describe_gauge!("livetape_ready", "1 when /readyz says ready.");
     describe_gauge!("livetape_redis_up", "1 when Redis answers (with --redis).");
