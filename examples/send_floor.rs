@@ -1,29 +1,60 @@
 //! The least a server can spend to broadcast a market over WebSocket: the bench's floor.
 //!
-//!     send_floor PORT EVENTS_PER_SECOND
+//!     send_floor PORT EVENTS_PER_SECOND [peer|livetape]
 //!
-//! It sends what the batched Node peer (`bench/peers/ws-batch-server.js`) sends, byte for
-//! byte in format: every 100 ms one text frame `{"ts":..,"quotes":[{"ts":..,"symbol":..,
-//! "bid":..,"ask":..,"last":..,"volume":..},..]}` with that tick's quotes, built once and
-//! written to every client. Nothing else happens: one thread accepts and answers the
-//! handshake, one thread ticks and makes one `write` per client per tick on a non-blocking
-//! socket, no event loop, no reads, no pings, no allocation per client. What its process
-//! spends is the kernel's cost of those writes (on loopback, the receiving side's TCP work
-//! runs in the sender's context too) plus building one frame per tick: a floor no server
-//! sending these frames to these clients goes under. A client that cannot take a whole frame
-//! at once is dropped (a slow reader; the bench's readers keep up).
+//! Every 100 ms it builds one text frame with that tick's quotes and writes it to every
+//! client. Nothing else happens: one thread accepts and answers the handshake, one thread
+//! ticks and makes one `write` per client per tick on a non-blocking socket, no event loop, no
+//! reads, no pings, no allocation per client. What its process spends is the kernel's cost of
+//! those writes (on loopback, the receiving side's TCP work runs in the sender's context too)
+//! plus building one frame per tick: a floor no server sending these frames to these clients
+//! goes under. A client that cannot take a whole frame at once is dropped (a slow reader; the
+//! bench's readers keep up).
 //!
-//! Not a product and not a peer: a ruler for `make bench` ((b) and the floor section).
+//! Two formats, so that each server is held against the floor of its own bytes:
+//!
+//! - `peer` (the default): what the batched Node peer (`bench/peers/ws-batch-server.js`)
+//!   sends, byte for byte in format: `{"ts":..,"quotes":[{"ts":..,"symbol":..,"bid":..,
+//!   "ask":..,"last":..,"volume":..},..]}`.
+//! - `livetape`: what livetape sends a client subscribed to every symbol's quotes, encoded by
+//!   livetape's own code: its simulator's quotes (`--quote-rate` as `make bench` sets it),
+//!   each update numbered in its channel, the batch built by `tick::batch_frame`. The
+//!   handshake is livetape's as the load generator sees it (a `welcome`, then an `ack` for the
+//!   subscribe it never reads), and a client that offers permessage-deflate gets it as livetape
+//!   agrees it, each tick compressed once for all of them (`websocket::deflate`). What is left
+//!   between this and livetape is everything livetape is besides its writes: sessions,
+//!   history, subscriptions, heartbeats, tokio.
+//!
+//! Not a product and not a peer: a ruler for `make bench` ((b), (h) and the floor section).
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use livetape::protocol::{Channel, Data, Event, ServerMsg, Update};
+use livetape::server::simulator::Market;
+use livetape::server::tick::batch_frame;
+use livetape::server::websocket::deflate;
 use livetape::server::websocket::frame::{header, Opcode};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 const TICK: Duration = Duration::from_millis(100);
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Peer,
+    Livetape,
+}
+
+/// A client and whether it agreed to permessage-deflate.
+struct Client {
+    stream: TcpStream,
+    deflate: bool,
+}
 
 /// Symbols as the Node feed names them (`bench/peers/feed.js`).
 fn symbol(i: usize) -> String {
@@ -37,10 +68,12 @@ fn symbol(i: usize) -> String {
     }
 }
 
-/// Answers a WebSocket upgrade; `None` for anything else (the connection is then dropped).
-fn handshake(stream: &TcpStream) -> Option<()> {
+/// Answers a WebSocket upgrade, agreeing to permessage-deflate when `offer_deflate` and the
+/// client offers it; `None` for anything else (the connection is then dropped). `Some(true)`:
+/// compression agreed.
+fn handshake(stream: &TcpStream, offer_deflate: bool) -> Option<bool> {
     let mut reader = BufReader::new(stream);
-    let mut key = None;
+    let (mut key, mut extensions) = (None, Vec::new());
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line).ok()? == 0 {
@@ -53,20 +86,30 @@ fn handshake(stream: &TcpStream) -> Option<()> {
         if let Some((name, value)) = line.split_once(':') {
             if name.eq_ignore_ascii_case("sec-websocket-key") {
                 key = Some(value.trim().to_string());
+            } else if name.eq_ignore_ascii_case("sec-websocket-extensions") {
+                extensions.push(value.trim().to_string());
             }
         }
     }
+    let agreed = offer_deflate
+        .then(|| deflate::negotiate(extensions.iter().map(String::as_str)))
+        .flatten();
     let accept = derive_accept_key(key?.as_bytes());
+    let extension = agreed
+        .as_ref()
+        .map(|a| format!("Sec-WebSocket-Extensions: {}\r\n", a.response))
+        .unwrap_or_default();
     let response = format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Accept: {accept}\r\n\r\n"
+         Sec-WebSocket-Accept: {accept}\r\n{extension}\r\n"
     );
-    (&*stream).write_all(response.as_bytes()).ok()
+    (&*stream).write_all(response.as_bytes()).ok()?;
+    Some(agreed.is_some())
 }
 
 /// One unmasked text frame holding `payload`, framed as the server frames it.
-fn frame(payload: &[u8]) -> Vec<u8> {
-    let (head, used) = header(Opcode::Text, false, payload.len());
+fn frame(payload: &[u8], compressed: bool) -> Vec<u8> {
+    let (head, used) = header(Opcode::Text, compressed, payload.len());
     [&head[..used], payload].concat()
 }
 
@@ -74,62 +117,183 @@ fn now_us() -> i64 {
     chrono::Utc::now().timestamp_micros()
 }
 
-fn main() {
-    let mut args = std::env::args().skip(1);
-    let port: u16 = args.next().and_then(|a| a.parse().ok()).unwrap_or(3200);
-    let rate: f64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(100.0);
-    let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind");
-    let clients: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+/// What livetape says before its first batch to the load generator: the `welcome` naming every
+/// symbol, and the `ack` of the subscribe to their quotes that the client sends in reply.
+fn livetape_greeting(symbols: &[String]) -> Vec<u8> {
+    let welcome = ServerMsg::Welcome {
+        epoch: 1,
+        ts: Utc::now(),
+        heartbeat_ms: 15_000,
+        max_subscriptions: 4096,
+        symbols: symbols.to_vec(),
+    };
+    let ack = ServerMsg::Ack {
+        id: 1,
+        channels: symbols.iter().cloned().map(Channel::Quotes).collect(),
+    };
+    let json = |m: &ServerMsg| serde_json::to_vec(m).expect("server messages serialise");
+    [frame(&json(&welcome), false), frame(&json(&ack), false)].concat()
+}
 
-    let accepted = clients.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let _ = stream.set_nodelay(true);
-            if handshake(&stream).is_some() && stream.set_nonblocking(true).is_ok() {
-                accepted.lock().unwrap().push(stream);
-            }
-        }
-    });
+/// The peer's tick: `count` quotes cycling over 1,000 symbols.
+struct PeerTicks {
+    symbols: Vec<String>,
+    n: usize,
+}
 
-    let symbols: Vec<String> = (0..1000).map(symbol).collect();
-    let (mut owed, mut n, mut dropped) = (0.0, 0usize, 0usize);
-    let mut next = Instant::now() + TICK;
-    let mut payload = String::new();
-    loop {
-        std::thread::sleep(next.saturating_duration_since(Instant::now()));
-        next += TICK;
-        owed += rate * TICK.as_secs_f64();
+impl PeerTicks {
+    fn frame(&mut self, count: usize, out: &mut String) {
         let ts = now_us();
-        payload.clear();
-        payload.push_str(&format!(r#"{{"ts":{ts},"quotes":["#));
-        let mut first = true;
-        while owed >= 1.0 {
-            owed -= 1.0;
-            n += 1;
+        out.clear();
+        out.push_str(&format!(r#"{{"ts":{ts},"quotes":["#));
+        for i in 0..count {
+            self.n += 1;
+            let n = self.n;
             let price = 100.0 + (n % 500) as f64 / 100.0;
             // Rounded to the cent and printed as JavaScript prints numbers (100.5, not 100.50).
             let cents = |x: f64| (x * 100.0).round() / 100.0;
-            if !first {
-                payload.push(',');
+            if i > 0 {
+                out.push(',');
             }
-            first = false;
-            payload.push_str(&format!(
+            out.push_str(&format!(
                 r#"{{"ts":{ts},"symbol":"{}","bid":{},"ask":{},"last":{},"volume":{}}}"#,
-                symbols[n % symbols.len()],
+                self.symbols[n % self.symbols.len()],
                 cents(price - 0.01),
                 cents(price + 0.01),
                 cents(price),
                 1_000_000 + n
             ));
         }
-        if first {
-            continue;
+        out.push_str("]}");
+    }
+}
+
+/// livetape's tick: its simulator's quotes, each update the next seq of its channel.
+struct LivetapeTicks {
+    market: Market,
+    /// Each symbol's last seq.
+    seqs: HashMap<String, u64>,
+    n: u64,
+}
+
+impl LivetapeTicks {
+    fn frame(&mut self) -> Option<Bytes> {
+        // Microseconds, as the wire carries them: a quote stamped at the batch's time leaves
+        // its `t` out, as livetape's do.
+        let now = DateTime::from_timestamp_micros(now_us()).expect("now is a valid time");
+        let mut events = Vec::new();
+        self.market.step(now, &mut events);
+        let items: Vec<String> = events
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Quote(q) => Some(q),
+                _ => None,
+            })
+            .map(|q| {
+                let seq = self.seqs.entry(q.symbol.clone()).or_default();
+                *seq += 1;
+                let update = Update {
+                    channel: Channel::Quotes(q.symbol.clone()),
+                    seq: *seq,
+                    data: Data::Quote(q),
+                };
+                update.encode_in(now)
+            })
+            .collect();
+        if items.is_empty() {
+            return None;
         }
-        payload.push_str("]}");
-        let frame = frame(payload.as_bytes());
+        self.n += 1;
+        Some(batch_frame(self.n, now, items.iter().map(|s| s.as_bytes())))
+    }
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let port: u16 = args.next().and_then(|a| a.parse().ok()).unwrap_or(3200);
+    let rate: f64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(100.0);
+    let format = match args.next().as_deref() {
+        None | Some("peer") => Format::Peer,
+        Some("livetape") => Format::Livetape,
+        Some(other) => {
+            eprintln!("send_floor: unknown format {other:?} (peer or livetape)");
+            std::process::exit(2);
+        }
+    };
+    let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind");
+    let clients: Arc<Mutex<Vec<Client>>> = Arc::default();
+
+    // livetape's bench setup (`scripts/bench.sh`): RATE/10 symbols (at least 10), each moving
+    // RATE/symbols times a second; no trades.
+    let symbols = ((rate as usize) / 10).max(10);
+    let market = Market::with_rates(7, symbols, Utc::now(), rate / symbols as f64, 0.0);
+    let listing: Vec<String> = market.quotes().into_iter().map(|q| q.symbol).collect();
+    let greeting = livetape_greeting(&listing);
+
+    let accepted = clients.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let _ = stream.set_nodelay(true);
+            let Some(deflate) = handshake(&stream, format == Format::Livetape) else {
+                continue;
+            };
+            if format == Format::Livetape && (&stream).write_all(&greeting).is_err() {
+                continue;
+            }
+            if stream.set_nonblocking(true).is_ok() {
+                accepted.lock().unwrap().push(Client { stream, deflate });
+            }
+        }
+    });
+
+    let mut peer = PeerTicks {
+        symbols: (0..1000).map(symbol).collect(),
+        n: 0,
+    };
+    let mut ours = LivetapeTicks {
+        seqs: HashMap::new(),
+        market,
+        n: 0,
+    };
+    let (mut owed, mut dropped) = (0.0, 0usize);
+    let mut next = Instant::now() + TICK;
+    let mut payload = String::new();
+    loop {
+        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+        next += TICK;
+        let body: Bytes = match format {
+            Format::Peer => {
+                owed += rate * TICK.as_secs_f64();
+                let count = owed as usize;
+                if count == 0 {
+                    continue;
+                }
+                owed -= count as f64;
+                peer.frame(count, &mut payload);
+                Bytes::copy_from_slice(payload.as_bytes())
+            }
+            Format::Livetape => match ours.frame() {
+                Some(body) => body,
+                None => continue,
+            },
+        };
+        let mut clients = clients.lock().unwrap();
+        let plain = frame(&body, false);
+        // Compressed once, only if some client takes it; a frame that does not shrink goes
+        // plain to everyone.
+        let compressed = clients
+            .iter()
+            .any(|c| c.deflate)
+            .then(|| deflate::compress(&body))
+            .flatten()
+            .map(|z| frame(&z, true));
         let before = dropped;
-        clients.lock().unwrap().retain(|mut stream| {
-            let whole = matches!(stream.write(&frame), Ok(k) if k == frame.len());
+        clients.retain(|c| {
+            let bytes = match (&compressed, c.deflate) {
+                (Some(z), true) => z,
+                _ => &plain,
+            };
+            let whole = matches!((&c.stream).write(bytes), Ok(k) if k == bytes.len());
             dropped += usize::from(!whole);
             whole
         });

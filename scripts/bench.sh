@@ -101,6 +101,9 @@ start() {
     floor)
       "$FLOOR" "$PORT" "$rate" >/dev/null &
       ;;
+    floor-livetape)
+      "$FLOOR" "$PORT" "$rate" livetape >/dev/null &
+      ;;
   esac
   SERVER_PID=$!
   wait_port "$PORT" || { echo "server $kind did not start" >&2; return 1; }
@@ -110,9 +113,10 @@ start() {
 run() {
   local scenario=$1 kind=$2 rate=$3 clients=$4 path=/ws client=${2%-deflate}
   shift 4
-  case $kind in ws | wsbatch | wsbatch-deflate | floor) path=/ ;; esac
-  # The floor sends the batched peer's frames; the load generator reads them as the peer's.
+  case $kind in ws | wsbatch | wsbatch-deflate | floor | floor-livetape) path=/ ;; esac
+  # Each floor sends one server's frames; the load generator reads them as that server's.
   [ "$kind" = floor ] && client=wsbatch
+  [ "$kind" = floor-livetape ] && client=livetape
   start "$kind" "$rate"
   local addrs=$(( clients / 20000 + 1 ))
   echo "--> $scenario: $kind, $rate events/s fed, $clients clients $*"
@@ -173,20 +177,24 @@ fi
 
 # (h) the CPU target, measured again and again: one run of each of these after the other, in
 # BENCH_ROUNDS (5) rounds, so that a slow minute of the machine hits every server alike and the medians
-# compare. At 5,000 quotes/s: livetape, the batched peer, the floor (examples/send_floor.rs:
-# the peer's frames and nothing but one write per client per tick) and livetape with a
-# browser's deflate offer; at 100 quotes/s (the same 10,000 sends a second, frames 45x
-# smaller): livetape, the peer and the floor, which is what a send costs before its bytes.
+# compare. At 5,000 quotes/s: livetape, the batched peer, the floors (examples/send_floor.rs:
+# the peer's frames, or livetape's, and nothing but one write per client per tick) and
+# livetape and its floor with a browser's deflate offer; at 100 quotes/s (the same 10,000
+# sends a second, frames 45x smaller): livetape, the peer and the floors, which is what a
+# send costs before its bytes.
 if want h; then
   for round in $(seq "${BENCH_ROUNDS:-5}"); do
     echo "--> h: round $round"
     run h livetape 5000 1000 --settle 8
     run h wsbatch 5000 1000 --settle 8
     run h floor 5000 1000 --settle 8
+    run h floor-livetape 5000 1000 --settle 8
     run h livetape 5000 1000 --settle 8 --deflate
+    run h floor-livetape 5000 1000 --settle 8 --deflate
     run h livetape 100 1000 --settle 8
     run h wsbatch 100 1000 --settle 8
     run h floor 100 1000 --settle 8
+    run h floor-livetape 100 1000 --settle 8
   done
 fi
 

@@ -251,10 +251,13 @@ H_NAMES = {
     ("livetape", 5000, False): "livetape",
     ("wsbatch", 5000, False): "wsbatch (the peer)",
     ("floor", 5000, False): "floor: the peer's frames, nothing but the writes",
+    ("floor-livetape", 5000, False): "floor: livetape's frames, nothing but the writes",
     ("livetape", 5000, True): "livetape, browser's deflate offer",
+    ("floor-livetape", 5000, True): "floor: livetape's frames, browser's deflate offer",
     ("livetape", 100, False): "livetape",
     ("wsbatch", 100, False): "wsbatch (the peer)",
-    ("floor", 100, False): "floor",
+    ("floor", 100, False): "floor: the peer's frames",
+    ("floor-livetape", 100, False): "floor: livetape's frames",
 }
 h_cpu = {k: median([r["server_cpu_cores"] or 0 for r in v]) for k, v in rounds.items()}
 if rounds:
@@ -262,10 +265,13 @@ if rounds:
     print("## (h) The CPU target, run by run")
     print()
     print(f"1,000 clients; {n} rounds, each running every line below once, one after the other, so a")
-    print("slow stretch of the machine hits every server alike. The floor (`examples/send_floor.rs`)")
-    print("sends the batched peer's frames and does nothing else: one `write` per client per tick, no")
-    print("event loop, no reads. At 100 quotes/s every server makes the same 10,000 writes a second")
-    print("as at 5,000, with frames 45x smaller: what a write costs before its bytes.")
+    print("slow stretch of the machine hits every server alike. A floor (`examples/send_floor.rs`)")
+    print("sends one server's frames and does nothing else: one `write` per client per tick, no")
+    print("event loop, no reads. Its `peer` format is the batched peer's frames; its `livetape` format")
+    print("is livetape's, built by livetape's own encoder from its simulator's quotes, compressed once")
+    print("per tick for clients that offer deflate, as livetape does. At 100 quotes/s every server")
+    print("makes the same 10,000 writes a second as at 5,000, with frames 45x smaller: what a write")
+    print("costs before its bytes.")
     print()
     print("| server | quotes/s fed | bytes/event | CPU (cores) per round | CPU median | of the peer's median | p99 ms median | delivered |")
     print("|---|---|---|---|---|---|---|---|")
@@ -294,6 +300,13 @@ if rounds:
         print(f"At half the peer, livetape would have {nb / 2 - lt0:.3f} cores above its writes' own cost for all")
         print(f"5,000 quotes/s, the kernel's part of moving their bytes included; it spends {lt - lt0:.3f}"
               + (f" ({gz - lt0:.3f} compressed)." if gz else "."))
+        own, own_gz = h_cpu.get(("floor-livetape", 5000, False)), h_cpu.get(("floor-livetape", 5000, True))
+        if own:
+            print(f"Writing livetape's own frames and nothing else costs {own:.3f} cores ({own / nb:.2f}x the peer)"
+                  + (f", {own_gz:.3f} ({own_gz / nb:.2f}x) compressed" if own_gz else "")
+                  + f"; livetape spends {lt - own:+.3f} above that"
+                  + (f" ({gz - own_gz:+.3f} compressed)" if gz and own_gz else "")
+                  + ": all its sessions, history, subscriptions, heartbeats and tokio.")
         print()
 
 storm = {r.get("phase"): r for r in rows if r["scenario"] == "f"}
@@ -375,6 +388,10 @@ if lt_cpu:
     fl = h_cpu.get(("floor", 5000, False))
     if fl:
         print(f"| ... the floor: the peer's frames and nothing but the writes | {fl:.3f} cores ({fl / nb_cpu:.2f}x the peer) | – |")
+    for offer, how_sent in ((False, ""), (True, ", compressed once per tick")):
+        own = h_cpu.get(("floor-livetape", 5000, offer))
+        if own:
+            print(f"| ... the floor: livetape's frames{how_sent} and nothing but the writes | {own:.3f} cores ({own / nb_cpu:.2f}x the peer) | – |")
     gz_cpu = h_cpu.get(("livetape", 5000, True))
     if gz_cpu:
         print(f"| ... livetape with a browser's deflate offer (the peer declines it) | {gz_cpu:.3f} cores ({gz_cpu / nb_cpu:.2f}x) | – |")
