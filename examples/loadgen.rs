@@ -102,8 +102,14 @@ struct Window {
     frames: u64,
     bytes: u64,
     latency: Histogram<u64>,
-    /// (RSS KiB at the end, CPU cores used over the window) of the server.
-    server: Option<(u64, f64)>,
+    /// (RSS KiB at the end, CPU cores used over the window, of which in the kernel) of the
+    /// server.
+    server: Option<(u64, f64, f64)>,
+    /// CPU cores the load generator itself used over the window. On loopback the receiving
+    /// side's TCP work runs in whichever process's context it happens to (the sender's
+    /// softirq, or the reader's when its socket is busy), so the server's share and this one
+    /// move together: their sum says how much of a server's figure is that shift.
+    own_cpu: Option<f64>,
 }
 
 impl Window {
@@ -120,6 +126,8 @@ impl Window {
             "p999_ms": ms(0.999),
             "server_rss_kib": self.server.map(|s| s.0),
             "server_cpu_cores": self.server.map(|s| s.1),
+            "server_sys_cores": self.server.map(|s| s.2),
+            "loadgen_cpu_cores": self.own_cpu,
         })
     }
 }
@@ -138,19 +146,28 @@ impl Stats {
             shard.lock().unwrap_or_else(|p| p.into_inner()).reset();
         }
         let before = usage(server_pids);
+        let own_before = proc_usage(std::process::id());
         let started = Instant::now();
         self.measuring.store(true, Ordering::Relaxed);
         tokio::time::sleep(Duration::from_secs(secs)).await;
         self.measuring.store(false, Ordering::Relaxed);
         let elapsed = started.elapsed().as_secs_f64();
         let after = usage(server_pids);
+        let own_after = proc_usage(std::process::id());
         let mut latency = histogram();
         for shard in &self.shards {
             let _ = latency.add(&*shard.lock().unwrap_or_else(|p| p.into_inner()));
         }
         let clk_tck = 100.0; // Linux USER_HZ
+        let cores = |ticks: u64| ticks as f64 / clk_tck / elapsed;
         let server = match (before, after) {
-            (Some((_, t0)), Some((rss, t1))) => Some((rss, (t1 - t0) as f64 / clk_tck / elapsed)),
+            (Some((_, u0, s0)), Some((rss, u1, s1))) => {
+                Some((rss, cores(u1 + s1 - u0 - s0), cores(s1 - s0)))
+            }
+            _ => None,
+        };
+        let own_cpu = match (own_before, own_after) {
+            (Some((_, u0, s0)), Some((_, u1, s1))) => Some(cores(u1 + s1 - u0 - s0)),
             _ => None,
         };
         Window {
@@ -160,6 +177,7 @@ impl Stats {
             bytes: self.bytes.load(Ordering::Relaxed),
             latency,
             server,
+            own_cpu,
         }
     }
 
@@ -519,8 +537,8 @@ fn fail(stats: &Stats) {
     stats.errors.fetch_add(1, Ordering::Relaxed);
 }
 
-/// (RSS in KiB, CPU ticks used) of a process, from /proc.
-fn proc_usage(pid: u32) -> Option<(u64, u64)> {
+/// (RSS in KiB, CPU ticks used in user space, in the kernel) of a process, from /proc.
+fn proc_usage(pid: u32) -> Option<(u64, u64, u64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let rss = status
         .lines()
@@ -533,18 +551,19 @@ fn proc_usage(pid: u32) -> Option<(u64, u64)> {
     // Fields after the command name (which may contain spaces) start after ") ".
     let rest = stat.rsplit_once(") ")?.1;
     let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
-    Some((rss, ticks))
+    let user = f.get(11)?.parse::<u64>().ok()?;
+    let system = f.get(12)?.parse::<u64>().ok()?;
+    Some((rss, user, system))
 }
 
 /// [`proc_usage`] added up over several processes; None if any cannot be read.
-fn usage(pids: &[u32]) -> Option<(u64, u64)> {
+fn usage(pids: &[u32]) -> Option<(u64, u64, u64)> {
     if pids.is_empty() {
         return None;
     }
-    pids.iter().try_fold((0, 0), |(rss, ticks), &pid| {
-        let (r, t) = proc_usage(pid)?;
-        Some((rss + r, ticks + t))
+    pids.iter().try_fold((0, 0, 0), |(rss, user, system), &pid| {
+        let (r, u, s) = proc_usage(pid)?;
+        Some((rss + r, user + u, system + s))
     })
 }
 
