@@ -251,6 +251,7 @@ H_NAMES = {
     ("livetape", 5000, False): "livetape",
     ("wsbatch", 5000, False): "wsbatch (the peer)",
     ("floor", 5000, False): "floor: the peer's frames, nothing but the writes",
+    ("floor", 4000, False): "floor: the peer's frames, 4,000/s",
     ("floor-livetape", 5000, False): "floor: livetape's frames, nothing but the writes",
     ("livetape", 5000, True): "livetape, browser's deflate offer",
     ("floor-livetape", 5000, True): "floor: livetape's frames, browser's deflate offer",
@@ -260,6 +261,11 @@ H_NAMES = {
     ("floor-livetape", 100, False): "floor: livetape's frames",
 }
 h_cpu = {k: median([r["server_cpu_cores"] or 0 for r in v]) for k, v in rounds.items()}
+# Server and load generator together, run by run (rows from before the load generator reported
+# its own CPU have none).
+h_sum = {k: median([r["server_cpu_cores"] + r["loadgen_cpu_cores"] for r in v
+                    if r.get("server_cpu_cores") is not None and r.get("loadgen_cpu_cores") is not None])
+         for k, v in rounds.items()}
 if rounds:
     n = max(len(v) for v in rounds.values())
     print("## (h) The CPU target, run by run")
@@ -271,10 +277,14 @@ if rounds:
     print("is livetape's, built by livetape's own encoder from its simulator's quotes, compressed once")
     print("per tick for clients that offer deflate, as livetape does. At 100 quotes/s every server")
     print("makes the same 10,000 writes a second as at 5,000, with frames 45x smaller: what a write")
-    print("costs before its bytes.")
+    print("costs before its bytes. On loopback the receiving side's TCP work runs in the context of")
+    print("whichever process is there when a segment arrives: the sender's (its softirq) or the")
+    print("reader's (when its socket is busy). So part of a server's CPU below is its clients' work")
+    print("and moves with timing, not with the server's code; the load generator's own CPU and the")
+    print("sum of the two show how much.")
     print()
-    print("| server | quotes/s fed | bytes/event | CPU (cores) per round | CPU median | of the peer's median | p99 ms median | delivered |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| server | quotes/s fed | bytes/event | CPU (cores) per round | CPU median | of the peer's median | load generator CPU median | server + load generator | p99 ms median | delivered |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for key, name in H_NAMES.items():
         v = rounds.get(key)
         if not v:
@@ -283,8 +293,15 @@ if rounds:
         per = median([r["bytes_per_sec"] / r["events_per_sec"] for r in v if r["events_per_sec"]]) or 0
         share = median([r["events_per_sec"] / (r["rate"] * r["clients"]) for r in v])
         runs = ", ".join(f"{r['server_cpu_cores'] or 0:.3f}" for r in v)
+        lg = median([r["loadgen_cpu_cores"] for r in v if r.get("loadgen_cpu_cores") is not None])
+        both = h_sum.get(key)
+        peer_both = h_sum.get(("wsbatch", key[1], False))
+        lg_cell = f"{lg:.3f}" if lg is not None else "–"
+        both_cell = f"{both:.3f} ({both / peer_both:.2f}x)" if both and peer_both else "–"
+        of_peer = f"{h_cpu[key] / peer:.2f}x" if peer else "–"
         print(f"| {name} | {key[1]:,} | {per:.1f} | {runs} | "
-              f"**{h_cpu[key]:.3f}** | {h_cpu[key] / peer:.2f}x | {median([r['p99_ms'] for r in v]):.1f} | {share:.1%} |")
+              f"**{h_cpu[key]:.3f}** | {of_peer} | {lg_cell} | {both_cell} | "
+              f"{median([r['p99_ms'] for r in v]):.1f} | {share:.1%} |")
     print()
     lt, nb, fl = h_cpu.get(("livetape", 5000, False)), h_cpu.get(("wsbatch", 5000, False)), h_cpu.get(("floor", 5000, False))
     bytes_per = {k: median([r["bytes_per_sec"] / r["events_per_sec"] for r in v if r["events_per_sec"]]) for k, v in rounds.items()}
@@ -392,6 +409,10 @@ if lt_cpu:
         own = h_cpu.get(("floor-livetape", 5000, offer))
         if own:
             print(f"| ... the floor: livetape's frames{how_sent} and nothing but the writes | {own:.3f} cores ({own / nb_cpu:.2f}x the peer) | – |")
+    lt_sum, nb_sum = h_sum.get(("livetape", 5000, False)), h_sum.get(("wsbatch", 5000, False))
+    if lt_sum and nb_sum:
+        print(f"| ... server and load generator together (the receiving side's TCP work lands in either) | "
+              f"{lt_sum:.3f} vs {nb_sum:.3f} cores ({lt_sum / nb_sum:.2f}x) | – |")
     gz_cpu = h_cpu.get(("livetape", 5000, True))
     if gz_cpu:
         print(f"| ... livetape with a browser's deflate offer (the peer declines it) | {gz_cpu:.3f} cores ({gz_cpu / nb_cpu:.2f}x) | – |")
