@@ -561,10 +561,11 @@ fn usage(pids: &[u32]) -> Option<(u64, u64, u64)> {
     if pids.is_empty() {
         return None;
     }
-    pids.iter().try_fold((0, 0, 0), |(rss, user, system), &pid| {
-        let (r, u, s) = proc_usage(pid)?;
-        Some((rss + r, user + u, system + s))
-    })
+    pids.iter()
+        .try_fold((0, 0, 0), |(rss, user, system), &pid| {
+            let (r, u, s) = proc_usage(pid)?;
+            Some((rss + r, user + u, system + s))
+        })
 }
 
 #[tokio::main]

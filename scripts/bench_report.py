@@ -324,6 +324,17 @@ if rounds:
                   + f"; livetape spends {lt - own:+.3f} above that"
                   + (f" ({gz - own_gz:+.3f} compressed)" if gz and own_gz else "")
                   + ": all its sessions, history, subscriptions, heartbeats and tokio.")
+        both = {k: h_sum.get(k) for k in (("livetape", 5000, False), ("floor-livetape", 5000, False),
+                                           ("wsbatch", 5000, False), ("floor", 5000, False),
+                                           ("livetape", 100, False), ("floor-livetape", 100, False),
+                                           ("wsbatch", 100, False), ("floor", 100, False))}
+        if all(both.values()):
+            above = lambda server, floor, rate: both[(server, rate, False)] - both[(floor, rate, False)]
+            print(f"Counted with the load generator (so that receiving work charged to either side cancels),")
+            print(f"each server's cost above the floor of its own frames is, at 5,000 quotes/s, livetape")
+            print(f"{above('livetape', 'floor-livetape', 5000):+.3f} and the peer {above('wsbatch', 'floor', 5000):+.3f};"
+                  f" at 100/s, livetape {above('livetape', 'floor-livetape', 100):+.3f} and the peer"
+                  f" {above('wsbatch', 'floor', 100):+.3f}.")
         print()
 
 storm = {r.get("phase"): r for r in rows if r["scenario"] == "f"}
