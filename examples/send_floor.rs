@@ -142,9 +142,9 @@ struct PeerTicks {
 }
 
 impl PeerTicks {
-    fn frame(&mut self, count: usize, out: &mut String) {
+    fn frame(&mut self, count: usize) -> Bytes {
         let ts = now_us();
-        out.clear();
+        let mut out = String::new();
         out.push_str(&format!(r#"{{"ts":{ts},"quotes":["#));
         for i in 0..count {
             self.n += 1;
@@ -165,13 +165,14 @@ impl PeerTicks {
             ));
         }
         out.push_str("]}");
+        Bytes::from(out)
     }
 }
 
 /// livetape's tick: its simulator's quotes, each update the next seq of its channel.
 struct LivetapeTicks {
     market: Market,
-    /// Each symbol's last seq.
+    /// Each symbol's last seq, every symbol listed from the start (no allocation per quote).
     seqs: HashMap<String, u64>,
     n: u64,
 }
@@ -190,7 +191,10 @@ impl LivetapeTicks {
                 _ => None,
             })
             .map(|q| {
-                let seq = self.seqs.entry(q.symbol.clone()).or_default();
+                let seq = self
+                    .seqs
+                    .get_mut(&q.symbol)
+                    .expect("quotes of listed symbols");
                 *seq += 1;
                 let update = Update {
                     channel: Channel::Quotes(q.symbol.clone()),
@@ -251,13 +255,12 @@ fn main() {
         n: 0,
     };
     let mut ours = LivetapeTicks {
-        seqs: HashMap::new(),
+        seqs: listing.iter().map(|s| (s.clone(), 0)).collect(),
         market,
         n: 0,
     };
     let (mut owed, mut dropped) = (0.0, 0usize);
     let mut next = Instant::now() + TICK;
-    let mut payload = String::new();
     loop {
         std::thread::sleep(next.saturating_duration_since(Instant::now()));
         next += TICK;
@@ -269,8 +272,7 @@ fn main() {
                     continue;
                 }
                 owed -= count as f64;
-                peer.frame(count, &mut payload);
-                Bytes::copy_from_slice(payload.as_bytes())
+                peer.frame(count)
             }
             Format::Livetape => match ours.frame() {
                 Some(body) => body,
