@@ -43,6 +43,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use livetape::protocol::{Channel, Data, Event, ServerMsg, Update};
+use livetape::server::session::Limits;
 use livetape::server::simulator::Market;
 use livetape::server::tick::batch_frame;
 use livetape::server::websocket::deflate;
@@ -151,11 +152,12 @@ fn now_us() -> i64 {
 /// What livetape says before its first batch to the load generator: the `welcome` naming every
 /// symbol, and the `ack` of the subscribe to their quotes that the client sends in reply.
 fn livetape_greeting(symbols: &[String]) -> Vec<u8> {
+    let limits = Limits::default();
     let welcome = ServerMsg::Welcome {
         epoch: 1,
         ts: Utc::now(),
-        heartbeat_ms: 15_000,
-        max_subscriptions: 4096,
+        heartbeat_ms: limits.heartbeat.as_millis() as u32,
+        max_subscriptions: limits.max_subscriptions as u32,
         symbols: symbols.to_vec(),
     };
     let ack = ServerMsg::Ack {
@@ -330,16 +332,12 @@ fn main() {
             .map(|z| frame(&z, true));
         let before = dropped;
         let pages = if zero_copy { in_memfd(&plain) } else { None };
+        let write_whole = |stream: &TcpStream, bytes: &[u8]| matches!((&*stream).write(bytes), Ok(k) if k == bytes.len());
         clients.retain(|c| {
-            let bytes = match (&compressed, c.deflate) {
-                (Some(z), true) => z,
-                _ => &plain,
-            };
-            let whole = match &pages {
-                Some(file) if std::ptr::eq(bytes, &plain) => {
-                    send_file(&c.stream, file, bytes.len())
-                }
-                _ => matches!((&c.stream).write(bytes), Ok(k) if k == bytes.len()),
+            let whole = match (&compressed, c.deflate, &pages) {
+                (Some(z), true, _) => write_whole(&c.stream, z),
+                (_, _, Some(file)) => send_file(&c.stream, file, plain.len()),
+                _ => write_whole(&c.stream, &plain),
             };
             dropped += usize::from(!whole);
             whole

@@ -179,8 +179,9 @@ fi
 # BENCH_ROUNDS (5) rounds, so that a slow minute of the machine hits every server alike and the medians
 # compare. At 5,000 quotes/s: livetape, the batched peer, the floors (examples/send_floor.rs:
 # the peer's frames, or livetape's, and nothing but one write per client per tick) and
-# livetape and its floor with a browser's deflate offer; the peer's floor at 4,000/s too (39 KB
-# frames against 48 KB: how its cost steps with its frames' size); at 100 quotes/s (the same 10,000
+# livetape and its floor with a browser's deflate offer; the peer's floor at 4,000/s too (its
+# cost steps between 4,000 and 5,000/s, while livetape's floor with larger frames does not: the
+# step is receive work charged to the sender, not bytes); at 100 quotes/s (the same 10,000
 # sends a second, frames 45x smaller): livetape, the peer and the floors, which is what a
 # send costs before its bytes.
 if want h; then
