@@ -129,8 +129,10 @@ test('the status bar shows plausible rate and latency', async ({ page }) => {
   const rate = num(await page.locator('.rate').innerText());
   expect(rate).toBeLessThan(10_000);
   await expect(page.locator('.latency')).toHaveText(/^\d+(\.\d)? ms$/);
+  // Plausible, not fast (speed is the browser benchmark's): a figure in microseconds or
+  // seconds shown as milliseconds would be off by a factor of a thousand.
   const latency = num(await page.locator('.latency').innerText());
-  expect(latency).toBeLessThan(1_000);
+  expect(latency).toBeLessThan(10_000);
 });
 
 test('a scored game is highlighted and the live region stays quiet unless asked', async ({ page }) => {

@@ -16,14 +16,17 @@
 //! never be sent a snapshot in place of a replay.
 //!
 //! Every `--sample-secs` it samples the server's RSS and open file descriptors, the clients
-//! connected, messages and updates per second and publish-to-receive p99, and prints a row.
-//! It fails (exit 1) if any client saw a gap, a duplicate or a mismatch, if the server's RSS
-//! at the end is more than 10% above its RSS after the warm-up, or if, once the churn has
-//! stopped and every client is connected again, the server holds more descriptors than its
-//! idle ones plus one per client. It writes `soak.md` (the table) and `soak.svg` (RSS,
-//! connections and p99 over time) to `--out`.
+//! connected, messages and updates per second and publish-to-receive p99, and prints a row;
+//! RSS is also read every second for the memory verdict (see `memory`). It fails (exit 1) if
+//! any client saw a gap, a duplicate or a mismatch, if the server's memory grows with the
+//! churn (the trend over the steady window, per reconnect) or stays once every client has
+//! left, or if, once the churn has stopped and every client is connected again, the server
+//! holds more descriptors than its idle ones plus one per client. It writes `soak.md` (the
+//! table) and `soak.svg` (RSS, connections and p99 over time) to `--out`.
 //!
 //! `make soak` runs it for 10 minutes (`SOAK_SECS`), `make test` for 60 s.
+
+mod memory;
 
 use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
@@ -55,7 +58,7 @@ struct Args {
     /// How long to soak once every client is connected (the warm-up included).
     #[arg(long, default_value_t = 600)]
     secs: u64,
-    /// The first part of the soak, after which the server's RSS is the baseline.
+    /// The first part of the soak, left out of the memory trend (connections settling).
     #[arg(long)]
     warmup_secs: Option<u64>,
     #[arg(long, default_value_t = 10)]
@@ -74,6 +77,9 @@ struct Args {
     /// Where soak.md and soak.svg go.
     #[arg(long, default_value = "target/soak")]
     out: PathBuf,
+    /// Report the memory readings but do not fail on them (for measuring the bounds).
+    #[arg(long)]
+    no_memory_verdict: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -91,6 +97,8 @@ struct Shared {
     /// Reconnecting clients stop dropping their connections once this is set.
     calm: AtomicBool,
     connected: AtomicU64,
+    /// Connections opened in all (first ones and reconnects).
+    opened: AtomicU64,
     messages: AtomicU64,
     updates: AtomicU64,
     reconnects: AtomicU64,
@@ -225,6 +233,7 @@ impl Client {
             .await
             .map_err(|e| e.to_string())?;
         shared.connected.fetch_add(1, Ordering::Relaxed);
+        shared.opened.fetch_add(1, Ordering::Relaxed);
         Ok(ws)
     }
 
@@ -557,10 +566,26 @@ async fn soak(args: Args) -> std::process::ExitCode {
     );
     let warmup = args.warmup_secs.unwrap_or((args.secs / 5).clamp(10, 60));
     let soak_start = Instant::now();
+    // RSS every second, for the memory verdict's trend (see `memory`).
+    let readings = Arc::new(Mutex::new(Vec::<memory::Reading>::new()));
+    let reader = {
+        let readings = readings.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                every.tick().await;
+                let r = memory::Reading {
+                    t: soak_start.elapsed().as_secs_f64(),
+                    rss_mib: rss_mib(pid),
+                };
+                readings.lock().unwrap().push(r);
+            }
+        })
+    };
     let mut samples: Vec<Sample> = Vec::new();
     let (mut last_msgs, mut last_updates) = (0, 0);
     shared.take_p99_ms();
-    let mut baseline = None;
+    let mut window_reconnects = None;
     while soak_start.elapsed() < Duration::from_secs(args.secs) {
         tokio::time::sleep(Duration::from_secs(args.sample_secs)).await;
         let msgs = shared.messages.load(Ordering::Relaxed);
@@ -587,11 +612,25 @@ async fn soak(args: Args) -> std::process::ExitCode {
             s.p99_ms,
             s.reconnects
         );
-        if baseline.is_none() && s.t >= warmup as f64 {
-            baseline = Some(s.rss_mib);
+        if window_reconnects.is_none() && s.t >= warmup as f64 {
+            window_reconnects = Some((s.t, s.reconnects));
         }
         samples.push(s);
     }
+    reader.abort();
+    let window_end = soak_start.elapsed().as_secs_f64();
+    let steady: Vec<memory::Reading> = readings
+        .lock()
+        .unwrap()
+        .iter()
+        .copied()
+        .filter(|r| r.t >= warmup as f64)
+        .collect();
+    let reconnects_per_sec = window_reconnects.map_or(0.0, |(t, before)| {
+        (shared.reconnects.load(Ordering::Relaxed) - before) as f64 / (window_end - t).max(1.0)
+    });
+    let under_load_rss = memory::median(&mut steady.iter().map(|r| r.rss_mib).collect::<Vec<_>>())
+        .unwrap_or(idle_rss);
     // The churn stops; everyone reconnects; then the server should hold one descriptor per
     // client beyond its idle ones.
     shared.calm.store(true, Ordering::Relaxed);
@@ -610,10 +649,30 @@ async fn soak(args: Args) -> std::process::ExitCode {
     for t in tasks {
         let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
     }
+    // Every client has gone: what the server still holds above its idle RSS is what the soak
+    // left behind (the median of five readings, once its sessions have all ended).
+    let left = Instant::now();
+    while open_connections(addr).await > 0 && left.elapsed() < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut after = Vec::new();
+    for _ in 0..5 {
+        after.push(rss_mib(pid));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let after_leave = memory::median(&mut after);
     drop(server);
 
-    let baseline = baseline.unwrap_or(end_rss);
-    let growth = (end_rss / baseline - 1.0) * 100.0;
+    let memory = memory::Memory {
+        idle_mib: idle_rss,
+        slope_mib_per_min: memory::theil_sen(&steady).map(|s| s * 60.0),
+        reconnects_per_sec,
+        after_leave_mib: after_leave,
+        connections_opened: shared.opened.load(Ordering::Relaxed),
+        per_connection_kib: (under_load_rss - idle_rss) * 1024.0 / total as f64,
+    };
+    let bounds = memory::Bounds::for_secs(args.secs);
     // Every descriptor beyond the idle ones should be a connection the server counts as open
     // (a slow reader the server closed may still be draining its buffer on our side).
     let extra_fds = end_fds as i64 - idle_fds as i64 - server_connections as i64;
@@ -623,8 +682,13 @@ async fn soak(args: Args) -> std::process::ExitCode {
     let unexpected = shared.unexpected_snapshots.load(Ordering::Relaxed);
     let errors = shared.errors.load(Ordering::Relaxed);
     let mut failures = Vec::new();
-    if growth > 10.0 {
-        failures.push(format!("RSS grew {growth:.1}% after the warm-up"));
+    let memory_failures = memory.judge(&bounds);
+    if args.no_memory_verdict {
+        for f in &memory_failures {
+            println!("memory (not judged): {f}");
+        }
+    } else {
+        failures.extend(memory_failures);
     }
     if extra_fds.unsigned_abs() > 10 {
         failures.push(format!(
@@ -653,10 +717,13 @@ async fn soak(args: Args) -> std::process::ExitCode {
         }
     }
     let summary = format!(
-        "| | |\n|---|---|\n| clients | {total} ({n_reconnecting} reconnecting, {n_slow} slow, 1 reference) |\n| soak | {} s, sampled every {} s, warm-up {warmup} s |\n| server RSS | idle {idle_rss:.1} MiB, after warm-up {baseline:.1} MiB, end {end_rss:.1} MiB ({growth:+.1}%), max {:.1} MiB |\n| server fds | idle {idle_fds}, end {end_fds} for {server_connections} connections ({extra_fds:+} unaccounted) |\n| reconnects (resumed) | {} |\n| slow readers caught up (snapshots) | {} |\n| closes sent by the server (role, code) | {} |\n| updates checked | {} |\n| gaps / duplicates / mismatches | {gaps} / {dups} / {mismatches} |\n| snapshots in place of a replay | {unexpected} |\n| p99 publish-to-receive (worst sample) | {:.1} ms |\n| result | {} |\n",
+        "| | |\n|---|---|\n| clients | {total} ({n_reconnecting} reconnecting, {n_slow} slow, 1 reference) |\n| soak | {} s, sampled every {} s, warm-up {warmup} s |\n| server RSS | {}; end of the soak {end_rss:.1} MiB, max {:.1} MiB |\n| memory bounds | trend {} KiB per reconnect, {} MiB left after the clients |\n| server fds | idle {idle_fds}, end {end_fds} for {server_connections} connections ({extra_fds:+} unaccounted) |\n| reconnects (resumed) | {} |\n| slow readers caught up (snapshots) | {} |\n| closes sent by the server (role, code) | {} |\n| updates checked | {} |\n| gaps / duplicates / mismatches | {gaps} / {dups} / {mismatches} |\n| snapshots in place of a replay | {unexpected} |\n| p99 publish-to-receive (worst sample) | {:.1} ms |\n| result | {} |\n",
         args.secs,
         args.sample_secs,
+        memory.summary(),
         samples.iter().map(|s| s.rss_mib).fold(0.0, f64::max),
+        bounds.trend_kib_per_reconnect,
+        bounds.residual_mib,
         shared.reconnects.load(Ordering::Relaxed),
         shared.slow_caught_up.load(Ordering::Relaxed),
         {
