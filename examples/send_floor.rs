@@ -43,11 +43,11 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use livetape::protocol::{Channel, Data, Event, ServerMsg, Update};
-use livetape::server::session::Limits;
-use livetape::server::simulator::Market;
-use livetape::server::tick::batch_frame;
-use livetape::server::websocket::deflate;
-use livetape::server::websocket::frame::{header, Opcode};
+use livetape::testing::batch_frame;
+use livetape::testing::websocket::deflate;
+use livetape::testing::websocket::frame::{header, Opcode};
+use livetape::testing::Limits;
+use livetape::testing::Market;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 const TICK: Duration = Duration::from_millis(100);

@@ -1,5 +1,5 @@
 //! An echo server on livetape's own WebSocket code (the handshake in `websocket`, frames read
-//! by `Conn`, written by `Outlet`, HTTP by `http::serve`): what the Autobahn conformance suite
+//! by `Conn`, written by `Outlet`, HTTP by `testing::serve`): what the Autobahn conformance suite
 //! talks to (`make autobahn`, scripts/autobahn.sh). The feed's endpoint speaks the livetape
 //! protocol rather than echoing, so the suite checks the transport here, through the same
 //! code paths.
@@ -11,11 +11,11 @@ use axum::http::Request;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use bytes::Bytes;
-use livetape::server::http::{self, HttpLimits};
-use livetape::server::outlet::Outlet;
-use livetape::server::websocket::conn::{Conn, Incoming, ReadError};
-use livetape::server::websocket::frame::{close_payload, Opcode};
-use livetape::server::websocket::{self, upgraded};
+use livetape::testing::websocket::conn::{Conn, Incoming, ReadError};
+use livetape::testing::websocket::frame::{close_payload, Opcode};
+use livetape::testing::websocket::Outlet;
+use livetape::testing::websocket::{self, upgraded};
+use livetape::testing::{serve, HttpLimits};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -94,7 +94,7 @@ async fn main() -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     println!("echo on ws://{}", listener.local_addr()?);
     let app = Router::new().fallback(echo);
-    http::serve(
+    serve(
         listener,
         app,
         HttpLimits::default(),

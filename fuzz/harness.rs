@@ -10,10 +10,10 @@
 
 use livetape::protocol::publish::PublishBatch;
 use livetape::protocol::{ClientMsg, ServerMsg};
-use livetape::server::cluster::payload;
-use livetape::server::sse::{parse_channels, parse_position};
-use livetape::server::websocket::deflate;
-use livetape::server::websocket::frame::{self, Opcode};
+use livetape::testing::payload;
+use livetape::testing::websocket::deflate;
+use livetape::testing::websocket::frame::{self, Opcode};
+use livetape::testing::{parse_channels, parse_position};
 use std::collections::HashMap;
 
 /// A client's text frame, as the session decodes it.

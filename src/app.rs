@@ -10,10 +10,13 @@ use crate::ui::store::PageRest;
 use crate::ui::store::{Dashboard, PageState};
 use crate::ui::ticker::TickerTape;
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+#[cfg(feature = "ssr")]
+use leptos_meta::MetaTags;
+use leptos_meta::{provide_meta_context, Stylesheet, Title};
 
 /// The document around the app, rendered on the server only.
-pub fn shell(options: LeptosOptions) -> impl IntoView {
+#[cfg(feature = "ssr")]
+pub(crate) fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
         <!DOCTYPE html>
         // `no-js` until the first script runs: what only works with JavaScript (`js-only`) is
@@ -59,7 +62,7 @@ thread_local! {
 /// Reads and decodes the state the server embedded in the page (`#page-state`). Called in a
 /// task of its own before hydration, so that hydration's task is only hydration.
 #[cfg(feature = "hydrate")]
-pub fn load_page_state() {
+pub(crate) fn load_page_state() {
     let state = web_sys::window()
         .and_then(|w| w.document())
         .and_then(|d| d.get_element_by_id("page-state"))
@@ -78,7 +81,7 @@ pub fn load_page_state() {
 /// server embeds it in the page (`#page-state`), and the browser reads it back before
 /// hydrating, so hydration starts from exactly what the HTML shows; then the feed takes over.
 #[component]
-pub fn App() -> impl IntoView {
+pub(crate) fn App() -> impl IntoView {
     provide_meta_context();
     #[cfg(feature = "hydrate")]
     let page = PAGE.with_borrow_mut(Option::take).unwrap_or_default();
@@ -100,7 +103,7 @@ pub fn App() -> impl IntoView {
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| {
         set_timeout(
-            move || crate::client::start(dash, page_tick),
+            move || crate::browser::start(dash, page_tick),
             std::time::Duration::ZERO,
         )
     });

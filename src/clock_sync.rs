@@ -5,15 +5,20 @@
 //! server read its clock somewhere inside the round trip; assuming the middle, the error is at
 //! most half the round trip, so the sample with the shortest round trip wins. A ping queued
 //! behind a large snapshot has a long, lopsided trip and is not trusted over a quick one.
+//!
+//! Compiled for both the server's render and the browser; each uses a part of it (and the
+//! server runs its tests), so what only the browser calls is not dead code.
+
+#![cfg_attr(not(feature = "hydrate"), allow(dead_code))]
 
 use chrono::{DateTime, Duration, Utc};
 
 /// How often a client re-measures the offset (each ping is a few dozen bytes).
-pub const PING_EVERY: Duration = Duration::seconds(2);
+pub(crate) const PING_EVERY: Duration = Duration::seconds(2);
 
 /// The estimate of `server clock - local clock`.
 #[derive(Debug, Default)]
-pub struct ClockSync {
+pub(crate) struct ClockSync {
     offset: Duration,
     best_rtt: Option<Duration>,
     pending: Option<(u64, DateTime<Utc>)>,
@@ -23,35 +28,35 @@ pub struct ClockSync {
 impl ClockSync {
     /// Starts over on a new connection, from a rough first guess (a server timestamp that has
     /// just arrived: off by the one-way delay).
-    pub fn reset(&mut self, server_ts: DateTime<Utc>, now: DateTime<Utc>) {
+    pub(crate) fn reset(&mut self, server_ts: DateTime<Utc>, now: DateTime<Utc>) {
         *self = ClockSync {
             offset: server_ts - now,
             ..ClockSync::default()
         };
     }
 
-    pub fn offset(&self) -> Duration {
+    pub(crate) fn offset(&self) -> Duration {
         self.offset
     }
 
     /// True once a ping has measured the offset.
-    pub fn measured(&self) -> bool {
+    pub(crate) fn measured(&self) -> bool {
         self.best_rtt.is_some()
     }
 
     /// True when a new ping should be sent.
-    pub fn due(&self, now: DateTime<Utc>) -> bool {
+    pub(crate) fn due(&self, now: DateTime<Utc>) -> bool {
         self.pending.is_none() && self.last_ping.is_none_or(|t| now - t >= PING_EVERY)
     }
 
     /// Records that ping `id` left at `now`.
-    pub fn sent(&mut self, id: u64, now: DateTime<Utc>) {
+    pub(crate) fn sent(&mut self, id: u64, now: DateTime<Utc>) {
         self.pending = Some((id, now));
         self.last_ping = Some(now);
     }
 
     /// Takes the pong for ping `id`, stamped `server_ts`, arriving at `now`.
-    pub fn pong(&mut self, id: u64, server_ts: DateTime<Utc>, now: DateTime<Utc>) {
+    pub(crate) fn pong(&mut self, id: u64, server_ts: DateTime<Utc>, now: DateTime<Utc>) {
         let Some((pending, sent)) = self.pending else {
             return;
         };
@@ -69,14 +74,14 @@ impl ClockSync {
 
 /// Counts events per whole second; reports the last complete second.
 #[derive(Debug, Default)]
-pub struct RateMeter {
+pub(crate) struct RateMeter {
     second: i64,
     count: u64,
     previous: u64,
 }
 
 impl RateMeter {
-    pub fn add(&mut self, second: i64, n: u64) {
+    pub(crate) fn add(&mut self, second: i64, n: u64) {
         if second != self.second {
             self.previous = if second == self.second + 1 {
                 self.count
@@ -90,7 +95,7 @@ impl RateMeter {
     }
 
     /// Events in the last complete second before `now` (a second number).
-    pub fn per_second(&self, now: i64) -> u64 {
+    pub(crate) fn per_second(&self, now: i64) -> u64 {
         match now - self.second {
             0 => self.previous,
             1 => self.count,

@@ -6,41 +6,37 @@
 //!
 //! # Layout
 //!
-//! - [`protocol`]: the message types on the wire, shared by server, browser and Rust clients;
-//!   `protocol::wire` the short form of market data, `protocol::publish` the publish body.
-//! - `server::simulator`: the seeded market (quotes, trades) and games (scores, clock).
-//! - `server::sources`: the other sources of a tick: the publish inbox, the recorder, the replay.
-//! - `server::feed`: the task that draws each tick from the sources and commits it to the hub.
-//! - `server::hub`: live state per channel and seqs; commits ticks and answers resumes.
-//! - `server::history`: one channel's recent updates for resume, stored compactly, and how far
-//!   back each kind of channel keeps them.
-//! - `server::fanout`: writes each tick's shared frame to every in-sync session.
-//! - `server::session`: one client's subscriptions, resume, catch-up, heartbeats and limits.
-//! - `server::ws` and `server::websocket`: the `/ws` upgrade and our RFC 6455 frames.
-//! - `server::sse`: the same feed as Server-Sent Events. `server::publish`: `POST /api/publish`.
-//! - `server::cluster`: Redis: the commit script, streams, lease, checkpoints, publish inbox.
-//! - `server::page` and `server::page_cache`: the server-rendered page, once per tick.
-//! - `server::metrics`, `server::health`, `server::http`: `/metrics`, `/readyz`, limits.
-//! - `server::config`: command-line and environment configuration.
-//! - [`ui`]: the reactive store (`ui::store`) and the components (`market`, `ticker`, `detail`,
-//!   `scoreboard`, `status`, `announcer`, `sparkline`). [`app`]: the HTML shell and root.
-//! - `client::feed` and `client::transport`: the browser's feed over WebSocket or SSE:
-//!   subscribes, resumes, applies the stream, reconnects. `client::prefs`: saved preferences.
-//! - [`clock_sync`]: server clock offset (min-RTT pings) and message rate, for the status bar.
+//! - [`protocol`]: the message types on the wire, shared by the server, the browser and Rust
+//!   clients; `protocol::wire` the short form of market data, `protocol::publish` the publish
+//!   body.
+//! - `server` (feature `ssr`): the server; its own Layout names every part (the feed core, its
+//!   sources, the cluster, the transports, the HTTP surface). Public: `server::start` and
+//!   `server::config`.
+//! - `ui`: the reactive store and the components, compiled for both the server's render and
+//!   the browser; `app`: the HTML shell and the root component.
+//! - `browser` (feature `hydrate`): the browser's side of the feed (WebSocket or SSE, resume,
+//!   gaps, reconnects) and its saved preferences.
+//! - `clock_sync`: the server's clock offset (min-RTT pings) and the message rate, for the
+//!   status bar.
+//! - `testing` (feature `test-support`): the internals the integration tests, the fuzz targets
+//!   and the benchmark tools drive directly.
 //!
 //! Server-only code is behind the `ssr` feature and browser-only code behind `hydrate`; the
 //! protocol and the UI compile for both.
 
-pub mod app;
-pub mod clock_sync;
+pub(crate) mod app;
+pub(crate) mod clock_sync;
 pub mod protocol;
-pub mod ui;
+pub(crate) mod ui;
 
 #[cfg(feature = "ssr")]
 pub mod server;
 
 #[cfg(feature = "hydrate")]
-mod client;
+mod browser;
+
+#[cfg(all(feature = "ssr", feature = "test-support"))]
+pub mod testing;
 
 /// The WASM entry point: hydrates the server-rendered page. The page's state is decoded
 /// first and hydration runs in the next task, so that neither is a long task on its own (the

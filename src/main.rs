@@ -32,7 +32,7 @@ async fn main() -> ExitCode {
         LogFormat::Json => logs.json().flatten_event(true).init(),
         LogFormat::Pretty => logs.init(),
     }
-    let running = match start(&config).await {
+    let mut running = match start(&config).await {
         Ok(r) => r,
         Err(err) => {
             eprintln!("livetape: cannot start: {err}");
@@ -41,16 +41,15 @@ async fn main() -> ExitCode {
     };
     tracing::info!(
         addr = %running.addr,
-        role = running.health.role,
+        role = running.role(),
         symbols = config.symbols,
         games = config.games,
         tick_ms = config.tick_ms,
         "livetape serving http://{}",
         running.addr
     );
-    let health = running.health.clone();
-    let served = running.server.await;
-    if health.has_failed() {
+    let served = (&mut running.server).await;
+    if running.has_failed() {
         tracing::error!("exiting: the feed failed");
         return ExitCode::from(FEED_FAILED);
     }

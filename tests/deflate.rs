@@ -146,14 +146,14 @@ async fn bad_compressed_input_is_refused_with_its_close_code() {
         }
     };
     // A small message that inflates past the 64 KiB request limit.
-    let bomb = livetape::server::websocket::deflate::compress(&vec![b' '; 4 << 20]).unwrap();
+    let bomb = livetape::testing::websocket::deflate::compress(&vec![b' '; 4 << 20]).unwrap();
     assert!(bomb.len() < 8 * 1024);
     let (code, reason) = close_after(0xC1, bomb.to_vec(), Some(BROWSER_OFFER)).await;
     assert_eq!(code, 1009, "{reason}");
     let (code, reason) = close_after(0xC1, vec![0xff, 0xff, 0xff], Some(BROWSER_OFFER)).await;
     assert_eq!(code, 1007, "{reason}");
     // RSV1 from a client that did not agree to compression.
-    let hello = livetape::server::websocket::deflate::compress(&[b'x'; 300]).unwrap();
+    let hello = livetape::testing::websocket::deflate::compress(&[b'x'; 300]).unwrap();
     let (code, reason) = close_after(0xC1, hello.to_vec(), None).await;
     assert_eq!(code, 1002, "{reason}");
     // And the server goes on serving.

@@ -289,10 +289,7 @@ async fn the_page_is_rendered_from_live_state_with_channel_positions() {
         "{}",
         &page[..page.len().min(300)]
     );
-    let state = server
-        .hub
-        .snapshot(&server.hub.dashboard_channels(), SnapshotReason::Page, 60)
-        .0;
+    let state = server.dashboard_snapshot();
     for c in &state.channels {
         match &c.data {
             Data::Quote(q) => assert!(
@@ -341,7 +338,7 @@ async fn get_page(addr: std::net::SocketAddr, accept: &str) -> (String, Vec<u8>)
 fn embedded_seqs(html: &str) -> BTreeMap<String, u64> {
     let start = html.find(r#"id="page-state">"#).unwrap() + r#"id="page-state">"#.len();
     let end = start + html[start..].find("</script>").unwrap();
-    let page: livetape::ui::store::PageState = serde_json::from_str(&html[start..end]).unwrap();
+    let page: livetape::testing::PageState = serde_json::from_str(&html[start..end]).unwrap();
     page.snapshot
         .channels
         .into_iter()
@@ -356,22 +353,21 @@ async fn a_page_is_rendered_once_per_tick_and_the_next_tick_brings_later_seqs() 
     cfg.tick_ms = 2_000;
     cfg.quote_rate = 50.0;
     let server = server(cfg).await;
-    let hub = server.hub.clone();
     let wait_tick = |after: u64| {
-        let hub = hub.clone();
+        let server = &server;
         async move {
-            while hub.n() <= after {
+            while server.tick() <= after {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
-            hub.n()
+            server.tick()
         }
     };
-    let n = wait_tick(hub.n()).await;
+    let n = wait_tick(server.tick()).await;
     let (head_a, a) = get_page(server.addr, "identity").await;
     let (_, b) = get_page(server.addr, "identity").await;
     let (head_gz, gz) = get_page(server.addr, "gzip").await;
     let (head_br, br) = get_page(server.addr, "gzip, deflate, br").await;
-    assert_eq!(hub.n(), n, "all four requests within one tick");
+    assert_eq!(server.tick(), n, "all four requests within one tick");
     assert!(head_a.starts_with("HTTP/1.1 200"), "{head_a}");
     assert_eq!(a, b, "the same tick, the same bytes");
     assert!(head_gz

@@ -188,14 +188,14 @@ Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n
     // A well-behaved client beside it (tungstenite answers pings while we read).
     let mut polite = connect(&server).await;
     let wait_for = |n: usize| {
-        let sessions = server.sessions.clone();
+        let server = &server;
         async move {
             let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-            while sessions.open() != n {
+            while server.open_connections() != n {
                 assert!(
                     tokio::time::Instant::now() < deadline,
                     "expected {n} sessions, have {}",
-                    sessions.open()
+                    server.open_connections()
                 );
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
@@ -219,7 +219,7 @@ Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n
     );
     let polite = reader.await.unwrap();
     assert_eq!(
-        server.sessions.open(),
+        server.open_connections(),
         1,
         "the client that answers pings is still served"
     );

@@ -61,7 +61,7 @@ async fn until_still(s: &Running) {
     let mut last = u64::MAX;
     loop {
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let n = s.hub.n();
+        let n = s.tick();
         if n == last {
             return;
         }
@@ -118,7 +118,7 @@ async fn a_recording_replayed_at_max_speed_gives_the_same_frames_every_time() {
         let s = server(replay_config(&path, Speed::Max)).await;
         until_still(&s).await;
         assert_eq!(
-            s.hub.n() as usize,
+            s.tick() as usize,
             recorded.len() - 1,
             "one tick per recorded line"
         );
@@ -132,11 +132,9 @@ async fn a_recording_replayed_at_max_speed_gives_the_same_frames_every_time() {
                 _ => None,
             })
             .collect();
-        s.hub.read(|state, _, _, _| {
-            for q in state.quotes() {
-                assert_eq!(Some(&q.last), last_quotes.get(&q.symbol), "{}", q.symbol);
-            }
-        });
+        for q in s.quotes().1 {
+            assert_eq!(Some(&q.last), last_quotes.get(&q.symbol), "{}", q.symbol);
+        }
         runs.push(frames);
         stop(s).await;
     }
@@ -172,7 +170,7 @@ async fn at_ten_times_speed_a_recording_plays_in_a_tenth_of_its_time_with_live_t
     // The replay is over when the hub stopped moving; that was one poll (300 ms) ago.
     let took = chrono::Utc::now() - started - chrono::Duration::milliseconds(300);
     // Several recorded ticks fall in one tick of the replay: fewer, fuller ticks.
-    assert!((s.hub.n() as usize) < recorded.len() - 1);
+    assert!((s.tick() as usize) < recorded.len() - 1);
     let last = recorded
         .iter()
         .flat_map(|b| b.events.iter())
@@ -181,11 +179,9 @@ async fn at_ten_times_speed_a_recording_plays_in_a_tenth_of_its_time_with_live_t
             _ => None,
         })
         .collect::<HashMap<_, _>>();
-    s.hub.read(|state, _, _, _| {
-        for q in state.quotes() {
-            assert_eq!(Some(&q.last), last.get(&q.symbol), "{}", q.symbol);
-        }
-    });
+    for q in s.quotes().1 {
+        assert_eq!(Some(&q.last), last.get(&q.symbol), "{}", q.symbol);
+    }
     assert!(
         took < span / 2,
         "{} ms for a recording of {} ms",
@@ -193,7 +189,7 @@ async fn at_ten_times_speed_a_recording_plays_in_a_tenth_of_its_time_with_live_t
         span.num_milliseconds()
     );
     // Timestamps are moved to the replay's time, not the recording's.
-    let ts = s.hub.read(|state, _, _, _| state.ts);
+    let ts = s.quotes().0;
     assert!(ts > started && ts <= chrono::Utc::now(), "{ts}");
     stop(s).await;
     let _ = std::fs::remove_dir_all(&dir);
@@ -214,7 +210,7 @@ async fn a_looping_replay_goes_on_and_time_never_runs_backwards() {
     let mut last_ts = None;
     let mut batches = 0;
     let until = tokio::time::Instant::now() + Duration::from_secs(1);
-    while tokio::time::Instant::now() < until || s.hub.n() < (3 * ticks) as u64 {
+    while tokio::time::Instant::now() < until || s.tick() < (3 * ticks) as u64 {
         if let ServerMsg::Batch(b) = client.next().await {
             if let Some(prev) = last_ts {
                 assert!(b.ts >= prev, "time ran backwards: {} after {prev}", b.ts);
@@ -240,7 +236,7 @@ async fn the_committed_sample_recording_replays() {
         panic!()
     };
     assert!(q.last > 0.0);
-    assert!(s.hub.n() > 1000, "{} ticks", s.hub.n());
+    assert!(s.tick() > 1000, "{} ticks", s.tick());
     stop(s).await;
 }
 
@@ -250,28 +246,18 @@ fn a_recording_that_does_not_start_with_the_market_is_refused_with_its_line() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("bad.ndjson");
     std::fs::write(&path, "{\"ts\":1,\"events\":[]}\n").unwrap();
-    let err = livetape::server::sources::replay::Replay::open(
-        &path,
-        Speed::Max,
-        false,
-        chrono::Utc::now(),
-    )
-    .err()
-    .expect("refused");
+    let err = livetape::testing::Replay::open(&path, Speed::Max, false, chrono::Utc::now())
+        .err()
+        .expect("refused");
     assert!(err.to_string().contains("line 1"), "{err}");
     std::fs::write(
         &path,
         "{\"ts\":1,\"listing\":true,\"events\":[]}\nnot json\n",
     )
     .unwrap();
-    let err = livetape::server::sources::replay::Replay::open(
-        &path,
-        Speed::Max,
-        false,
-        chrono::Utc::now(),
-    )
-    .err()
-    .expect("refused");
+    let err = livetape::testing::Replay::open(&path, Speed::Max, false, chrono::Utc::now())
+        .err()
+        .expect("refused");
     assert!(err.to_string().contains("line 2"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -23,7 +23,7 @@ fn save<T: Serialize>(key: &str, value: &T) {
 }
 
 /// Restores saved choices into the dashboard, then keeps saving them.
-pub fn restore_and_persist(dash: Dashboard) {
+pub(crate) fn restore_and_persist(dash: Dashboard) {
     let p = dash.prefs;
     if let Some(w) = load("livetape.watch") {
         p.watch.set(w);

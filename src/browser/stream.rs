@@ -22,7 +22,7 @@
 //! heartbeats still arrive is shown as Stale. Reconnects back off exponentially with jitter,
 //! so that a restarted server is not hit by every browser at once.
 
-use super::transport::{Connection, CLOSE_DEAD};
+use crate::browser::transport::{Connection, CLOSE_DEAD};
 use crate::clock_sync::{ClockSync, RateMeter};
 use crate::protocol::{Channel, ClientMsg, Epoch, Resume, ServerMsg};
 use crate::ui::store::{Dashboard, Link, SPARK_STEP_SECS};
@@ -122,11 +122,11 @@ thread_local! {
 
 /// Starts the saved preferences, the clock and the connection. Called once after hydration,
 /// in a task of its own.
-pub fn start(dash: Dashboard, page_tick: u64) {
+pub(crate) fn start(dash: Dashboard, page_tick: u64) {
     // The rest of a large grid first: preferences may select one of its rows, and the feed
     // resumes every row.
     load_rest(dash);
-    super::prefs::restore_and_persist(dash);
+    crate::browser::prefs::restore_and_persist(dash);
     let forced = transport_forced();
     STATE.with_borrow_mut(|s| {
         s.detail = dash.detail.channels().to_vec();

@@ -9,7 +9,7 @@ use wasm_bindgen::JsCast;
 use web_sys::{CloseEvent, Event, EventSource, MessageEvent, WebSocket};
 
 /// Close code we use when we drop a socket ourselves (4000-4999 are for applications).
-pub const CLOSE_DEAD: u16 = 4000;
+pub(crate) const CLOSE_DEAD: u16 = 4000;
 
 /// Event types the server sends on `/sse` (one per message type).
 const SSE_EVENTS: [&str; 6] = [
@@ -24,7 +24,7 @@ const SSE_EVENTS: [&str; 6] = [
 /// An open (or opening) connection and the callbacks it calls. The closures must live as
 /// long as the connection may call them and must not be dropped while one runs, so a
 /// connection is dropped only when another replaces it, from a timer.
-pub enum Connection {
+pub(crate) enum Connection {
     Ws {
         socket: WebSocket,
         _on_message: Closure<dyn FnMut(MessageEvent)>,
@@ -50,7 +50,7 @@ fn origin() -> Option<(String, String)> {
 
 impl Connection {
     /// Opens `/ws`. `on_text` gets every text message; `on_end` the close code.
-    pub fn websocket(
+    pub(crate) fn websocket(
         on_text: impl FnMut(&str) + 'static,
         on_end: impl FnMut(u16) + 'static,
     ) -> Result<Connection, String> {
@@ -79,7 +79,7 @@ impl Connection {
     /// of `epoch` where given, with a snapshot of the `fresh` channels. The browser reconnects
     /// an event stream by itself (sending the last event id); `on_end` is called only when it
     /// gives up (the server refused the stream).
-    pub fn event_source(
+    pub(crate) fn event_source(
         channels: &[String],
         position: Option<(Epoch, u64)>,
         fresh: &[Channel],
@@ -123,12 +123,12 @@ impl Connection {
         })
     }
 
-    pub fn is_sse(&self) -> bool {
+    pub(crate) fn is_sse(&self) -> bool {
         matches!(self, Connection::Sse { .. })
     }
 
     /// Sends a request (WebSocket only: an event stream has no way back).
-    pub fn send(&self, msg: &ClientMsg) -> bool {
+    pub(crate) fn send(&self, msg: &ClientMsg) -> bool {
         let Connection::Ws { socket, .. } = self else {
             return false;
         };
@@ -142,7 +142,7 @@ impl Connection {
     }
 
     /// Stops listening and closes: nothing it says later is applied.
-    pub fn close(&self) {
+    pub(crate) fn close(&self) {
         match self {
             Connection::Ws { socket, .. } => {
                 socket.set_onmessage(None);

@@ -13,7 +13,7 @@
 //! bid not above ask, sizes, names); the server adds the ones that do (known symbols, the
 //! time window) and answers every rejection with the event's index and the reason.
 
-use super::{Game, GameStatus, League, Quote, Side, Team, Trade};
+use super::market::{Game, GameStatus, League, Quote, Side, Team, Trade};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 

@@ -24,13 +24,15 @@
 //! types are encoded through wrappers that carry it ([`ItemOut`]) and decoded through raw
 //! forms completed by the enclosing message ([`RawItem::finish`]).
 
-use super::{Candle, Channel, ChannelState, Data, Game, Quote, Seq, Side, Trade, Update};
+use super::channel::{Channel, Epoch, Seq};
+use super::market::{Candle, Game, Quote, Side, Trade};
+use super::messages::{Batch, ChannelState, Data, Snapshot, SnapshotReason, Update};
 use chrono::{DateTime, Utc};
-use serde::ser::{SerializeMap, SerializeSeq};
-use serde::{Deserialize, Serialize, Serializer};
+use serde::ser::{SerializeMap, SerializeSeq, SerializeStruct};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Time as integer microseconds since the Unix epoch.
-pub(super) fn micros(t: DateTime<Utc>) -> i64 {
+fn micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
 }
 
@@ -64,7 +66,7 @@ impl Serialize for ItemOut<'_> {
 }
 
 /// A list of items inside a message whose time is `ctx`.
-pub(super) struct ItemsOut<'a, T>(pub &'a [T], pub DateTime<Utc>);
+struct ItemsOut<'a, T>(pub &'a [T], pub DateTime<Utc>);
 
 impl Serialize for ItemsOut<'_, Update> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -258,13 +260,13 @@ impl RawItem {
 /// A batch as read.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RawBatch {
+struct RawBatch {
     pub n: u64,
     pub ts: i64,
     pub updates: Vec<RawItem>,
 }
 
-impl TryFrom<RawBatch> for super::Batch {
+impl TryFrom<RawBatch> for Batch {
     type Error = String;
     fn try_from(raw: RawBatch) -> Result<Self, String> {
         let ts = from_micros(raw.ts)?;
@@ -276,7 +278,7 @@ impl TryFrom<RawBatch> for super::Batch {
                 Ok(Update { channel, seq, data })
             })
             .collect::<Result<_, String>>()?;
-        Ok(super::Batch {
+        Ok(Batch {
             n: raw.n,
             ts,
             updates,
@@ -287,14 +289,14 @@ impl TryFrom<RawBatch> for super::Batch {
 /// A snapshot as read.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RawSnapshot {
-    pub epoch: super::Epoch,
+struct RawSnapshot {
+    epoch: Epoch,
     pub ts: i64,
-    pub reason: Option<super::SnapshotReason>,
+    reason: Option<SnapshotReason>,
     pub channels: Vec<RawItem>,
 }
 
-impl TryFrom<RawSnapshot> for super::Snapshot {
+impl TryFrom<RawSnapshot> for Snapshot {
     type Error = String;
     fn try_from(raw: RawSnapshot) -> Result<Self, String> {
         let ts = from_micros(raw.ts)?;
@@ -306,11 +308,82 @@ impl TryFrom<RawSnapshot> for super::Snapshot {
                 Ok(ChannelState { channel, seq, data })
             })
             .collect::<Result<_, String>>()?;
-        Ok(super::Snapshot {
+        Ok(Snapshot {
             epoch: raw.epoch,
             ts,
             reason: raw.reason,
             channels,
         })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Messages that carry items: their serde impls, and an update's own encoding
+// ---------------------------------------------------------------------------------------------
+
+impl Serialize for Snapshot {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("Snapshot", 4)?;
+        st.serialize_field("epoch", &self.epoch)?;
+        st.serialize_field("ts", &micros(self.ts))?;
+        st.serialize_field("reason", &self.reason)?;
+        st.serialize_field("channels", &ItemsOut(&self.channels, self.ts))?;
+        st.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Snapshot {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        RawSnapshot::deserialize(d)?
+            .try_into()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for Batch {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("Batch", 3)?;
+        st.serialize_field("n", &self.n)?;
+        st.serialize_field("ts", &micros(self.ts))?;
+        st.serialize_field("updates", &ItemsOut(&self.updates, self.ts))?;
+        st.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Batch {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        RawBatch::deserialize(d)?
+            .try_into()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl Update {
+    /// The update's JSON as an item of a batch whose `ts` is `batch_ts`.
+    pub fn encode_in(&self, batch_ts: DateTime<Utc>) -> String {
+        Self::encode_parts(&self.channel, self.seq, &self.data, Some(batch_ts))
+    }
+
+    /// Like [`Update::encode_in`] from the parts; `None` writes every timestamp.
+    pub fn encode_parts(
+        channel: &Channel,
+        seq: Seq,
+        data: &Data,
+        batch_ts: Option<DateTime<Utc>>,
+    ) -> String {
+        serde_json::to_string(&ItemOut {
+            channel,
+            seq,
+            data,
+            ctx: batch_ts,
+        })
+        .expect("items always serialise")
+    }
+
+    /// Reads one item written by [`Update::encode_in`] for a batch whose `ts` is `batch_ts`.
+    pub fn decode_in(json: &str, batch_ts: DateTime<Utc>) -> Result<Update, String> {
+        let raw: RawItem = serde_json::from_str(json).map_err(|e| e.to_string())?;
+        let (channel, seq, data) = raw.finish(batch_ts)?;
+        Ok(Update { channel, seq, data })
     }
 }

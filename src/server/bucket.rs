@@ -4,7 +4,7 @@
 // tokio's clock, so that tests can move time on (it is std's outside a paused test runtime).
 use tokio::time::Instant;
 
-pub struct Bucket {
+pub(crate) struct Bucket {
     tokens: f64,
     at: Instant,
     rate: f64,
@@ -13,7 +13,7 @@ pub struct Bucket {
 
 impl Bucket {
     /// A full bucket.
-    pub fn new(rate: f64, burst: f64) -> Self {
+    pub(crate) fn new(rate: f64, burst: f64) -> Self {
         Bucket {
             tokens: burst,
             at: Instant::now(),
@@ -23,7 +23,7 @@ impl Bucket {
     }
 
     /// Takes `cost` tokens; false (taking none) if there are not enough.
-    pub fn take(&mut self, cost: f64) -> bool {
+    pub(crate) fn take(&mut self, cost: f64) -> bool {
         let now = Instant::now();
         self.tokens =
             (self.tokens + now.duration_since(self.at).as_secs_f64() * self.rate).min(self.burst);
@@ -37,7 +37,7 @@ impl Bucket {
     }
 
     /// Seconds until `cost` tokens are there (for Retry-After).
-    pub fn wait_for(&self, cost: f64) -> f64 {
+    pub(crate) fn wait_for(&self, cost: f64) -> f64 {
         ((cost.min(self.burst) - self.tokens) / self.rate).max(0.0)
     }
 }

@@ -1,6 +1,10 @@
 //! Command-line and environment configuration of the server.
 
-use crate::server::cluster::Role;
+pub use crate::server::cluster::Role;
+use crate::server::feed::history::Windows;
+use crate::server::net::serve::HttpLimits;
+pub use crate::server::sources::replay::Speed;
+use crate::server::transport::admission::{Limits, Rules};
 use clap::Parser;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -273,15 +277,6 @@ pub enum SourceKind {
     Api,
 }
 
-/// How fast a recording is replayed.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Speed {
-    /// Recorded time divided by this factor.
-    Times(f64),
-    /// As fast as the server can commit, with the recorded timestamps.
-    Max,
-}
-
 fn speed(text: &str) -> Result<Speed, String> {
     if text.eq_ignore_ascii_case("max") {
         return Ok(Speed::Max);
@@ -318,22 +313,22 @@ impl Config {
     /// `--history-secs` (if set), states the shorter of that and `--state-history-secs` (if
     /// not 0). Never less than the lag ring (`--lag-capacity` ticks), so that a client caught
     /// up from inside the ring is replayed exactly rather than given a snapshot.
-    pub fn history_windows(&self) -> crate::server::history::Windows {
+    pub(crate) fn history_windows(&self) -> Windows {
         let ring =
             chrono::Duration::milliseconds(self.tick_ms as i64 * i64::from(self.lag_capacity));
         let secs = |s: u32| chrono::Duration::seconds(i64::from(s)).max(ring);
         let states = (self.state_history_secs > 0).then_some(self.state_history_secs);
         let states = [self.history_secs, states].into_iter().flatten().min();
-        crate::server::history::Windows {
+        Windows {
             states: states.map(secs),
             events: self.history_secs.map(secs),
         }
     }
 
     /// The per-session rules this configuration sets.
-    pub fn limits(&self) -> crate::server::session::Limits {
+    pub(crate) fn limits(&self) -> Limits {
         let client_timeout = Duration::from_millis(self.client_timeout_ms);
-        crate::server::session::Limits {
+        Limits {
             max_subscriptions: self.max_subscriptions as usize,
             heartbeat: Duration::from_millis(self.heartbeat_ms),
             ping_interval: Duration::from_millis(self.ping_ms),
@@ -345,9 +340,22 @@ impl Config {
         }
     }
 
+    /// Who may open a feed connection.
+    pub(crate) fn admission(&self) -> Rules {
+        Rules {
+            max_connections: self.max_connections as usize,
+            max_per_ip: match self.max_connections_per_ip {
+                0 => usize::MAX,
+                n => n as usize,
+            },
+            allowed_origins: self.allow_origins.clone(),
+            trusted_proxies: self.trusted_proxies.clone(),
+        }
+    }
+
     /// Connection-level HTTP limits.
-    pub fn http_limits(&self) -> crate::server::http::HttpLimits {
-        crate::server::http::HttpLimits {
+    pub(crate) fn http_limits(&self) -> HttpLimits {
+        HttpLimits {
             header_read_timeout: Duration::from_millis(self.header_timeout_ms),
             max_header_bytes: self.max_header_bytes as usize,
             max_per_ip: match self.max_connections_per_ip {
@@ -445,15 +453,6 @@ impl Config {
     /// never less than a producer failover takes.
     pub fn stale_after(&self) -> Duration {
         (self.tick() * 30).max(Duration::from_millis(self.lease_ms * 2))
-    }
-
-    /// Defaults for tests: the same as the command line with no arguments, on an ephemeral port.
-    pub fn for_tests() -> Self {
-        let mut c = Config::parse_from(["livetape"]);
-        c.addr = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
-        // Integration tests start many servers; a short warm-up keeps them quick.
-        c.warmup_secs = 5;
-        c
     }
 }
 

@@ -1,26 +1,20 @@
-//! `/healthz` (the process is alive) and `/readyz` (it should get traffic), each with a small
-//! JSON body that says why.
+//! What a node reports about itself: `/healthz` (the process is alive) and `/readyz` (it
+//! should get traffic) answer from it (`http::probes`), and so does the `livetape_ready` gauge.
 //!
 //! Ready means the feed is fresh (a tick applied, or on a quiet feed a sign of life from its
 //! producer, within `stale_after`) and, in a cluster, Redis is reachable and this node has
 //! applied everything Redis holds. The balancer routes new connections by `/readyz`; existing
 //! connections are not touched by it, so a Redis outage leaves clients connected (and Stale).
 
-use super::hub::Hub;
-use super::AppState;
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::Json;
 use chrono::Utc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
 /// What a node reports about itself.
-pub struct Health {
+pub(crate) struct Health {
     /// `embedded`, `all`, `producer` or `edge`.
-    pub role: &'static str,
-    pub clustered: bool,
+    pub(crate) role: &'static str,
+    pub(crate) clustered: bool,
     redis_up: AtomicBool,
     caught_up: AtomicBool,
     leading: AtomicBool,
@@ -28,11 +22,11 @@ pub struct Health {
     beat_us: AtomicI64,
     /// The feed task died (a bug): never ready again, see the log.
     feed_failed: AtomicBool,
-    pub stale_after: Duration,
+    pub(crate) stale_after: Duration,
 }
 
 impl Health {
-    pub fn new(role: &'static str, clustered: bool, stale_after: Duration) -> Self {
+    pub(crate) fn new(role: &'static str, clustered: bool, stale_after: Duration) -> Self {
         Health {
             role,
             clustered,
@@ -46,47 +40,52 @@ impl Health {
     }
 
     /// The feed is alive (a tick was applied or produced, or the producer was seen).
-    pub fn beat(&self) {
+    pub(crate) fn beat(&self) {
         self.beat_us
             .store(Utc::now().timestamp_micros(), Ordering::Relaxed);
     }
 
-    pub fn set_redis_up(&self, up: bool) {
+    pub(crate) fn set_redis_up(&self, up: bool) {
         self.redis_up.store(up, Ordering::Relaxed);
     }
 
-    pub fn redis_up(&self) -> bool {
+    pub(crate) fn redis_up(&self) -> bool {
         self.redis_up.load(Ordering::Relaxed)
     }
 
-    pub fn set_caught_up(&self, yes: bool) {
+    pub(crate) fn set_caught_up(&self, yes: bool) {
         self.caught_up.store(yes, Ordering::Relaxed);
     }
 
-    pub fn set_leading(&self, yes: bool) {
+    pub(crate) fn set_leading(&self, yes: bool) {
         self.leading.store(yes, Ordering::Relaxed);
     }
 
-    pub fn leading(&self) -> bool {
+    pub(crate) fn leading(&self) -> bool {
         self.leading.load(Ordering::Relaxed)
     }
 
-    pub fn feed_failed(&self) {
+    pub(crate) fn feed_failed(&self) {
         self.feed_failed.store(true, Ordering::Relaxed);
     }
 
     /// Whether the feed task failed (the process should exit: see main.rs).
-    pub fn has_failed(&self) -> bool {
+    pub(crate) fn has_failed(&self) -> bool {
         self.feed_failed.load(Ordering::Relaxed)
     }
 
     /// Milliseconds since the feed's last sign of life.
-    pub fn feed_age_ms(&self) -> i64 {
+    pub(crate) fn feed_age_ms(&self) -> i64 {
         (Utc::now().timestamp_micros() - self.beat_us.load(Ordering::Relaxed)) / 1000
     }
 
     /// Whether to send this node traffic, and the facts behind the answer.
-    pub fn readiness(&self, hub: &Hub, connections: usize) -> (bool, serde_json::Value) {
+    pub(crate) fn readiness(
+        &self,
+        epoch: u64,
+        tick: u64,
+        connections: usize,
+    ) -> (bool, serde_json::Value) {
         let age = self.feed_age_ms();
         let fresh = age <= self.stale_after.as_millis() as i64;
         let failed = self.feed_failed.load(Ordering::Relaxed);
@@ -110,8 +109,8 @@ impl Health {
             "ready": ready,
             "role": self.role,
             "leading": self.leading(),
-            "epoch": hub.epoch(),
-            "tick": hub.n(),
+            "epoch": epoch,
+            "tick": tick,
             "feed_age_ms": age,
             "redis": if !self.clustered { "off" } else if redis { "up" } else { "down" },
             "caught_up": caught_up,
@@ -120,22 +119,4 @@ impl Health {
         });
         (ready, body)
     }
-}
-
-pub async fn healthz(State(state): State<AppState>) -> Response {
-    Json(serde_json::json!({
-        "status": "alive",
-        "role": state.health.role,
-    }))
-    .into_response()
-}
-
-pub async fn readyz(State(state): State<AppState>) -> Response {
-    let (ready, body) = state.health.readiness(&state.hub, state.sessions.open());
-    let status = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (status, Json(body)).into_response()
 }

@@ -1,4 +1,5 @@
-//! Prometheus metrics (`GET /metrics`), with the `metrics` facade and its Prometheus exporter.
+//! Prometheus metrics, with the `metrics` facade and its Prometheus exporter: what is recorded
+//! where it happens (`http::metrics` reads the rest at a scrape and renders `GET /metrics`).
 //!
 //! Nothing in the per-message hot path costs more than an atomic add: frames and bytes
 //! written are plain counters (the fan-out adds them once per shard and tick), and everything
@@ -28,46 +29,32 @@
 //! | `livetape_redis_up`, `livetape_leading`, `livetape_redis_consumer_lag_ticks` | gauges | (with `--redis`) |
 //! | `livetape_redis_commit_seconds` | histogram | (with `--redis`: a tick's round trip to Redis) |
 
-use super::catalog::Kind;
-use super::AppState;
 use ::metrics::{counter, gauge, histogram};
-use axum::extract::State;
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 /// Frames and bytes written outside the fan-out (sessions catching up, control frames,
 /// event streams), added where they are written.
-pub static WS_FRAMES: AtomicU64 = AtomicU64::new(0);
-pub static WS_BYTES: AtomicU64 = AtomicU64::new(0);
-pub static SSE_EVENTS: AtomicU64 = AtomicU64::new(0);
-pub static SSE_BYTES: AtomicU64 = AtomicU64::new(0);
-/// Subscriptions held, by kind (quotes, trades, candles, scores).
-pub static SUBSCRIPTIONS: [AtomicI64; 4] = [
+pub(crate) static WS_FRAMES: AtomicU64 = AtomicU64::new(0);
+pub(crate) static WS_BYTES: AtomicU64 = AtomicU64::new(0);
+pub(crate) static SSE_EVENTS: AtomicU64 = AtomicU64::new(0);
+pub(crate) static SSE_BYTES: AtomicU64 = AtomicU64::new(0);
+/// Subscriptions held, by kind (`KINDS`: quotes, trades, candles, scores).
+pub(crate) static SUBSCRIPTIONS: [AtomicI64; 4] = [
     AtomicI64::new(0),
     AtomicI64::new(0),
     AtomicI64::new(0),
     AtomicI64::new(0),
 ];
 /// Connections open, by transport.
-pub static OPEN_WS: AtomicI64 = AtomicI64::new(0);
-pub static OPEN_SSE: AtomicI64 = AtomicI64::new(0);
+pub(crate) static OPEN_WS: AtomicI64 = AtomicI64::new(0);
+pub(crate) static OPEN_SSE: AtomicI64 = AtomicI64::new(0);
 
-pub fn kind_slot(kind: Kind) -> usize {
-    match kind {
-        Kind::Quotes => 0,
-        Kind::Trades => 1,
-        Kind::Candles(_) => 2,
-        Kind::Scores(_) => 3,
-    }
-}
-
-const KINDS: [&str; 4] = ["quotes", "trades", "candles", "scores"];
+pub(crate) const KINDS: [&str; 4] = ["quotes", "trades", "candles", "scores"];
 
 /// The process's recorder (one per process: tests start many servers in one).
-pub fn handle() -> &'static PrometheusHandle {
+pub(crate) fn handle() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
         let latency = [
@@ -179,7 +166,7 @@ fn describe() {
 
 /// Drains recorded histogram samples into their buckets every few seconds, scraped or not:
 /// the recorder keeps raw samples until then (a server nobody scrapes would otherwise grow).
-pub fn spawn_upkeep(stop: tokio_util::sync::CancellationToken) {
+pub(crate) fn spawn_upkeep(stop: tokio_util::sync::CancellationToken) {
     let handle = handle();
     tokio::spawn(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
@@ -193,7 +180,7 @@ pub fn spawn_upkeep(stop: tokio_util::sync::CancellationToken) {
 }
 
 /// A connection was accepted.
-pub fn accepted(transport: &'static str) {
+pub(crate) fn accepted(transport: &'static str) {
     counter!("livetape_connections_accepted_total", "transport" => transport).increment(1);
     match transport {
         "sse" => OPEN_SSE.fetch_add(1, Ordering::Relaxed),
@@ -202,7 +189,7 @@ pub fn accepted(transport: &'static str) {
 }
 
 /// A connection ended, with the close code sent or received.
-pub fn closed(transport: &'static str, code: Option<u16>) {
+pub(crate) fn closed(transport: &'static str, code: Option<u16>) {
     let code = code.map_or_else(|| "none".to_string(), |c| c.to_string());
     counter!("livetape_connections_closed_total", "transport" => transport, "code" => code)
         .increment(1);
@@ -212,12 +199,12 @@ pub fn closed(transport: &'static str, code: Option<u16>) {
     };
 }
 
-pub fn refused(status: u16, reason: &'static str) {
+pub(crate) fn refused(status: u16, reason: &'static str) {
     counter!("livetape_http_refusals_total", "status" => status.to_string(), "reason" => reason)
         .increment(1);
 }
 
-pub fn error_sent(code: crate::protocol::ErrorCode) {
+pub(crate) fn error_sent(code: crate::protocol::ErrorCode) {
     let code = serde_json::to_value(code)
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
@@ -225,86 +212,36 @@ pub fn error_sent(code: crate::protocol::ErrorCode) {
     counter!("livetape_errors_sent_total", "code" => code).increment(1);
 }
 
-pub fn tick(updates: usize) {
+pub(crate) fn tick(updates: usize) {
     counter!("livetape_ticks_total").increment(1);
     histogram!("livetape_tick_updates").record(updates as f64);
 }
 
-pub fn publish_to_send(seconds: f64) {
+pub(crate) fn publish_to_send(seconds: f64) {
     histogram!("livetape_publish_to_send_seconds").record(seconds.max(0.0));
 }
 
-pub fn resumed(outcome: &'static str, reason: &'static str, channels: usize) {
+pub(crate) fn resumed(outcome: &'static str, reason: &'static str, channels: usize) {
     if channels > 0 {
         counter!("livetape_resumes_total", "outcome" => outcome, "reason" => reason)
             .increment(channels as u64);
     }
 }
 
-pub fn lagged(conflated: usize) {
+pub(crate) fn lagged(conflated: usize) {
     counter!("livetape_lag_events_total").increment(1);
     counter!("livetape_conflated_channels_total").increment(conflated as u64);
 }
 
 /// Events a publisher got onto the feed.
-pub fn published(events: usize) {
+pub(crate) fn published(events: usize) {
     counter!("livetape_published_events_total").increment(events as u64);
 }
 
-pub fn redis_commit(seconds: f64) {
+pub(crate) fn redis_commit(seconds: f64) {
     histogram!("livetape_redis_commit_seconds").record(seconds);
 }
 
-pub fn consumer_lag(ticks: u64) {
+pub(crate) fn consumer_lag(ticks: u64) {
     gauge!("livetape_redis_consumer_lag_ticks").set(ticks as f64);
-}
-
-/// Reads what lives elsewhere as state into the recorder, then renders it.
-pub fn render(state: &AppState) -> String {
-    let handle = handle();
-    gauge!("livetape_connections", "transport" => "ws").set(OPEN_WS.load(Ordering::Relaxed) as f64);
-    gauge!("livetape_connections", "transport" => "sse")
-        .set(OPEN_SSE.load(Ordering::Relaxed) as f64);
-    for (slot, kind) in KINDS.iter().enumerate() {
-        gauge!("livetape_subscriptions", "kind" => *kind)
-            .set(SUBSCRIPTIONS[slot].load(Ordering::Relaxed) as f64);
-    }
-    let fanout = &state.sessions.fanout.counters;
-    let ws_frames =
-        fanout.frames.load(Ordering::Relaxed) as u64 + WS_FRAMES.load(Ordering::Relaxed);
-    let ws_bytes = fanout.bytes.load(Ordering::Relaxed) as u64 + WS_BYTES.load(Ordering::Relaxed);
-    counter!("livetape_frames_sent_total", "transport" => "ws").absolute(ws_frames);
-    counter!("livetape_bytes_sent_total", "transport" => "ws").absolute(ws_bytes);
-    counter!("livetape_frames_sent_total", "transport" => "sse")
-        .absolute(SSE_EVENTS.load(Ordering::Relaxed));
-    counter!("livetape_bytes_sent_total", "transport" => "sse")
-        .absolute(SSE_BYTES.load(Ordering::Relaxed));
-    let pages = &state.pages.stats;
-    counter!("livetape_pages_rendered_total").absolute(pages.renders.load(Ordering::Relaxed));
-    counter!("livetape_pages_served_total").absolute(pages.hits.load(Ordering::Relaxed));
-    counter!("livetape_pages_shed_total").absolute(pages.shed.load(Ordering::Relaxed));
-    gauge!("livetape_epoch").set(state.hub.epoch() as f64);
-    gauge!("livetape_tick").set(state.hub.n() as f64);
-    gauge!("livetape_history_updates").set(state.hub.history_len() as f64);
-    let (ready, _) = state.health.readiness(&state.hub, state.sessions.open());
-    gauge!("livetape_ready").set(if ready { 1.0 } else { 0.0 });
-    if state.health.clustered {
-        gauge!("livetape_redis_up").set(if state.health.redis_up() { 1.0 } else { 0.0 });
-        gauge!("livetape_leading").set(if state.health.leading() { 1.0 } else { 0.0 });
-    }
-    handle.run_upkeep();
-    handle.render()
-}
-
-/// `GET /metrics`.
-pub async fn scrape(State(state): State<AppState>) -> Response {
-    (
-        StatusCode::OK,
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        render(&state),
-    )
-        .into_response()
 }

@@ -2,11 +2,13 @@
 //! symbols and final scores, when alerts are on), at most one message every few seconds:
 //! never the stream itself.
 
-use super::store::Dashboard;
+#![cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+
+use crate::ui::store::Dashboard;
 use leptos::prelude::*;
 
 #[component]
-pub fn Announcer() -> impl IntoView {
+pub(crate) fn Announcer() -> impl IntoView {
     let dash = expect_context::<Dashboard>();
     view! {
         <div class="sr-only" role="status" aria-live="polite" aria-atomic="true" id="announcer">

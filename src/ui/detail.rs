@@ -1,9 +1,11 @@
 //! The detail panel: a candlestick chart of the selected symbol (1 s or 1 min candles,
 //! backfilled from the server's history) and its recent trades.
 
-use super::format::{grouped, price, time_of_day};
-use super::store::{Dashboard, CHART_CANDLES};
+#![cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+
 use crate::protocol::{Candle, Interval, Side};
+use crate::ui::format::{grouped, price, time_of_day};
+use crate::ui::store::{Dashboard, CHART_CANDLES};
 use leptos::prelude::*;
 
 const W: f64 = 600.0;
@@ -12,16 +14,16 @@ const PAD: f64 = 6.0;
 
 /// One candle's drawing: wick from high to low, body from open to close.
 #[derive(Clone, Debug, PartialEq)]
-pub struct CandleShape {
-    pub x: f64,
-    pub width: f64,
-    pub wick: (f64, f64),
-    pub body: (f64, f64),
-    pub up: bool,
+pub(crate) struct CandleShape {
+    pub(crate) x: f64,
+    pub(crate) width: f64,
+    pub(crate) wick: (f64, f64),
+    pub(crate) body: (f64, f64),
+    pub(crate) up: bool,
 }
 
 /// Lays out `candles` in the chart box, the newest on the right, `CHART_CANDLES` wide.
-pub fn layout(candles: &[Candle]) -> Vec<CandleShape> {
+pub(crate) fn layout(candles: &[Candle]) -> Vec<CandleShape> {
     if candles.is_empty() {
         return Vec::new();
     }
@@ -115,7 +117,7 @@ fn CandleChart() -> impl IntoView {
 }
 
 #[component]
-pub fn DetailPanel() -> impl IntoView {
+pub(crate) fn DetailPanel() -> impl IntoView {
     let dash = expect_context::<Dashboard>();
     let detail = dash.detail;
     let row = move || {

@@ -1,16 +1,18 @@
 //! How numbers and clocks read on screen. Pure functions, shared by server render and browser.
 
+#![cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+
 use crate::protocol::{Game, GameStatus};
 use chrono::{DateTime, Timelike, Utc};
 
 /// A time of day, `HH:MM:SS` (UTC). Written by hand: chrono's `format` would pull its whole
 /// strftime machinery into the browser bundle for two clocks.
-pub fn time_of_day(t: DateTime<Utc>) -> String {
+pub(crate) fn time_of_day(t: DateTime<Utc>) -> String {
     format!("{:02}:{:02}:{:02}", t.hour(), t.minute(), t.second())
 }
 
 /// A price with cents: `1234.5` -> `1,234.50`.
-pub fn price(x: f64) -> String {
+pub(crate) fn price(x: f64) -> String {
     let cents = (x * 100.0).round() as i64;
     let sign = if cents < 0 { "-" } else { "" };
     let cents = cents.unsigned_abs();
@@ -18,7 +20,7 @@ pub fn price(x: f64) -> String {
 }
 
 /// A change with an explicit sign: `+1.25`, `-0.40`, `0.00`.
-pub fn signed(x: f64) -> String {
+pub(crate) fn signed(x: f64) -> String {
     let cents = (x * 100.0).round() as i64;
     if cents > 0 {
         format!("+{}", price(x))
@@ -30,7 +32,7 @@ pub fn signed(x: f64) -> String {
 }
 
 /// A percentage with sign and two decimals: `+1.25%`.
-pub fn percent(x: f64) -> String {
+pub(crate) fn percent(x: f64) -> String {
     let hundredths = (x * 100.0).round() as i64;
     if hundredths == 0 {
         "0.00%".into()
@@ -40,7 +42,7 @@ pub fn percent(x: f64) -> String {
 }
 
 /// An integer with thousands separators: `1234567` -> `1,234,567`.
-pub fn grouped(n: u64) -> String {
+pub(crate) fn grouped(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
@@ -53,7 +55,7 @@ pub fn grouped(n: u64) -> String {
 }
 
 /// How long ago, compactly: `4s`, `2m`, `1h`.
-pub fn age(secs: i64) -> String {
+pub(crate) fn age(secs: i64) -> String {
     let secs = secs.max(0);
     if secs < 60 {
         format!("{secs}s")
@@ -65,14 +67,14 @@ pub fn age(secs: i64) -> String {
 }
 
 /// Minutes and seconds: `754_000` ms -> `12:34`.
-pub fn clock(ms: u32) -> String {
+pub(crate) fn clock(ms: u32) -> String {
     let secs = ms / 1000;
     format!("{}:{:02}", secs / 60, secs % 60)
 }
 
 /// What the scoreboard says about where a game stands at `now`: "Q3 4:21", "2H 67'",
 /// "End P2", "Half", "Final/OT", "Starts soon".
-pub fn game_clock(g: &Game, now: DateTime<Utc>) -> String {
+pub(crate) fn game_clock(g: &Game, now: DateTime<Utc>) -> String {
     let label = g.league.period_label(g.period);
     match g.status {
         GameStatus::Scheduled => "Starts soon".into(),

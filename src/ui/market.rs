@@ -9,14 +9,16 @@
 //! grid live (what hydration has to walk) and every row in a plain snapshot table for the page
 //! without JavaScript (in `<noscript>`, so a browser running scripts never lays it out).
 
-use super::format::{age, grouped, percent, price, signed};
-use super::sparkline::Sparkline;
-use super::store::{Dashboard, QuoteRow, SortKey, Tick};
+#![cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+
+use crate::ui::format::{age, grouped, percent, price, signed};
+use crate::ui::sparkline::Sparkline;
+use crate::ui::store::{Dashboard, QuoteRow, SortKey, Tick};
 use leptos::prelude::*;
 
 /// CSS class for a value's direction, so colour is never the only signal: the text carries a
 /// sign or an arrow as well.
-pub fn direction(x: f64) -> &'static str {
+pub(crate) fn direction(x: f64) -> &'static str {
     let cents = (x * 100.0).round();
     if cents > 0.0 {
         "up"
@@ -76,18 +78,18 @@ fn SortHeader(
 }
 
 /// Below this many rows every row is rendered.
-pub const WINDOW_FROM: usize = 120;
+pub(crate) const WINDOW_FROM: usize = 120;
 /// Rows of a large grid rendered live on the server and hydrated; the window brings the others
 /// in once it starts. Hydrating all 500 rows of the benchmark's market was one long task of
 /// 223 ms before the page was live. (The page without JavaScript shows every row, in the
 /// snapshot table of [`snapshot_grid`], which a browser running scripts does not even parse.)
-pub const HYDRATED_ROWS: usize = 24;
+pub(crate) const HYDRATED_ROWS: usize = 24;
 /// Rows rendered beyond the visible ones, above and below.
-pub const OVERSCAN: usize = 12;
+pub(crate) const OVERSCAN: usize = 12;
 
 /// Which rows `[start, end)` of `rows` are rendered, given where the table body's top is and
 /// which part of it can be seen, in pixels from the same origin.
-pub fn window_of(
+pub(crate) fn window_of(
     rows: usize,
     row_px: f64,
     body_top: f64,
@@ -105,7 +107,7 @@ pub fn window_of(
 }
 
 #[component]
-pub fn MarketTable() -> impl IntoView {
+pub(crate) fn MarketTable() -> impl IntoView {
     let dash = expect_context::<Dashboard>();
     let filter = dash.prefs.filter;
     let shown = Memo::new(move |_| dash.visible_rows());
@@ -268,7 +270,7 @@ pub fn MarketTable() -> impl IntoView {
 /// The grid as a snapshot, for the page without JavaScript: every row, as the server saw it,
 /// and no control that would need a script (no sorting, stars or chart buttons).
 #[cfg(feature = "ssr")]
-pub fn snapshot_grid(rows: &[QuoteRow]) -> String {
+pub(crate) fn snapshot_grid(rows: &[QuoteRow]) -> String {
     let rows: Vec<QuoteRow> = rows.to_vec();
     view! {
         <div class="table-wrap snapshot">
@@ -306,12 +308,12 @@ pub fn snapshot_grid(rows: &[QuoteRow]) -> String {
                                     <td class="num last">{price(last)}</td>
                                     <td class=format!("num chg mid {}", direction(change))>{signed(change)}</td>
                                     <td class=format!("num pct {}", direction(change))>
-                                        {percent(super::store::pct(last, open))}
+                                        {percent(crate::ui::store::pct(last, open))}
                                     </td>
                                     <td class="num vol wide">{grouped(row.volume.get_untracked())}</td>
                                     <td class="wide spark-col">
                                         <svg class=trend viewBox="0 0 80 22" width="80" height="22" aria-hidden="true" focusable="false">
-                                            <polyline fill="none" stroke-width="1.5" points=super::sparkline::points(&spark)/>
+                                            <polyline fill="none" stroke-width="1.5" points=crate::ui::sparkline::points(&spark)/>
                                         </svg>
                                     </td>
                                 </tr>
@@ -347,7 +349,7 @@ fn QuoteLine(row: QuoteRow) -> impl IntoView {
         spark,
     } = row;
     let change = move || last.get() - open.get();
-    let pct = move || super::store::pct(last.get(), open.get());
+    let pct = move || crate::ui::store::pct(last.get(), open.get());
     let arrow = move || match tick.get() {
         Tick::Up => "▲",
         Tick::Down => "▼",

@@ -1,12 +1,14 @@
 //! The scoreboard: a card per board slot with teams, score, period and a running clock.
 
-use super::format::game_clock;
-use super::store::{Dashboard, GameRow};
+#![cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+
 use crate::protocol::GameStatus;
+use crate::ui::format::game_clock;
+use crate::ui::store::{Dashboard, GameRow};
 use leptos::prelude::*;
 
 #[component]
-pub fn Scoreboard() -> impl IntoView {
+pub(crate) fn Scoreboard() -> impl IntoView {
     let dash = expect_context::<Dashboard>();
     view! {
         <section class="panel scores" aria-labelledby="scores-title">

@@ -1,12 +1,14 @@
 //! A sparkline: recent prices as one SVG polyline, no chart library.
 
+#![cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+
 use leptos::prelude::*;
 
 const WIDTH: f64 = 80.0;
 const HEIGHT: f64 = 22.0;
 
 /// The polyline's points for `values` scaled into the box, oldest on the left.
-pub fn points(values: &[f64]) -> String {
+pub(crate) fn points(values: &[f64]) -> String {
     if values.is_empty() {
         return String::new();
     }
@@ -35,7 +37,7 @@ pub fn points(values: &[f64]) -> String {
 }
 
 #[component]
-pub fn Sparkline(points: RwSignal<Vec<f64>>) -> impl IntoView {
+pub(crate) fn Sparkline(points: RwSignal<Vec<f64>>) -> impl IntoView {
     let trend = move || {
         points.with(|p| match (p.first(), p.last()) {
             (Some(a), Some(b)) if b > a => "spark up",

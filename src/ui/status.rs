@@ -1,12 +1,14 @@
 //! The status bar: the honest state of the live connection, what is flowing (updates per
 //! second, publish-to-screen latency, gaps), and the controls: pause, alerts, theme.
 
-use super::format::{grouped, time_of_day};
-use super::store::{Dashboard, Link, Theme};
+#![cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+
+use crate::ui::format::{grouped, time_of_day};
+use crate::ui::store::{Dashboard, Link, Theme};
 use leptos::prelude::*;
 
 #[component]
-pub fn StatusBar() -> impl IntoView {
+pub(crate) fn StatusBar() -> impl IntoView {
     let dash = expect_context::<Dashboard>();
     let label = move || match dash.link.get() {
         Link::Connecting => "Connecting…".to_string(),

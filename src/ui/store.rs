@@ -5,6 +5,8 @@
 //! created once per symbol and per board slot; an update sets only the signals whose value
 //! differs, so only those cells' text nodes are touched and the table is never re-rendered.
 
+#![cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+
 use crate::protocol::{
     Batch, Candle, Channel, Data, Epoch, Game, GameStatus, Interval, League, Quote, Resume, Seq,
     Snapshot, Trade,
@@ -16,14 +18,14 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 /// Sparkline samples kept per row (one every `SPARK_STEP_SECS` of server time).
-pub const SPARK_POINTS: usize = 30;
-pub const SPARK_STEP_SECS: i64 = 2;
+pub(crate) const SPARK_POINTS: usize = 30;
+pub(crate) const SPARK_STEP_SECS: i64 = 2;
 /// Candles the detail chart draws and keeps.
-pub const CHART_CANDLES: usize = 60;
+pub(crate) const CHART_CANDLES: usize = 60;
 /// Trades the detail panel lists.
-pub const TAPE_TRADES: usize = 20;
+pub(crate) const TAPE_TRADES: usize = 20;
 /// A watched symbol's day change crossing this (in percent, either way) is announced.
-pub const ALERT_PCT: f64 = 1.0;
+pub(crate) const ALERT_PCT: f64 = 1.0;
 
 /// What the server embeds in the page for hydration: the snapshot with every channel's seq,
 /// the sparklines so far, and the symbol the detail panel shows.
@@ -44,19 +46,19 @@ pub struct PageState {
 /// The quotes of a large grid past its hydrated rows, with their sparklines: embedded in the
 /// page beside [`PageState`] and read after hydration (see `server::page`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct PageRest {
-    pub snapshot: Snapshot,
+pub(crate) struct PageRest {
+    pub(crate) snapshot: Snapshot,
     #[serde(with = "spark_codec")]
-    pub sparks: Vec<Vec<f64>>,
+    pub(crate) sparks: Vec<Vec<f64>>,
 }
 
 /// Sparklines in the page as one string per row: the first price in cents, then the change
 /// in cents from each sample to the next (`"22380 5 -3 0"`). Samples are prices at the cent,
 /// so nothing is lost, and integers parse far faster than floats in the browser.
-pub mod spark_codec {
+pub(crate) mod spark_codec {
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(rows: &[Vec<f64>], s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(rows: &[Vec<f64>], s: S) -> Result<S::Ok, S::Error> {
         s.collect_seq(rows.iter().map(|row| {
             let mut out = String::with_capacity(row.len() * 4);
             let mut prev = 0i64;
@@ -72,7 +74,7 @@ pub mod spark_codec {
         }))
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<f64>>, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<f64>>, D::Error> {
         let rows = Vec::<String>::deserialize(d)?;
         rows.iter()
             .map(|row| {
@@ -90,7 +92,7 @@ pub mod spark_codec {
 
 /// Direction of a symbol's last price change, for colouring and the arrow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Tick {
+pub(crate) enum Tick {
     Up,
     Down,
     Flat,
@@ -98,34 +100,34 @@ pub enum Tick {
 
 /// One symbol's row. Equality is identity (the same symbol's signals).
 #[derive(Clone, Debug, PartialEq)]
-pub struct QuoteRow {
-    pub symbol: Arc<str>,
-    pub bid: RwSignal<f64>,
-    pub ask: RwSignal<f64>,
-    pub last: RwSignal<f64>,
-    pub open: RwSignal<f64>,
-    pub volume: RwSignal<u64>,
-    pub tick: RwSignal<Tick>,
+pub(crate) struct QuoteRow {
+    pub(crate) symbol: Arc<str>,
+    pub(crate) bid: RwSignal<f64>,
+    pub(crate) ask: RwSignal<f64>,
+    pub(crate) last: RwSignal<f64>,
+    pub(crate) open: RwSignal<f64>,
+    pub(crate) volume: RwSignal<u64>,
+    pub(crate) tick: RwSignal<Tick>,
     /// Counts changes of `last`, so the view can restart the flash animation on each.
-    pub flash: RwSignal<u32>,
+    pub(crate) flash: RwSignal<u32>,
     /// Server time of the row's last update.
-    pub at: RwSignal<DateTime<Utc>>,
+    pub(crate) at: RwSignal<DateTime<Utc>>,
     /// Recent prices, oldest first.
-    pub spark: RwSignal<Vec<f64>>,
+    pub(crate) spark: RwSignal<Vec<f64>>,
 }
 
 /// One place on the scoreboard; the game in it changes when a game ends and another starts.
 #[derive(Clone, Copy, Debug)]
-pub struct GameRow {
-    pub slot: u16,
-    pub game: RwSignal<Game>,
+pub(crate) struct GameRow {
+    pub(crate) slot: u16,
+    pub(crate) game: RwSignal<Game>,
     /// Counts score changes, so the view can highlight each.
-    pub scored: RwSignal<u32>,
+    pub(crate) scored: RwSignal<u32>,
 }
 
 /// The state of the connection to the feed, as the status pill shows it.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Link {
+pub(crate) enum Link {
     /// Page rendered, socket not yet open (also the server-rendered state).
     Connecting,
     /// Connected; resuming or loading snapshots, not yet streaming every channel.
@@ -144,16 +146,16 @@ pub enum Link {
 /// An update that does not follow the last one applied on its channel: data was lost, and the
 /// channel must be resumed from `expected - 1`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Gap {
-    pub channel: Channel,
-    pub expected: Seq,
-    pub got: Seq,
+pub(crate) struct Gap {
+    pub(crate) channel: Channel,
+    pub(crate) expected: Seq,
+    pub(crate) got: Seq,
 }
 
 /// Columns the grid sorts by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum SortKey {
+pub(crate) enum SortKey {
     /// The server's order.
     Default,
     Symbol,
@@ -167,7 +169,7 @@ pub enum SortKey {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Theme {
+pub(crate) enum Theme {
     System,
     Dark,
     Light,
@@ -175,16 +177,16 @@ pub enum Theme {
 
 /// The symbol in the detail panel and what it shows.
 #[derive(Clone, Copy)]
-pub struct Detail {
-    pub symbol: RwSignal<String>,
-    pub interval: RwSignal<Interval>,
-    pub candles: RwSignal<Vec<Candle>>,
-    pub trades: RwSignal<Vec<Trade>>,
+pub(crate) struct Detail {
+    pub(crate) symbol: RwSignal<String>,
+    pub(crate) interval: RwSignal<Interval>,
+    pub(crate) candles: RwSignal<Vec<Candle>>,
+    pub(crate) trades: RwSignal<Vec<Trade>>,
 }
 
 impl Detail {
     /// The feed channels the panel needs.
-    pub fn channels(&self) -> [Channel; 2] {
+    pub(crate) fn channels(&self) -> [Channel; 2] {
         let symbol = self.symbol.get_untracked();
         [
             Channel::Candles(symbol.clone(), self.interval.get_untracked()),
@@ -195,46 +197,46 @@ impl Detail {
 
 /// What the user chose; persisted in the browser.
 #[derive(Clone, Copy)]
-pub struct Prefs {
-    pub watch: RwSignal<BTreeSet<String>>,
-    pub sort: RwSignal<(SortKey, bool)>,
-    pub filter: RwSignal<String>,
-    pub theme: RwSignal<Theme>,
+pub(crate) struct Prefs {
+    pub(crate) watch: RwSignal<BTreeSet<String>>,
+    pub(crate) sort: RwSignal<(SortKey, bool)>,
+    pub(crate) filter: RwSignal<String>,
+    pub(crate) theme: RwSignal<Theme>,
     /// Announce watched symbols crossing ±ALERT_PCT and final scores.
-    pub alerts: RwSignal<bool>,
+    pub(crate) alerts: RwSignal<bool>,
 }
 
 /// Everything the view reads. `Copy`: it is a bundle of signal handles.
 #[derive(Clone, Copy)]
-pub struct Dashboard {
-    pub rows: RwSignal<Vec<QuoteRow>>,
+pub(crate) struct Dashboard {
+    pub(crate) rows: RwSignal<Vec<QuoteRow>>,
     index: StoredValue<HashMap<Arc<str>, QuoteRow>>,
-    pub games: RwSignal<Vec<GameRow>>,
-    pub detail: Detail,
-    pub prefs: Prefs,
-    pub link: RwSignal<Link>,
+    pub(crate) games: RwSignal<Vec<GameRow>>,
+    pub(crate) detail: Detail,
+    pub(crate) prefs: Prefs,
+    pub(crate) link: RwSignal<Link>,
     /// The feed comes over Server-Sent Events (WebSockets are blocked on the way).
-    pub via_sse: RwSignal<bool>,
-    pub epoch: RwSignal<Epoch>,
+    pub(crate) via_sse: RwSignal<bool>,
+    pub(crate) epoch: RwSignal<Epoch>,
     /// The last seq applied on each channel: where to resume after a reconnect.
     positions: StoredValue<BTreeMap<Channel, Seq>>,
     /// Updates applied since the page loaded.
-    pub updates: RwSignal<u64>,
+    pub(crate) updates: RwSignal<u64>,
     /// Gaps seen (each one is repaired by resuming the channel).
-    pub gaps: RwSignal<u64>,
+    pub(crate) gaps: RwSignal<u64>,
     /// Updates per second over the last second.
-    pub rate: RwSignal<u64>,
+    pub(crate) rate: RwSignal<u64>,
     /// Publish-to-apply delay of the last batch, in milliseconds.
-    pub latency_ms: RwSignal<Option<f64>>,
+    pub(crate) latency_ms: RwSignal<Option<f64>>,
     /// While paused, the view is frozen; `buffered` counts the updates waiting.
-    pub paused: RwSignal<bool>,
-    pub buffered: RwSignal<u64>,
+    pub(crate) paused: RwSignal<bool>,
+    pub(crate) buffered: RwSignal<u64>,
     /// Server time of the last data applied.
-    pub updated: RwSignal<DateTime<Utc>>,
+    pub(crate) updated: RwSignal<DateTime<Utc>>,
     /// The browser's running estimate of server time (ticks locally between messages).
-    pub now: RwSignal<DateTime<Utc>>,
+    pub(crate) now: RwSignal<DateTime<Utc>>,
     /// The text of the accessible live region, and what waits to be said.
-    pub announcement: RwSignal<String>,
+    pub(crate) announcement: RwSignal<String>,
     pending: StoredValue<Vec<String>>,
 }
 
@@ -253,7 +255,7 @@ where
 }
 
 /// The day's change of `last` from `open`, in percent (0 without an open).
-pub fn pct(last: f64, open: f64) -> f64 {
+pub(crate) fn pct(last: f64, open: f64) -> f64 {
     if open == 0.0 {
         0.0
     } else {
@@ -313,7 +315,7 @@ fn game_row(g: &Game) -> GameRow {
 
 impl Dashboard {
     /// The dashboard for the page's state (on both server and browser).
-    pub fn new(page: &PageState) -> Self {
+    pub(crate) fn new(page: &PageState) -> Self {
         let dash = Dashboard {
             rows: RwSignal::new(Vec::new()),
             index: StoredValue::new(HashMap::new()),
@@ -362,7 +364,7 @@ impl Dashboard {
 
     /// Adds the rows of [`PageRest`] (the page's quotes past the hydrated rows) and continues
     /// them from its seqs.
-    pub fn add_rows(&self, rest: PageRest) {
+    pub(crate) fn add_rows(&self, rest: PageRest) {
         let mut sparks = rest.sparks.into_iter();
         let mut added = Vec::new();
         for state in &rest.snapshot.channels {
@@ -384,7 +386,7 @@ impl Dashboard {
 
     /// The channels this dashboard shows: every symbol's quotes, every league's scores, and
     /// the detail panel's candles and trades.
-    pub fn channels(&self) -> Vec<Channel> {
+    pub(crate) fn channels(&self) -> Vec<Channel> {
         let mut channels: Vec<Channel> = self.rows.with_untracked(|rows| {
             rows.iter()
                 .map(|r| Channel::Quotes(r.symbol.to_string()))
@@ -396,7 +398,7 @@ impl Dashboard {
     }
 
     /// Where to resume: the epoch and the last seq applied on every channel.
-    pub fn resume(&self) -> Resume {
+    pub(crate) fn resume(&self) -> Resume {
         Resume {
             epoch: self.epoch.get_untracked(),
             from: self.positions.get_value(),
@@ -405,7 +407,11 @@ impl Dashboard {
 
     /// Shows another symbol or interval in the detail panel. Returns the channels to drop and
     /// to subscribe (the panel is empty until their snapshot arrives).
-    pub fn select(&self, symbol: String, interval: Interval) -> ([Channel; 2], [Channel; 2]) {
+    pub(crate) fn select(
+        &self,
+        symbol: String,
+        interval: Interval,
+    ) -> ([Channel; 2], [Channel; 2]) {
         let old = self.detail.channels();
         self.detail.symbol.set(symbol);
         self.detail.interval.set(interval);
@@ -420,7 +426,7 @@ impl Dashboard {
     }
 
     /// Replaces the state of every channel the snapshot lists and continues from its seqs.
-    pub fn apply_snapshot(&self, snapshot: Snapshot) {
+    pub(crate) fn apply_snapshot(&self, snapshot: Snapshot) {
         set_if_changed(self.epoch, snapshot.epoch);
         for state in snapshot.channels {
             if !self.wants(&state.channel) {
@@ -436,7 +442,7 @@ impl Dashboard {
 
     /// Applies every update that follows the last one applied on its channel; returns the
     /// gaps (updates that do not follow), which are not applied.
-    pub fn apply_batch(&self, batch: Batch) -> Vec<Gap> {
+    pub(crate) fn apply_batch(&self, batch: Batch) -> Vec<Gap> {
         let mut gaps = Vec::new();
         let mut applied = 0;
         for update in batch.updates {
@@ -583,7 +589,7 @@ impl Dashboard {
     }
 
     /// Queues a message for the live region (see [`Dashboard::next_announcement`]).
-    pub fn announce(&self, message: String) {
+    pub(crate) fn announce(&self, message: String) {
         self.pending.update_value(|p| {
             p.push(message);
             // Never a backlog: only the most recent few are worth saying.
@@ -593,7 +599,7 @@ impl Dashboard {
     }
 
     /// Moves the oldest queued message into the live region. The caller throttles.
-    pub fn next_announcement(&self) {
+    pub(crate) fn next_announcement(&self) {
         let next = self.pending.try_update_value(|p| {
             if p.is_empty() {
                 None
@@ -607,7 +613,7 @@ impl Dashboard {
     }
 
     /// Appends each row's current price to its sparkline (called every SPARK_STEP_SECS).
-    pub fn sample_sparks(&self) {
+    pub(crate) fn sample_sparks(&self) {
         self.rows.with_untracked(|rows| {
             for row in rows {
                 let last = row.last.get_untracked();
@@ -621,7 +627,7 @@ impl Dashboard {
     }
 
     /// The rows to show, filtered by the filter text and in the chosen order.
-    pub fn visible_rows(&self) -> Vec<QuoteRow> {
+    pub(crate) fn visible_rows(&self) -> Vec<QuoteRow> {
         let filter = self.prefs.filter.with(|f| f.trim().to_ascii_uppercase());
         let (key, descending) = self.prefs.sort.get();
         let mut rows: Vec<QuoteRow> = self.rows.with(|rows| {

@@ -2,9 +2,11 @@
 //! across the top with last price and change. With reduced motion it stands still and scrolls
 //! by hand.
 
-use super::format::{percent, price};
-use super::market::direction;
-use super::store::{Dashboard, QuoteRow};
+#![cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+
+use crate::ui::format::{percent, price};
+use crate::ui::market::direction;
+use crate::ui::store::{Dashboard, QuoteRow};
 use leptos::prelude::*;
 
 /// Symbols shown when nothing is starred.
@@ -16,7 +18,7 @@ fn TapeItem(row: QuoteRow) -> impl IntoView {
         symbol, last, open, ..
     } = row;
     let change = move || last.get() - open.get();
-    let pct = move || super::store::pct(last.get(), open.get());
+    let pct = move || crate::ui::store::pct(last.get(), open.get());
     view! {
         <li class="tape-item">
             <span class="tape-sym">{symbol.to_string()}</span>
@@ -34,7 +36,7 @@ fn TapeItem(row: QuoteRow) -> impl IntoView {
 }
 
 #[component]
-pub fn TickerTape() -> impl IntoView {
+pub(crate) fn TickerTape() -> impl IntoView {
     let dash = expect_context::<Dashboard>();
     let items = Memo::new(move |_| {
         let watch = dash.prefs.watch.get();

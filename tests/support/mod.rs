@@ -19,9 +19,13 @@ use tokio_tungstenite::{connect_async, MaybeTlsStream, WebSocketStream};
 
 pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-/// Test defaults: a fast tick, an ephemeral port, no rate limit surprises.
+/// Test defaults: the server's own (as the command line gives them), on an ephemeral port,
+/// with a short warm-up (integration tests start many servers) and a fast tick.
 pub fn config() -> Config {
-    let mut c = Config::for_tests();
+    use clap::Parser;
+    let mut c = Config::parse_from(["livetape"]);
+    c.addr = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+    c.warmup_secs = 5;
     c.tick_ms = 20;
     c
 }

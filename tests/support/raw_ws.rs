@@ -5,8 +5,8 @@
 #![allow(dead_code)]
 
 use flate2::{Compress, Compression, Decompress};
-use livetape::server::websocket::deflate::{compress_with, inflate_with};
-use livetape::server::websocket::frame::encode_masked;
+use livetape::testing::websocket::deflate::{compress_with, inflate_with};
+use livetape::testing::websocket::frame::encode_masked;
 use std::io;
 use std::net::SocketAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

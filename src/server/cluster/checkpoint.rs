@@ -5,10 +5,10 @@
 //! It is a snapshot of every channel in the protocol's own form, plus what a snapshot does
 //! not carry: the tick, every channel's seq, the symbol order and the sparklines.
 
-use super::super::catalog::Catalog;
-use super::super::hub::HubImage;
-use super::super::state::LiveState;
 use crate::protocol::{ChannelState, Data, Epoch, Snapshot, SnapshotReason};
+use crate::server::feed::catalog::Catalog;
+use crate::server::feed::hub::HubImage;
+use crate::server::feed::state::LiveState;
 use chrono::DateTime;
 use serde::{Deserialize, Serialize};
 
@@ -91,9 +91,9 @@ pub fn decode(json: &str) -> Result<HubImage, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::hub::Hub;
-    use crate::server::producer::prepare;
-    use crate::server::simulator::{SimConfig, Simulator};
+    use crate::server::feed::hub::Hub;
+    use crate::server::feed::numbering::prepare;
+    use crate::server::sources::simulator::{SimConfig, Simulator};
     use chrono::{Duration, TimeZone, Utc};
 
     #[test]

@@ -7,9 +7,9 @@
 //! `in` (when the tick settled publish requests from the inbox) is
 //! `{"to":"<stream id>","rej":[["<stream id>","<reason>"],..]}`.
 
-use super::super::hub::{Commit, Numbered};
-use super::super::tick::TickNo;
 use crate::protocol::{Channel, Data, Epoch, Update};
+use crate::server::feed::hub::{Commit, Numbered};
+use crate::server::feed::tick::TickNo;
 use bytes::Bytes;
 use chrono::DateTime;
 use serde::Deserialize;
@@ -115,7 +115,7 @@ pub fn decode(epoch: Epoch, n: TickNo, payload: &str) -> Result<Commit, String> 
         ts,
         new_symbols,
         updates,
-        inbox: raw.inbox.map(|m| super::super::hub::InboxMark {
+        inbox: raw.inbox.map(|m| crate::server::feed::hub::InboxMark {
             to: m.to,
             rejected: m.rej,
         }),
@@ -125,24 +125,16 @@ pub fn decode(epoch: Epoch, n: TickNo, payload: &str) -> Result<Commit, String> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{Event, Quote, Side, Trade};
-    use crate::server::hub::Hub;
-    use crate::server::producer::prepare;
-    use crate::server::state::LiveState;
+    use crate::protocol::{Event, Side, Trade};
+    use crate::server::feed::hub::Hub;
+    use crate::server::feed::numbering::prepare;
+    use crate::server::feed::state::LiveState;
     use chrono::Utc;
 
     #[test]
     fn a_tick_reads_back_as_the_producer_numbered_it() {
         let now = DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap();
-        let quote = |s: &str, last: f64| Quote {
-            symbol: s.into(),
-            bid: last - 0.01,
-            ask: last + 0.01,
-            last,
-            open: last,
-            volume: 100,
-            ts: now,
-        };
+        let quote = crate::server::feed::fixtures::quote;
         let hub = Hub::new(7, LiveState::new(now, vec![quote("A", 10.0)], vec![]), 8, 8);
         let mut tick = prepare(
             &hub,
@@ -159,7 +151,7 @@ mod tests {
             ],
             vec![quote("NEW", 3.0)],
         );
-        tick.inbox = Some(crate::server::hub::InboxMark {
+        tick.inbox = Some(crate::server::feed::hub::InboxMark {
             to: "1700000000000-3".into(),
             rejected: vec![("1700000000000-2".into(), "unknown symbol \"X\"".into())],
         });

@@ -10,12 +10,13 @@
 //! the cursor and goes on from it: a request is applied once, whoever leads. Every node sees
 //! the mark in the tick stream and answers the publishers waiting on it.
 
-use super::store::Store;
 use crate::protocol::publish::{PublishBatch, PublishEvent};
-use crate::server::hub::{Hub, InboxMark};
-use crate::server::sources::inbox::{admit, Receipt, Rejection, Rules};
+use crate::server::cluster::store::Store;
+use crate::server::feed::hub::{Hub, InboxMark};
+use crate::server::feed::tick::TickNo;
+use crate::server::sources::inbox::{admit, Rules};
+use crate::server::sources::reply::{Receipt, Rejection};
 use crate::server::sources::Draw;
-use crate::server::tick::TickNo;
 use chrono::Utc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,18 +29,18 @@ const REMEMBER: usize = 1_000;
 
 /// What the ticks this node applied have settled so far.
 #[derive(Clone, Debug, Default)]
-pub struct Settled {
+pub(crate) struct Settled {
     /// Inbox requests through this stream id are settled...
-    pub to: String,
+    pub(crate) to: String,
     /// ...by this tick (or an earlier one).
-    pub tick: TickNo,
+    pub(crate) tick: TickNo,
     /// The latest refusals: (stream id, reason).
-    pub rejected: Vec<(String, String)>,
+    pub(crate) rejected: Vec<(String, String)>,
 }
 
 impl Settled {
     /// Folds in the mark of committed tick `n`.
-    pub fn add(&mut self, mark: &InboxMark, n: TickNo) {
+    pub(crate) fn add(&mut self, mark: &InboxMark, n: TickNo) {
         self.to = mark.to.clone();
         self.tick = n;
         self.rejected.extend(mark.rejected.iter().cloned());
@@ -49,28 +50,28 @@ impl Settled {
 }
 
 /// A stream id `ms-seq` as a pair that orders like Redis does.
-pub fn stream_id(id: &str) -> (u64, u64) {
+pub(crate) fn stream_id(id: &str) -> (u64, u64) {
     let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
     (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0))
 }
 
 /// Why a batch was not published.
-pub enum Refused {
+pub(crate) enum Refused {
     Invalid(Rejection),
     Unavailable(String),
 }
 
 /// A node's way into the cluster's inbox.
-pub struct Forwarder {
-    pub store: Arc<Store>,
-    pub hub: Arc<Hub>,
-    pub rules: Rules,
-    pub settled: watch::Receiver<Settled>,
+pub(crate) struct Forwarder {
+    pub(crate) store: Arc<Store>,
+    pub(crate) hub: Arc<Hub>,
+    pub(crate) rules: Rules,
+    pub(crate) settled: watch::Receiver<Settled>,
 }
 
 impl Forwarder {
     /// Checks, queues and waits for `events` to be on the feed.
-    pub async fn forward(&self, events: Vec<PublishEvent>) -> Result<Receipt, Refused> {
+    pub(crate) async fn forward(&self, events: Vec<PublishEvent>) -> Result<Receipt, Refused> {
         let count = events.len();
         let mut scratch = Draw::default();
         let listed = admit(
@@ -127,12 +128,12 @@ impl Forwarder {
 
 /// The producer's side: the queued requests after `cursor`, checked and added to `draw`;
 /// the mark for the tick (None when nothing was queued).
-pub async fn take(
+pub(crate) async fn take(
     store: &Store,
     hub: &Hub,
     cursor: &str,
     draw: &mut Draw,
-) -> Result<Option<InboxMark>, super::store::Refused> {
+) -> Result<Option<InboxMark>, crate::server::cluster::store::Refused> {
     let queued = store.inbox_after(cursor, 256).await?;
     let Some(last) = queued.last().map(|(id, _)| id.clone()) else {
         return Ok(None);

@@ -20,9 +20,9 @@
 //!
 //! One Redis, not Redis Cluster: the scripts touch keys they compute.
 
-use super::super::hub::Commit;
-use super::super::tick::{Encoded, TickNo};
 use crate::protocol::{Epoch, Seq};
+use crate::server::feed::hub::Commit;
+use crate::server::feed::tick::{Encoded, TickNo};
 use bytes::Bytes;
 use chrono::DateTime;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
@@ -31,7 +31,7 @@ use std::time::Duration;
 
 /// Why a write was refused.
 #[derive(Debug)]
-pub enum Refused {
+pub(crate) enum Refused {
     /// Another producer holds the lease.
     Lease,
     /// There is no current epoch: Redis lost its data (or the cluster is new).
@@ -131,25 +131,43 @@ redis.call('DEL', KEYS[1])
 return 1
 "#;
 
+/// A cluster node reads a channel's updates older than its hub's history from the channel's
+/// stream (a client resuming after a long absence, or coming from another node).
+impl crate::server::feed::archive::Archive for Store {
+    fn updates(
+        &self,
+        epoch: Epoch,
+        id: u32,
+        after: Seq,
+        upto: Seq,
+    ) -> crate::server::feed::archive::Fetch<'_> {
+        Box::pin(async move {
+            self.channel_range(epoch, id, after, upto)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
 /// The cluster's position as Redis has it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Meta {
-    pub epoch: Epoch,
-    pub n: TickNo,
+pub(crate) struct Meta {
+    pub(crate) epoch: Epoch,
+    pub(crate) n: TickNo,
     /// The producer's last heartbeat, ms since the Unix epoch.
-    pub alive_ms: i64,
+    pub(crate) alive_ms: i64,
 }
 
 /// How much history Redis keeps.
 #[derive(Clone, Copy, Debug)]
-pub struct Retention {
+pub(crate) struct Retention {
     /// Ticks in the tick stream (about).
-    pub ticks: u32,
+    pub(crate) ticks: u32,
     /// Updates per channel stream (about).
-    pub per_channel: u32,
+    pub(crate) per_channel: u32,
 }
 
-pub struct Store {
+pub(crate) struct Store {
     client: redis::Client,
     /// Replaced when a command times out: the manager reconnects by itself only when a
     /// connection is seen to drop, and a half-open one (after a failover) never is.
@@ -171,7 +189,7 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Store {
     /// Connects (lazily: Redis may be down when a node starts; every call retries).
-    pub fn open(url: &str, prefix: &str, retention: Retention) -> Result<Store, String> {
+    pub(crate) fn open(url: &str, prefix: &str, retention: Retention) -> Result<Store, String> {
         let client = redis::Client::open(url).map_err(|e| format!("bad Redis URL {url}: {e}"))?;
         let conn =
             manager(&client).map_err(|e| format!("cannot set up a Redis connection: {e}"))?;
@@ -215,7 +233,7 @@ impl Store {
     }
 
     /// The current epoch and tick, `None` when Redis holds none.
-    pub async fn meta(&self) -> Result<Option<Meta>, Refused> {
+    pub(crate) async fn meta(&self) -> Result<Option<Meta>, Refused> {
         let mut conn = self.conn();
         let (epoch, n, alive): (Option<u64>, Option<u64>, Option<i64>) = redis::cmd("HMGET")
             .arg(self.key("meta"))
@@ -233,7 +251,7 @@ impl Store {
     }
 
     /// The inbox stream id up to which publish requests are settled ("0-0": none yet).
-    pub async fn inbox_cursor(&self) -> Result<String, Refused> {
+    pub(crate) async fn inbox_cursor(&self) -> Result<String, Refused> {
         let mut conn = self.conn();
         let at: Option<String> = redis::cmd("HGET")
             .arg(self.key("meta"))
@@ -245,7 +263,7 @@ impl Store {
     }
 
     /// Queues a publish request (a `PublishBatch` as JSON) for the producer; its stream id.
-    pub async fn inbox_add(&self, batch: &str) -> Result<String, Refused> {
+    pub(crate) async fn inbox_add(&self, batch: &str) -> Result<String, Refused> {
         let mut conn = self.conn();
         redis::cmd("XADD")
             .arg(self.key("inbox"))
@@ -280,7 +298,7 @@ impl Store {
     }
 
     /// Up to `count` queued requests after stream id `cursor`: (id, batch JSON).
-    pub async fn inbox_after(
+    pub(crate) async fn inbox_after(
         &self,
         cursor: &str,
         count: usize,
@@ -298,19 +316,8 @@ impl Store {
             .collect())
     }
 
-    /// Round trip of a `PING`.
-    pub async fn ping(&self) -> Result<Duration, Refused> {
-        let mut conn = self.conn();
-        let t = std::time::Instant::now();
-        let _: String = redis::cmd("PING")
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| self.failed(e))?;
-        Ok(t.elapsed())
-    }
-
     /// Takes the producer lease if nobody holds it.
-    pub async fn acquire_lease(&self, token: &str, ttl: Duration) -> Result<bool, Refused> {
+    pub(crate) async fn acquire_lease(&self, token: &str, ttl: Duration) -> Result<bool, Refused> {
         let mut conn = self.conn();
         let got: Option<String> = redis::cmd("SET")
             .arg(self.key("lease"))
@@ -325,7 +332,7 @@ impl Store {
     }
 
     /// Extends our lease and records a heartbeat; false if it is no longer ours.
-    pub async fn refresh_lease(&self, token: &str, ttl: Duration) -> Result<bool, Refused> {
+    pub(crate) async fn refresh_lease(&self, token: &str, ttl: Duration) -> Result<bool, Refused> {
         let mut conn = self.conn();
         let kept: i64 = self
             .refresh
@@ -341,7 +348,7 @@ impl Store {
     }
 
     /// Gives the lease up (a producer stopping cleanly), if it is ours.
-    pub async fn release_lease(&self, token: &str) {
+    pub(crate) async fn release_lease(&self, token: &str) {
         let mut conn = self.conn();
         let _: Result<i64, _> = Script::new(
             "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
@@ -353,7 +360,7 @@ impl Store {
     }
 
     /// Publishes a tick numbered by the caller, atomically (see the module doc).
-    pub async fn commit(&self, token: &str, tick: &Commit) -> Result<(), Refused> {
+    pub(crate) async fn commit(&self, token: &str, tick: &Commit) -> Result<(), Refused> {
         let mut conn = self.conn();
         let mut inv = self.commit.prepare_invoke();
         inv.key(self.key("meta"))
@@ -363,7 +370,7 @@ impl Store {
             .arg(tick.epoch)
             .arg(tick.n)
             .arg(tick.ts.timestamp_micros())
-            .arg(super::payload::encode(tick))
+            .arg(crate::server::cluster::payload::encode(tick))
             .arg(self.retention.ticks)
             .arg(self.retention.per_channel)
             .arg(self.channel_prefix(tick.epoch))
@@ -381,7 +388,7 @@ impl Store {
 
     /// Starts epoch `epoch` at tick `n` with this checkpoint, if the current epoch is still
     /// `old` (or there is none). The old epoch's streams are dropped.
-    pub async fn new_epoch(
+    pub(crate) async fn new_epoch(
         &self,
         token: &str,
         old: Option<Epoch>,
@@ -419,7 +426,7 @@ impl Store {
     }
 
     /// Stores a checkpoint of epoch `epoch` at tick `n`, unless a later one is there.
-    pub async fn write_checkpoint(
+    pub(crate) async fn write_checkpoint(
         &self,
         epoch: Epoch,
         n: TickNo,
@@ -441,7 +448,7 @@ impl Store {
     }
 
     /// The latest checkpoint's JSON.
-    pub async fn checkpoint(&self) -> Result<Option<String>, Refused> {
+    pub(crate) async fn checkpoint(&self) -> Result<Option<String>, Refused> {
         let mut conn = self.conn();
         redis::cmd("GET")
             .arg(self.key("checkpoint"))
@@ -451,7 +458,7 @@ impl Store {
     }
 
     /// Ticks of `epoch` after tick `n`, at most `count`, in order.
-    pub async fn ticks_after(
+    pub(crate) async fn ticks_after(
         &self,
         epoch: Epoch,
         n: TickNo,
@@ -468,7 +475,7 @@ impl Store {
     }
 
     /// One channel's updates after `seq`, up to and including `upto`, from its stream.
-    pub async fn channel_range(
+    pub(crate) async fn channel_range(
         &self,
         epoch: Epoch,
         channel: u32,
@@ -505,7 +512,7 @@ impl Store {
 
     /// Drops the current epoch if it is `epoch` and Redis stands before tick `n`: somebody
     /// saw tick `n` of it, so Redis lost data, and numbering must not go on under it.
-    pub async fn invalidate(&self, epoch: Epoch, n: TickNo) -> Result<bool, Refused> {
+    pub(crate) async fn invalidate(&self, epoch: Epoch, n: TickNo) -> Result<bool, Refused> {
         let mut conn = self.conn();
         let dropped: i64 = self
             .invalidate
@@ -520,7 +527,7 @@ impl Store {
 
     /// A connection for blocking reads of the tick stream (a blocking command would hold up
     /// every other command on a shared connection).
-    pub async fn reader(&self) -> Result<TickReader, Refused> {
+    pub(crate) async fn reader(&self) -> Result<TickReader, Refused> {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(1)))
             .set_response_timeout(None);
@@ -537,7 +544,7 @@ impl Store {
 }
 
 /// Ticks read at most per blocking read.
-pub const READ_COUNT: usize = 512;
+pub(crate) const READ_COUNT: usize = 512;
 
 fn manager(client: &redis::Client) -> redis::RedisResult<ConnectionManager> {
     let config = ConnectionManagerConfig::new()
@@ -549,7 +556,7 @@ fn manager(client: &redis::Client) -> redis::RedisResult<ConnectionManager> {
 }
 
 /// Reads the tick stream, blocking in Redis until ticks arrive.
-pub struct TickReader {
+pub(crate) struct TickReader {
     conn: MultiplexedConnection,
     ticks_prefix: String,
 }
@@ -558,7 +565,7 @@ impl TickReader {
     /// Ticks of `epoch` after `n`, waiting up to `block` for the first. A read that takes
     /// much longer than `block` means the connection is stuck (a failover that left it
     /// half-open): it fails, so the caller reconnects instead of waiting forever.
-    pub async fn after(
+    pub(crate) async fn after(
         &mut self,
         epoch: Epoch,
         n: TickNo,
@@ -609,11 +616,11 @@ fn entry_seq(id: &str) -> Result<u64, Refused> {
 
 fn tick_of(epoch: Epoch, entry: &redis::streams::StreamId) -> Result<Commit, Refused> {
     let n = entry_seq(&entry.id)?;
-    super::payload::decode(epoch, n, &field(entry, "p")?)
+    crate::server::cluster::payload::decode(epoch, n, &field(entry, "p")?)
         .map_err(|e| Refused::Unreachable(format!("tick {n} cannot be read: {e}")))
 }
 
-pub fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 

@@ -17,7 +17,7 @@ use std::collections::VecDeque;
 
 /// One symbol's candles at one interval.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Series {
+pub(crate) struct Series {
     interval: Interval,
     depth: usize,
     candles: VecDeque<Candle>,
@@ -42,7 +42,7 @@ fn flat(start: DateTime<Utc>, price: f64) -> Candle {
 
 impl Series {
     /// A series that keeps the last `depth` candles (at least one).
-    pub fn new(interval: Interval, depth: usize) -> Self {
+    pub(crate) fn new(interval: Interval, depth: usize) -> Self {
         Series {
             interval,
             depth: depth.max(1),
@@ -50,18 +50,14 @@ impl Series {
         }
     }
 
-    pub fn interval(&self) -> Interval {
-        self.interval
-    }
-
     /// The history, oldest first; the last candle may still be forming.
-    pub fn history(&self) -> Vec<Candle> {
+    pub(crate) fn history(&self) -> Vec<Candle> {
         self.candles.iter().cloned().collect()
     }
 
     /// The candles that `trades` (in time order) create or change, oldest first: the forming
     /// one, plus any they close or fill; at most the depth. Changes nothing.
-    pub fn changes(&self, trades: &[Trade]) -> Vec<Candle> {
+    pub(crate) fn changes(&self, trades: &[Trade]) -> Vec<Candle> {
         let step = chrono::Duration::milliseconds(self.interval.millis());
         let mut out: Vec<Candle> = Vec::new();
         let mut forming = self.candles.back().cloned();
@@ -102,7 +98,7 @@ impl Series {
 
     /// Upserts candles by start: the forming one is replaced, later ones are appended (the
     /// oldest dropped beyond the depth), an older one still held is replaced.
-    pub fn apply(&mut self, candles: &[Candle]) {
+    pub(crate) fn apply(&mut self, candles: &[Candle]) {
         for c in candles {
             match self.candles.back().map(|last| last.start) {
                 Some(last) if c.start == last => {
@@ -124,7 +120,8 @@ impl Series {
     }
 
     /// The last `n` candles, oldest first.
-    pub fn tail(&self, n: usize) -> Vec<Candle> {
+    #[cfg(test)]
+    pub(crate) fn tail(&self, n: usize) -> Vec<Candle> {
         let skip = self.candles.len().saturating_sub(n);
         self.candles.iter().skip(skip).cloned().collect()
     }

@@ -11,14 +11,14 @@ use std::collections::HashMap;
 
 /// Dense index of a channel: ids `0..4` are the leagues' scores (in `League::ALL` order); per
 /// symbol `i`, ids `4 + 4i ..= 4 + 4i + 3` are its quotes, trades, 1 s and 1 min candles.
-pub type ChannelId = u32;
+pub(crate) type ChannelId = u32;
 
 const PER_SYMBOL: u32 = 4;
 const LEAGUES: u32 = League::ALL.len() as u32;
 
 /// What kind of stream a channel is, which decides how a lagging client catches up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     Quotes,
     Trades,
     Candles(Interval),
@@ -26,13 +26,13 @@ pub enum Kind {
 }
 
 #[derive(Clone, Debug)]
-pub struct Catalog {
+pub(crate) struct Catalog {
     symbols: Vec<String>,
     index: HashMap<String, u32>,
 }
 
 impl Catalog {
-    pub fn new(symbols: Vec<String>) -> Self {
+    pub(crate) fn new(symbols: Vec<String>) -> Self {
         let index = symbols
             .iter()
             .enumerate()
@@ -42,39 +42,35 @@ impl Catalog {
     }
 
     /// This catalog with `symbol` appended (its channels take the next ids).
-    pub fn with_symbol(&self, symbol: String) -> Catalog {
+    pub(crate) fn with_symbol(&self, symbol: String) -> Catalog {
         let mut next = self.clone();
         next.index.insert(symbol.clone(), next.symbols.len() as u32);
         next.symbols.push(symbol);
         next
     }
 
-    pub fn symbols(&self) -> &[String] {
+    pub(crate) fn symbols(&self) -> &[String] {
         &self.symbols
     }
 
     /// How many channels there are; ids are `0..len()`.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         (LEAGUES + self.symbols.len() as u32 * PER_SYMBOL) as usize
     }
 
-    pub fn is_empty(&self) -> bool {
-        false
-    }
-
-    pub fn symbol_index(&self, symbol: &str) -> Option<u32> {
+    pub(crate) fn symbol_index(&self, symbol: &str) -> Option<u32> {
         self.index.get(symbol).copied()
     }
 
-    pub fn quotes(symbol: u32) -> ChannelId {
+    pub(crate) fn quotes(symbol: u32) -> ChannelId {
         LEAGUES + symbol * PER_SYMBOL
     }
 
-    pub fn trades(symbol: u32) -> ChannelId {
+    pub(crate) fn trades(symbol: u32) -> ChannelId {
         LEAGUES + symbol * PER_SYMBOL + 1
     }
 
-    pub fn candles(symbol: u32, interval: Interval) -> ChannelId {
+    pub(crate) fn candles(symbol: u32, interval: Interval) -> ChannelId {
         LEAGUES
             + symbol * PER_SYMBOL
             + match interval {
@@ -83,7 +79,7 @@ impl Catalog {
             }
     }
 
-    pub fn scores(league: League) -> ChannelId {
+    pub(crate) fn scores(league: League) -> ChannelId {
         League::ALL
             .iter()
             .position(|l| *l == league)
@@ -91,7 +87,7 @@ impl Catalog {
     }
 
     /// The id of a channel, or why the server does not publish it.
-    pub fn id(&self, channel: &Channel) -> Result<ChannelId, (ErrorCode, String)> {
+    pub(crate) fn id(&self, channel: &Channel) -> Result<ChannelId, (ErrorCode, String)> {
         let symbol = |s: &str| {
             self.symbol_index(s).ok_or_else(|| {
                 (
@@ -109,7 +105,7 @@ impl Catalog {
     }
 
     /// The kind of channel `id` and, for market channels, its symbol index.
-    pub fn kind(id: ChannelId) -> (Kind, u32) {
+    pub(crate) fn kind(id: ChannelId) -> (Kind, u32) {
         if id < LEAGUES {
             return (Kind::Scores(League::ALL[id as usize]), 0);
         }
@@ -124,7 +120,7 @@ impl Catalog {
     }
 
     /// The wire name of channel `id`, which must be below [`Catalog::len`].
-    pub fn channel(&self, id: ChannelId) -> Channel {
+    pub(crate) fn channel(&self, id: ChannelId) -> Channel {
         let (kind, symbol) = Self::kind(id);
         let name = || self.symbols[symbol as usize].clone();
         match kind {

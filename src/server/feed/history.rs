@@ -14,9 +14,9 @@
 //! - the entries are exactly the updates with seq `base + 1 ..= seq`; what came before `base`
 //!   is not here (`base_n` is the tick that left the channel at `base`).
 
-use super::catalog::{ChannelId, Kind};
-use super::tick::{Encoded, TickNo};
 use crate::protocol::Seq;
+use crate::server::feed::catalog::{Catalog, ChannelId, Kind};
+use crate::server::feed::tick::{Encoded, TickNo};
 use bytes::Bytes;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::VecDeque;
@@ -33,9 +33,9 @@ struct Mark {
 
 /// One channel's seq and the updates kept for resume.
 #[derive(Default)]
-pub struct ChannelLog {
+pub(crate) struct ChannelLog {
     /// The channel's last seq.
-    pub seq: Seq,
+    pub(crate) seq: Seq,
     /// The seq just before the first entry, and the tick that left the channel there.
     base: Seq,
     base_n: TickNo,
@@ -49,7 +49,7 @@ pub struct ChannelLog {
 
 impl ChannelLog {
     /// A log at `seq`, left there by tick `n`, with nothing kept.
-    pub fn starting_at(seq: Seq, n: TickNo) -> Self {
+    pub(crate) fn starting_at(seq: Seq, n: TickNo) -> Self {
         ChannelLog {
             seq,
             base: seq,
@@ -59,32 +59,28 @@ impl ChannelLog {
     }
 
     /// The seq before the oldest entry: a resume from before it cannot be answered here.
-    pub fn base(&self) -> Seq {
+    pub(crate) fn base(&self) -> Seq {
         self.base
     }
 
     /// The tick that left the channel at [`ChannelLog::base`].
-    pub fn base_n(&self) -> TickNo {
+    pub(crate) fn base_n(&self) -> TickNo {
         self.base_n
     }
 
     /// Entries kept.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.marks.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.marks.is_empty()
-    }
-
     /// The tick of the channel's last update (or of its base).
-    pub fn last_n(&self) -> TickNo {
+    pub(crate) fn last_n(&self) -> TickNo {
         self.marks.back().map_or(self.base_n, |m| m.n)
     }
 
     /// Records the channel's next update (`e.seq` must be `seq + 1`), first dropping the
     /// oldest entry if `depth` are kept already.
-    pub fn push(&mut self, e: &Encoded, depth: usize) {
+    pub(crate) fn push(&mut self, e: &Encoded, depth: usize) {
         debug_assert_eq!(e.seq, self.seq + 1);
         if self.marks.len() >= depth {
             self.forget_oldest();
@@ -134,7 +130,7 @@ impl ChannelLog {
     }
 
     /// Drops the oldest entry, moving the base past it.
-    pub fn forget_oldest(&mut self) {
+    pub(crate) fn forget_oldest(&mut self) {
         if let Some(old) = self.marks.pop_front() {
             self.bytes.drain(..old.len as usize);
             self.base += 1;
@@ -143,7 +139,7 @@ impl ChannelLog {
     }
 
     /// Drops the entries from before `cutoff`.
-    pub fn expire(&mut self, cutoff: DateTime<Utc>) {
+    pub(crate) fn expire(&mut self, cutoff: DateTime<Utc>) {
         let cutoff = cutoff.timestamp_micros();
         while self.marks.front().is_some_and(|m| m.ts_us < cutoff) {
             self.forget_oldest();
@@ -156,18 +152,18 @@ impl ChannelLog {
     }
 
     /// Every entry, oldest first.
-    pub fn all(&self, channel: ChannelId, out: &mut Vec<Encoded>) {
+    pub(crate) fn all(&self, channel: ChannelId, out: &mut Vec<Encoded>) {
         self.replay_from(0, channel, out);
     }
 
     /// The entries with a seq above `seq`; `seq` must not be below the base.
-    pub fn after_seq(&self, seq: Seq, channel: ChannelId, out: &mut Vec<Encoded>) {
+    pub(crate) fn after_seq(&self, seq: Seq, channel: ChannelId, out: &mut Vec<Encoded>) {
         let first = seq.saturating_sub(self.base) as usize;
         self.replay_from(first, channel, out);
     }
 
     /// The entries published after tick `n`.
-    pub fn after_tick(&self, n: TickNo, channel: ChannelId, out: &mut Vec<Encoded>) {
+    pub(crate) fn after_tick(&self, n: TickNo, channel: ChannelId, out: &mut Vec<Encoded>) {
         let first = self.marks.partition_point(|m| m.n <= n);
         self.replay_from(first, channel, out);
     }
@@ -246,22 +242,22 @@ fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
 /// depth. Without a window, a history's memory grows with channels x depth whatever the rate:
 /// 1,000 symbols at 10 quotes/s filled 1,024 entries each in 100 s and held 220 MB.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Windows {
-    pub states: Option<Duration>,
-    pub events: Option<Duration>,
+pub(crate) struct Windows {
+    pub(crate) states: Option<Duration>,
+    pub(crate) events: Option<Duration>,
 }
 
 impl Windows {
     /// The window of the channel `id`.
-    pub fn of(&self, id: ChannelId) -> Option<Duration> {
-        match super::hub::kind(id) {
+    pub(crate) fn of(&self, id: ChannelId) -> Option<Duration> {
+        match Catalog::kind(id).0 {
             Kind::Trades => self.events,
             Kind::Quotes | Kind::Candles(_) | Kind::Scores(_) => self.states,
         }
     }
 
     /// True if no channel has a window.
-    pub fn is_none(&self) -> bool {
+    pub(crate) fn is_none(&self) -> bool {
         self.states.is_none() && self.events.is_none()
     }
 }
@@ -389,7 +385,7 @@ mod tests {
         assert_eq!(all.first().map(|e| e.seq), Some(990));
         assert_eq!(all.last().map(|e| e.seq), Some(1000));
         log.expire(DateTime::from_timestamp_micros(5_000_000_000).unwrap());
-        assert!(log.is_empty());
+        assert_eq!(log.len(), 0);
         assert_eq!((log.base(), log.last_n()), (1000, 1000));
     }
 }

@@ -19,49 +19,55 @@
 //!   further behind gets `Lagged` and is caught up from the history or a snapshot
 //!   (see `subscriber`); nobody else waits for it.
 
-use super::catalog::{Catalog, ChannelId, Kind};
-use super::fanout::Interner;
-use super::history::{ChannelLog, Windows};
-use super::state::LiveState;
-use super::tick::{Encoded, Tick, TickKind, TickNo};
 use crate::protocol::{Channel, ChannelState, Data, Epoch, Quote, Seq, Snapshot, SnapshotReason};
+use crate::server::feed::catalog::{Catalog, ChannelId};
+use crate::server::feed::history::{ChannelLog, Windows};
+use crate::server::feed::state::LiveState;
+use crate::server::feed::tick::{Encoded, Tick, TickKind, TickNo};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use tokio::sync::broadcast;
 
-pub use super::sources::inbox::InboxMark;
+/// In a cluster, what a tick did with the publish queue in Redis: every request up to stream
+/// id `to` is settled, taken into the tick unless listed in `rejected` (id, reason). The hub
+/// only carries it to the node that applies the tick, which answers its waiting publishers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct InboxMark {
+    pub(crate) to: String,
+    pub(crate) rejected: Vec<(String, String)>,
+}
 
 /// One channel's update, numbered and encoded, ready to commit.
 #[derive(Clone, Debug)]
-pub struct Numbered {
-    pub channel: ChannelId,
-    pub seq: Seq,
-    pub data: Data,
+pub(crate) struct Numbered {
+    pub(crate) channel: ChannelId,
+    pub(crate) seq: Seq,
+    pub(crate) data: Data,
     /// `data` as an item of a batch at the tick's time.
-    pub json: Bytes,
+    pub(crate) json: Bytes,
 }
 
 /// A tick ready to be applied: numbered by whoever produces the feed.
 #[derive(Clone, Debug)]
 pub struct Commit {
-    pub epoch: Epoch,
-    pub n: TickNo,
-    pub ts: DateTime<Utc>,
+    pub(crate) epoch: Epoch,
+    pub(crate) n: TickNo,
+    pub(crate) ts: DateTime<Utc>,
     /// Symbols listed from this tick on (appended to the catalog in this order, before the
     /// updates are applied), each with its first quote.
-    pub new_symbols: Vec<Quote>,
-    pub updates: Vec<Numbered>,
+    pub(crate) new_symbols: Vec<Quote>,
+    pub(crate) updates: Vec<Numbered>,
     /// In a cluster: the publish requests from Redis's inbox this tick settled (taken or
     /// refused), so that the edges that queued them can answer their publishers.
-    pub inbox: Option<InboxMark>,
+    pub(crate) inbox: Option<InboxMark>,
 }
 
 /// Why a commit was refused: it does not continue the hub's stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Discontinuity(pub String);
+pub(crate) struct Discontinuity(pub String);
 
 impl std::fmt::Display for Discontinuity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -72,7 +78,7 @@ impl std::fmt::Display for Discontinuity {
 /// What a session asks for one channel. Positions (`seq`, `n`) are only meaningful in their
 /// `epoch`: from another epoch the answer is an `epoch_changed` snapshot.
 #[derive(Clone, Copy, Debug)]
-pub enum Start {
+pub(crate) enum Start {
     /// A snapshot, for this reason.
     Snapshot(SnapshotReason),
     /// Every update after `seq`, replayed from the history; a snapshot for `or_else` when the
@@ -110,24 +116,24 @@ impl Start {
 
 /// The hub's answer to [`Hub::open`].
 #[derive(Debug, Default)]
-pub struct Opened {
-    pub epoch: Epoch,
+pub(crate) struct Opened {
+    pub(crate) epoch: Epoch,
     /// The tick every requested channel stands at once the answer is sent.
-    pub n: TickNo,
+    pub(crate) n: TickNo,
     /// The state's time at `n`.
-    pub ts: DateTime<Utc>,
+    pub(crate) ts: DateTime<Utc>,
     /// Snapshots to send, grouped by reason.
-    pub snapshots: BTreeMap<ReasonKey, Vec<ChannelState>>,
+    pub(crate) snapshots: BTreeMap<ReasonKey, Vec<ChannelState>>,
     /// Updates to replay, in tick order (then channel order), each with its tick's time.
-    pub replay: Vec<Encoded>,
+    pub(crate) replay: Vec<Encoded>,
 }
 
 /// Orders snapshot reasons so that [`Opened::snapshots`] is deterministic.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct ReasonKey(u8);
+pub(crate) struct ReasonKey(u8);
 
 impl ReasonKey {
-    pub fn of(reason: SnapshotReason) -> Self {
+    pub(crate) fn of(reason: SnapshotReason) -> Self {
         ReasonKey(match reason {
             SnapshotReason::Subscribed => 0,
             SnapshotReason::HistoryExhausted => 1,
@@ -137,7 +143,7 @@ impl ReasonKey {
         })
     }
 
-    pub fn reason(self) -> SnapshotReason {
+    pub(crate) fn reason(self) -> SnapshotReason {
         match self.0 {
             0 => SnapshotReason::Subscribed,
             1 => SnapshotReason::HistoryExhausted,
@@ -186,30 +192,27 @@ impl Inner {
 
 /// A consistent copy of the whole hub, for a cluster checkpoint.
 #[derive(Clone, Debug)]
-pub struct HubImage {
-    pub epoch: Epoch,
-    pub n: TickNo,
-    pub state: LiveState,
-    pub symbols: Vec<String>,
+pub(crate) struct HubImage {
+    pub(crate) epoch: Epoch,
+    pub(crate) n: TickNo,
+    pub(crate) state: LiveState,
+    pub(crate) symbols: Vec<String>,
     /// Every channel's seq, by id.
-    pub seqs: Vec<Seq>,
+    pub(crate) seqs: Vec<Seq>,
 }
 
 /// Shared by the writer, the sessions and the page renderer.
-pub struct Hub {
+pub(crate) struct Hub {
     catalog: RwLock<Arc<Catalog>>,
     history_depth: usize,
     /// How far back in tick time the histories reach, by kind of channel.
     history_windows: Windows,
     inner: Mutex<Inner>,
     tx: broadcast::Sender<Arc<Tick>>,
-    /// Channel sets of the sessions, shared by sessions with the same set.
-    pub sets: Interner,
-    /// Mirrors of `inner.epoch` and `inner.n`, and the wall-clock time (µs) of the last
-    /// commit or reset, readable without the lock (health checks, metrics).
+    /// Mirrors of `inner.epoch` and `inner.n`, readable without the lock (health checks,
+    /// metrics).
     epoch: AtomicU64,
     n: AtomicU64,
-    touched_us: AtomicI64,
     /// How many symbols the catalog lists; sessions watch it to tell clients of new ones.
     listed: tokio::sync::watch::Sender<usize>,
 }
@@ -218,7 +221,12 @@ impl Hub {
     /// A hub at tick 0 of `epoch` with this state. `lag_capacity` is how many ticks a session
     /// may fall behind before it is caught up from history or snapshots; `history_depth` how
     /// many updates per channel are kept for resume.
-    pub fn new(epoch: Epoch, state: LiveState, lag_capacity: usize, history_depth: usize) -> Self {
+    pub(crate) fn new(
+        epoch: Epoch,
+        state: LiveState,
+        lag_capacity: usize,
+        history_depth: usize,
+    ) -> Self {
         let catalog = Catalog::new(state.quotes().iter().map(|q| q.symbol.clone()).collect());
         let (tx, _) = broadcast::channel(lag_capacity.max(1));
         Hub {
@@ -232,10 +240,8 @@ impl Hub {
                 sweep_from: 0,
             }),
             tx,
-            sets: Interner::default(),
             epoch: AtomicU64::new(epoch),
             n: AtomicU64::new(0),
-            touched_us: AtomicI64::new(Utc::now().timestamp_micros()),
             listed: tokio::sync::watch::channel(catalog.symbols().len()).0,
             catalog: RwLock::new(Arc::new(catalog)),
         }
@@ -246,32 +252,27 @@ impl Hub {
     /// client that resumes from further back gets a snapshot, as it would past the depth. The
     /// memory held is then bounded by the feed's rate times the window, not by the number of
     /// channels.
-    pub fn with_history_windows(mut self, windows: Windows) -> Self {
+    pub(crate) fn with_history_windows(mut self, windows: Windows) -> Self {
         self.history_windows = windows;
         self
     }
 
     /// Changes when symbols are listed (the count of symbols listed). Take it before reading
     /// the catalog, so that no listing falls in between.
-    pub fn listings(&self) -> tokio::sync::watch::Receiver<usize> {
+    pub(crate) fn listings(&self) -> tokio::sync::watch::Receiver<usize> {
         self.listed.subscribe()
     }
 
-    pub fn epoch(&self) -> Epoch {
+    pub(crate) fn epoch(&self) -> Epoch {
         self.epoch.load(Ordering::Acquire)
     }
 
     /// The last tick committed.
-    pub fn n(&self) -> TickNo {
+    pub(crate) fn n(&self) -> TickNo {
         self.n.load(Ordering::Acquire)
     }
 
-    /// Wall-clock time of the last commit or reset.
-    pub fn touched(&self) -> DateTime<Utc> {
-        DateTime::from_timestamp_micros(self.touched_us.load(Ordering::Relaxed)).unwrap_or_default()
-    }
-
-    pub fn catalog(&self) -> Arc<Catalog> {
+    pub(crate) fn catalog(&self) -> Arc<Catalog> {
         self.catalog
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -285,7 +286,7 @@ impl Hub {
     }
 
     /// Reads the state, the epoch, the last tick and each channel's seq at one instant.
-    pub fn read<R>(
+    pub(crate) fn read<R>(
         &self,
         f: impl FnOnce(&LiveState, Epoch, TickNo, &dyn Fn(ChannelId) -> Seq) -> R,
     ) -> R {
@@ -297,7 +298,7 @@ impl Hub {
     /// Applies a tick that continues the stream: the next tick number of the same epoch, and
     /// for each channel its next seq. Records every update in its channel's history and sends
     /// the tick to every session. Returns the number of updates.
-    pub fn commit(&self, tick: Commit) -> Result<usize, Discontinuity> {
+    pub(crate) fn commit(&self, tick: Commit) -> Result<usize, Discontinuity> {
         let mut guard = self.lock();
         let inner = &mut *guard;
         if tick.epoch != inner.epoch {
@@ -365,10 +366,7 @@ impl Hub {
         }
         inner.n = tick.n;
         let count = encoded.len();
-        super::metrics::tick(count);
         self.n.store(tick.n, Ordering::Release);
-        self.touched_us
-            .store(Utc::now().timestamp_micros(), Ordering::Relaxed);
         // No sessions is not an error: the updates are in the state and the history.
         let _ = self.tx.send(Arc::new(Tick::new(
             tick.n,
@@ -382,7 +380,7 @@ impl Hub {
     /// Replaces the whole hub: a new epoch (seqs restart from the image's, usually 0), or the
     /// same epoch reloaded after the stream's continuity was lost. Histories are cleared.
     /// Every session is told to send fresh snapshots for `reason`.
-    pub fn reset(&self, image: HubImage, reason: SnapshotReason) {
+    pub(crate) fn reset(&self, image: HubImage, reason: SnapshotReason) {
         let mut inner = self.lock();
         let catalog = Catalog::new(image.symbols);
         inner.logs = (0..catalog.len())
@@ -397,8 +395,6 @@ impl Hub {
         inner.state = image.state;
         self.epoch.store(image.epoch, Ordering::Release);
         self.n.store(image.n, Ordering::Release);
-        self.touched_us
-            .store(Utc::now().timestamp_micros(), Ordering::Relaxed);
         let _ = self.tx.send(Arc::new(Tick::new(
             image.n,
             ts,
@@ -408,7 +404,7 @@ impl Hub {
     }
 
     /// A consistent copy of everything a node needs to continue the stream from here.
-    pub fn image(&self) -> HubImage {
+    pub(crate) fn image(&self) -> HubImage {
         let inner = self.lock();
         HubImage {
             epoch: inner.epoch,
@@ -421,13 +417,13 @@ impl Hub {
 
     /// How many updates the histories hold (for `/metrics`; counted on demand, a scrape is
     /// rare next to a tick).
-    pub fn history_len(&self) -> usize {
+    pub(crate) fn history_len(&self) -> usize {
         self.lock().logs.iter().map(ChannelLog::len).sum()
     }
 
     /// A receiver of every tick from now on. Sessions take one when they connect, before any
     /// [`Hub::open`], so nothing published after an `open` can be missed.
-    pub fn receiver(&self) -> broadcast::Receiver<Arc<Tick>> {
+    pub(crate) fn receiver(&self) -> broadcast::Receiver<Arc<Tick>> {
         self.tx.subscribe()
     }
 
@@ -435,14 +431,17 @@ impl Hub {
     /// taken at one instant (see the invariants). `older` supplies updates the history no
     /// longer holds (a cluster node reads them from Redis): for a channel, the updates after
     /// the requested seq, in order, as far as it has them.
-    pub fn open(&self, requests: &[(ChannelId, Start)]) -> Opened {
+    pub(crate) fn open(&self, requests: &[(ChannelId, Start)]) -> Opened {
         self.open_with(requests, &BTreeMap::new())
     }
 
     /// The resumes among `requests` that this hub's history cannot answer but an older
     /// history might: (channel, the seq to resume after, the first seq the history lacks
     /// before its own start). Positions from another epoch or from the future are not here.
-    pub fn missing_history(&self, requests: &[(ChannelId, Start)]) -> Vec<(ChannelId, Seq, Seq)> {
+    pub(crate) fn missing_history(
+        &self,
+        requests: &[(ChannelId, Start)],
+    ) -> Vec<(ChannelId, Seq, Seq)> {
         let inner = self.lock();
         requests
             .iter()
@@ -458,7 +457,7 @@ impl Hub {
 
     /// [`Hub::open`] with updates fetched from elsewhere for channels whose history here does
     /// not reach back far enough.
-    pub fn open_with(
+    pub(crate) fn open_with(
         &self,
         requests: &[(ChannelId, Start)],
         older: &BTreeMap<ChannelId, Vec<Encoded>>,
@@ -533,7 +532,7 @@ impl Hub {
 
     /// The state of the given channels, for a page render, and the tick it stands at; candle
     /// histories are cut to their last `candle_limit` candles to keep the page small.
-    pub fn snapshot(
+    pub(crate) fn snapshot(
         &self,
         channels: &[Channel],
         reason: SnapshotReason,
@@ -545,7 +544,7 @@ impl Hub {
 
     /// [`Hub::snapshot`] and every symbol's sparkline samples (oldest first, in symbol
     /// order), taken at the same tick.
-    pub fn snapshot_with_sparks(
+    pub(crate) fn snapshot_with_sparks(
         &self,
         channels: &[Channel],
         reason: SnapshotReason,
@@ -577,7 +576,7 @@ impl Hub {
     }
 
     /// The channels a dashboard shows: every league's scores and every symbol's quotes.
-    pub fn dashboard_channels(&self) -> Vec<Channel> {
+    pub(crate) fn dashboard_channels(&self) -> Vec<Channel> {
         crate::protocol::League::ALL
             .into_iter()
             .map(Channel::Scores)
@@ -588,11 +587,6 @@ impl Hub {
                     .map(|s| Channel::Quotes(s.clone())),
             )
             .collect()
-    }
-
-    /// Sessions currently holding a receiver.
-    pub fn receivers(&self) -> usize {
-        self.tx.receiver_count()
     }
 }
 
@@ -612,9 +606,4 @@ fn joins(fetched: &[Encoded], seq: Seq, base: Seq) -> bool {
         want += 1;
     }
     want > base
-}
-
-/// The kind of a channel, for callers that hold only its id.
-pub fn kind(id: ChannelId) -> Kind {
-    Catalog::kind(id).0
 }

@@ -7,9 +7,9 @@
 //! made durable and numbered in Redis (see `cluster`), so that every node applies the same
 //! thing.
 
-use super::catalog::{Catalog, ChannelId};
-use super::hub::{Commit, Hub, Numbered};
 use crate::protocol::{Data, Event, Interval, Quote, Update};
+use crate::server::feed::catalog::{Catalog, ChannelId};
+use crate::server::feed::hub::{Commit, Hub, Numbered};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 /// Numbers and encodes one tick of events on top of the hub's current state. Events for
 /// symbols the catalog does not list are dropped (sources only send listed symbols, or list
 /// them first through `new_symbols`, which are numbered after the catalog's).
-pub fn prepare(
+pub(crate) fn prepare(
     hub: &Hub,
     ts: DateTime<Utc>,
     events: Vec<Event>,
@@ -63,7 +63,7 @@ pub fn prepare(
                 let candles = if (i as usize) < listed {
                     state.candle_changes(i, interval, &prints)
                 } else {
-                    crate::server::candles::Series::new(interval, 1).changes(&prints)
+                    crate::server::feed::candles::Series::new(interval, 1).changes(&prints)
                 };
                 if !candles.is_empty() {
                     changed.insert(Catalog::candles(i, interval), Data::Candles(candles));
@@ -102,49 +102,15 @@ pub fn prepare(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{ServerMsg, Side, Trade};
-    use crate::server::history::Windows;
-    use crate::server::hub::{ReasonKey, Start};
-    use crate::server::state::LiveState;
-    use crate::server::tick::TickKind;
-
-    fn quote(symbol: &str, last: f64) -> Quote {
-        Quote {
-            symbol: symbol.into(),
-            bid: last - 0.01,
-            ask: last + 0.01,
-            last,
-            open: 10.0,
-            volume: 1,
-            ts: Utc::now(),
-        }
-    }
-
-    fn trade(symbol: &str, price: f64) -> Trade {
-        Trade {
-            symbol: symbol.into(),
-            price,
-            size: 100,
-            side: Side::Buy,
-            ts: Utc::now(),
-        }
-    }
+    use crate::protocol::ServerMsg;
+    use crate::server::feed::fixtures::{self, publish, publish_at, quote, trade};
+    use crate::server::feed::history::Windows;
+    use crate::server::feed::hub::{ReasonKey, Start};
+    use crate::server::feed::state::LiveState;
+    use crate::server::feed::tick::TickKind;
 
     fn hub(depth: usize) -> Hub {
-        Hub::new(
-            1,
-            LiveState::new(Utc::now(), vec![quote("A", 10.0), quote("B", 20.0)], vec![]),
-            64,
-            depth,
-        )
-    }
-
-    fn publish(hub: &Hub, events: Vec<Event>) -> usize {
-        publish_at(hub, Utc::now(), events)
-    }
-
-    fn publish_at(hub: &Hub, ts: DateTime<Utc>, events: Vec<Event>) -> usize {
-        hub.commit(prepare(hub, ts, events, vec![])).unwrap()
+        fixtures::hub(&[("A", 10.0), ("B", 20.0)], depth)
     }
 
     #[test]
@@ -323,7 +289,7 @@ mod tests {
         );
         let o = hub.open(&[(a, after(1))]);
         assert!(o.replay.is_empty());
-        let states = &o.snapshots[&crate::server::hub::ReasonKey::of(HistoryExhausted)];
+        let states = &o.snapshots[&crate::server::feed::hub::ReasonKey::of(HistoryExhausted)];
         assert_eq!(states[0].seq, 5);
         let Data::Quote(q) = &states[0].data else {
             panic!()
@@ -332,7 +298,7 @@ mod tests {
         let o = hub.open(&[(a, after(99))]);
         assert!(o
             .snapshots
-            .contains_key(&crate::server::hub::ReasonKey::of(HistoryExhausted)));
+            .contains_key(&crate::server::feed::hub::ReasonKey::of(HistoryExhausted)));
         let o = hub.open(&[(
             a,
             Start::After {
@@ -343,7 +309,7 @@ mod tests {
         )]);
         assert!(
             o.snapshots
-                .contains_key(&crate::server::hub::ReasonKey::of(EpochChanged)),
+                .contains_key(&crate::server::feed::hub::ReasonKey::of(EpochChanged)),
             "a position from another epoch"
         );
         // By tick: ticks 3, 4, 5 are held, so "after tick 2" replays and "after 1" cannot.
@@ -390,7 +356,7 @@ mod tests {
             "conflation sends the latest state, not the updates"
         );
         assert_eq!(
-            o.snapshots[&crate::server::hub::ReasonKey::of(Lagged)][0].seq,
+            o.snapshots[&crate::server::feed::hub::ReasonKey::of(Lagged)][0].seq,
             5
         );
     }

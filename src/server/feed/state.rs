@@ -5,24 +5,24 @@
 //! cluster hold the same market. A quote replaces the symbol's row, trades are appended to a
 //! bounded tape, candles are upserted (see `candles`), games are replaced by slot.
 
-use super::candles::Series;
-use super::catalog::{Catalog, ChannelId, Kind};
 use crate::protocol::{Data, Game, Interval, Quote, Trade};
+use crate::server::feed::candles::Series;
+use crate::server::feed::catalog::{Catalog, ChannelId, Kind};
 use chrono::{DateTime, Utc};
 use std::collections::VecDeque;
 
 /// Trades kept per symbol for a `trades:` snapshot.
-pub const TRADE_TAPE: usize = 50;
+pub(crate) const TRADE_TAPE: usize = 50;
 /// Candles kept per symbol and interval for a `candles:` snapshot.
-pub const CANDLE_HISTORY: usize = 300;
+pub(crate) const CANDLE_HISTORY: usize = 300;
 /// Sparkline samples kept per symbol (one every `SPARK_STEP`): the grid's last minute.
-pub const SPARK_POINTS: usize = 30;
-pub const SPARK_STEP: chrono::Duration = chrono::Duration::seconds(2);
+pub(crate) const SPARK_POINTS: usize = 30;
+pub(crate) const SPARK_STEP: chrono::Duration = chrono::Duration::seconds(2);
 
 #[derive(Clone, Debug, PartialEq)]
-pub struct LiveState {
+pub(crate) struct LiveState {
     /// Time of the last tick applied.
-    pub ts: DateTime<Utc>,
+    pub(crate) ts: DateTime<Utc>,
     quotes: Vec<Quote>,
     tapes: Vec<VecDeque<Trade>>,
     candles: Vec<[Series; 2]>,
@@ -49,7 +49,7 @@ fn series_pair() -> [Series; 2] {
 
 impl LiveState {
     /// The state at `ts` with these quotes (in catalog order) and games (in slot order).
-    pub fn new(ts: DateTime<Utc>, quotes: Vec<Quote>, mut games: Vec<Game>) -> Self {
+    pub(crate) fn new(ts: DateTime<Utc>, quotes: Vec<Quote>, mut games: Vec<Game>) -> Self {
         let n = quotes.len();
         games.sort_by_key(|g| g.slot);
         LiveState {
@@ -64,7 +64,7 @@ impl LiveState {
     }
 
     /// Adds a symbol (the catalog's next) with its first quote.
-    pub fn add_symbol(&mut self, quote: Quote) {
+    pub(crate) fn add_symbol(&mut self, quote: Quote) {
         self.sparks.push(VecDeque::from([quote.last]));
         self.quotes.push(quote);
         self.tapes.push(VecDeque::new());
@@ -73,7 +73,7 @@ impl LiveState {
 
     /// Starts applying a tick at `ts`: moves the clock and samples the sparklines when due
     /// (before the tick's quotes, as the page has always shown them).
-    pub fn begin_tick(&mut self, ts: DateTime<Utc>) {
+    pub(crate) fn begin_tick(&mut self, ts: DateTime<Utc>) {
         self.ts = ts;
         if ts >= self.next_spark {
             self.next_spark = ts + SPARK_STEP;
@@ -87,7 +87,7 @@ impl LiveState {
     }
 
     /// Applies one channel's update (or whole state, for a channel that is replaced).
-    pub fn apply(&mut self, id: ChannelId, data: &Data) {
+    pub(crate) fn apply(&mut self, id: ChannelId, data: &Data) {
         let (kind, symbol) = Catalog::kind(id);
         let i = symbol as usize;
         match (kind, data) {
@@ -129,7 +129,7 @@ impl LiveState {
     }
 
     /// The whole state of channel `id`.
-    pub fn state_of(&self, id: ChannelId) -> Data {
+    pub(crate) fn state_of(&self, id: ChannelId) -> Data {
         let (kind, symbol) = Catalog::kind(id);
         let i = symbol as usize;
         match kind {
@@ -149,7 +149,7 @@ impl LiveState {
     }
 
     /// The candles that `trades` would create or change in a symbol's series.
-    pub fn candle_changes(
+    pub(crate) fn candle_changes(
         &self,
         symbol: u32,
         interval: Interval,
@@ -158,16 +158,16 @@ impl LiveState {
         self.candles[symbol as usize][interval_slot(interval)].changes(trades)
     }
 
-    pub fn quotes(&self) -> &[Quote] {
+    pub(crate) fn quotes(&self) -> &[Quote] {
         &self.quotes
     }
 
-    pub fn games(&self) -> &[Game] {
+    pub(crate) fn games(&self) -> &[Game] {
         &self.games
     }
 
     /// Each symbol's sparkline samples, oldest first, in symbol order.
-    pub fn sparks(&self) -> Vec<Vec<f64>> {
+    pub(crate) fn sparks(&self) -> Vec<Vec<f64>> {
         self.sparks
             .iter()
             .map(|s| s.iter().copied().collect())
@@ -175,12 +175,12 @@ impl LiveState {
     }
 
     /// When the next sparkline sample is due.
-    pub fn next_spark(&self) -> DateTime<Utc> {
+    pub(crate) fn next_spark(&self) -> DateTime<Utc> {
         self.next_spark
     }
 
     /// Restores what a checkpoint carries besides channel states.
-    pub fn set_sparks(&mut self, sparks: Vec<Vec<f64>>, next_spark: DateTime<Utc>) {
+    pub(crate) fn set_sparks(&mut self, sparks: Vec<Vec<f64>>, next_spark: DateTime<Utc>) {
         for (mine, theirs) in self.sparks.iter_mut().zip(sparks) {
             *mine = theirs.into();
         }

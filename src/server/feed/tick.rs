@@ -5,31 +5,31 @@
 //! the last tick it has fully sent, which is cheaper to keep than a seq per channel and is the
 //! same on every node of a cluster (the producer numbers ticks, see `cluster`).
 
-use super::catalog::ChannelId;
 use crate::protocol::{Seq, SnapshotReason};
+use crate::server::feed::catalog::ChannelId;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 /// Number of a tick within an epoch; 0 is "before the first".
-pub type TickNo = u64;
+pub(crate) type TickNo = u64;
 
 /// One channel's update, encoded as an item of its tick's batch (timestamps equal to `ts`
 /// left out, see `protocol::wire`).
 #[derive(Clone, Debug)]
-pub struct Encoded {
-    pub channel: ChannelId,
-    pub seq: Seq,
+pub(crate) struct Encoded {
+    pub(crate) channel: ChannelId,
+    pub(crate) seq: Seq,
     /// The tick it was published in, and that tick's time.
-    pub n: TickNo,
-    pub ts: DateTime<Utc>,
-    pub json: Bytes,
+    pub(crate) n: TickNo,
+    pub(crate) ts: DateTime<Utc>,
+    pub(crate) json: Bytes,
 }
 
 /// What a tick tells sessions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TickKind {
+pub(crate) enum TickKind {
     /// New updates.
     Data,
     /// The hub's state was replaced (a new epoch, or a node that lost the feed's continuity
@@ -39,13 +39,13 @@ pub enum TickKind {
 
 /// Everything published at once.
 #[derive(Debug)]
-pub struct Tick {
+pub(crate) struct Tick {
     /// Unique in the process, for caches keyed by tick.
-    pub id: u64,
-    pub n: TickNo,
-    pub ts: DateTime<Utc>,
-    pub kind: TickKind,
-    pub updates: Vec<Encoded>,
+    pub(crate) id: u64,
+    pub(crate) n: TickNo,
+    pub(crate) ts: DateTime<Utc>,
+    pub(crate) kind: TickKind,
+    pub(crate) updates: Vec<Encoded>,
     /// The batch frame with every update, built once by the first session that wants all.
     full: OnceLock<Bytes>,
 }
@@ -53,7 +53,7 @@ pub struct Tick {
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 impl Tick {
-    pub fn new(n: TickNo, ts: DateTime<Utc>, kind: TickKind, updates: Vec<Encoded>) -> Self {
+    pub(crate) fn new(n: TickNo, ts: DateTime<Utc>, kind: TickKind, updates: Vec<Encoded>) -> Self {
         Tick {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             n,
@@ -65,7 +65,7 @@ impl Tick {
     }
 
     /// The whole tick as one batch frame.
-    pub fn full_frame(&self) -> Bytes {
+    pub(crate) fn full_frame(&self) -> Bytes {
         self.full
             .get_or_init(|| batch_frame(self.n, self.ts, self.updates.iter().map(|u| &u.json[..])))
             .clone()

@@ -1,26 +1,16 @@
-//! Server-side rendering of the dashboard page from the hub's live state.
+//! What the server-rendered page shows, taken from the hub's live state at one tick.
 
-use super::AppState;
 use crate::protocol::{Channel, Data, Interval, SnapshotReason};
+use crate::server::feed::hub::Hub;
+use crate::server::feed::tick::TickNo;
 use crate::ui::market::{HYDRATED_ROWS, WINDOW_FROM};
 use crate::ui::store::{PageRest, PageState, CHART_CANDLES};
-use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::response::Response;
-
-/// `GET /`: the whole page (not streamed out of order), so that it is a complete, readable
-/// snapshot even with JavaScript disabled; rendered at most once per tick (see `page_cache`).
-/// The snapshot (with each channel's seq) is embedded for hydration, so the client resumes
-/// the feed from exactly what the HTML shows.
-pub async fn render(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    state.pages.respond(&headers).await
-}
 
 /// The live state the page shows, all taken at one tick: every quote and game, the sparklines,
 /// and the detail panel's candles and trades for the first symbol. For a large grid, the quotes
 /// past the hydrated rows (and their sparklines) go in a second part that the browser reads
 /// after hydration: decoding 500 quotes was a third of hydration's long task.
-pub fn page_state(hub: &super::hub::Hub) -> (PageState, Option<PageRest>, PageKey) {
+pub(crate) fn page_state(hub: &Hub) -> (PageState, Option<PageRest>, PageKey) {
     let catalog = hub.catalog();
     let selected = catalog.symbols().first().cloned().unwrap_or_default();
     let interval = Interval::OneSecond;
@@ -62,4 +52,4 @@ pub fn page_state(hub: &super::hub::Hub) -> (PageState, Option<PageRest>, PageKe
 }
 
 /// What a page depends on: the epoch, the tick and the number of channels.
-pub type PageKey = (crate::protocol::Epoch, super::tick::TickNo, usize);
+pub(crate) type PageKey = (crate::protocol::Epoch, TickNo, usize);

@@ -15,9 +15,9 @@
 //! - past `max_pending` page requests in flight, more get a fast 503 with `Retry-After`
 //!   instead of queueing.
 
-use super::hub::Hub;
-use super::page::page_state;
 use crate::app::shell;
+use crate::server::feed::hub::Hub;
+use crate::server::http::page::page_state;
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -28,23 +28,34 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Semaphore;
 
+/// `GET /`: the whole page (not streamed out of order), so that it is a complete, readable
+/// snapshot even with JavaScript disabled; rendered at most once per tick. The snapshot (with
+/// each channel's seq) is embedded for hydration, so the client resumes the feed from exactly
+/// what the HTML shows.
+pub(crate) async fn page(
+    axum::extract::State(pages): axum::extract::State<Arc<PageCache>>,
+    headers: HeaderMap,
+) -> Response {
+    pages.respond(&headers).await
+}
+
 /// One rendered page and its encodings.
-pub struct Rendered {
-    pub key: super::page::PageKey,
-    pub html: Bytes,
-    pub gzip: Bytes,
-    pub brotli: Bytes,
+pub(crate) struct Rendered {
+    pub(crate) key: crate::server::http::page::PageKey,
+    pub(crate) html: Bytes,
+    pub(crate) gzip: Bytes,
+    pub(crate) brotli: Bytes,
 }
 
 /// What the page cache has done, for metrics and tests.
 #[derive(Default)]
-pub struct PageStats {
-    pub renders: AtomicU64,
-    pub hits: AtomicU64,
-    pub shed: AtomicU64,
+pub(crate) struct PageStats {
+    pub(crate) renders: AtomicU64,
+    pub(crate) hits: AtomicU64,
+    pub(crate) shed: AtomicU64,
 }
 
-pub struct PageCache {
+pub(crate) struct PageCache {
     hub: Arc<Hub>,
     options: LeptosOptions,
     latest: Mutex<Option<Arc<Rendered>>>,
@@ -54,7 +65,7 @@ pub struct PageCache {
     pending: Semaphore,
     /// The runtime pages render on.
     renderer: tokio::runtime::Handle,
-    pub stats: PageStats,
+    pub(crate) stats: PageStats,
 }
 
 /// An encoding a client accepts, best first.
@@ -79,7 +90,11 @@ fn wants(headers: &HeaderMap, coding: &str) -> bool {
 
 impl PageCache {
     /// A cache rendering on its own thread; at most `max_pending` page requests in flight.
-    pub fn new(hub: Arc<Hub>, options: LeptosOptions, max_pending: usize) -> std::io::Result<Self> {
+    pub(crate) fn new(
+        hub: Arc<Hub>,
+        options: LeptosOptions,
+        max_pending: usize,
+    ) -> std::io::Result<Self> {
         // Leptos renders with spawned futures and needs to know how to spawn them (route-list
         // generation would do this, but there is a single page and no router). A second call
         // is a no-op; tokio's spawn lands on the render runtime, where rendering runs.
@@ -105,7 +120,7 @@ impl PageCache {
         })
     }
 
-    fn current_key(&self) -> super::page::PageKey {
+    fn current_key(&self) -> crate::server::http::page::PageKey {
         (self.hub.epoch(), self.hub.n(), self.hub.catalog().len())
     }
 
@@ -120,7 +135,7 @@ impl PageCache {
     }
 
     /// The page for the hub's current tick, rendering it if nobody has yet.
-    pub async fn page(&self) -> Result<Arc<Rendered>, String> {
+    pub(crate) async fn page(&self) -> Result<Arc<Rendered>, String> {
         if let Some(r) = self.fresh() {
             self.stats.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(r);
@@ -145,10 +160,10 @@ impl PageCache {
     }
 
     /// The `/` handler's work: the page in the best encoding the client takes, or 503.
-    pub async fn respond(&self, headers: &HeaderMap) -> Response {
+    pub(crate) async fn respond(&self, headers: &HeaderMap) -> Response {
         let Ok(_permit) = self.pending.try_acquire() else {
             self.stats.shed.fetch_add(1, Ordering::Relaxed);
-            super::metrics::refused(503, "pages_in_flight");
+            crate::server::metrics::refused(503, "pages_in_flight");
             let mut res = (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "busy rendering pages; try again in a second\n",
@@ -261,7 +276,7 @@ mod tests {
     async fn past_the_limit_a_page_request_gets_a_fast_503_with_retry_after() {
         let hub = Arc::new(Hub::new(
             1,
-            crate::server::state::LiveState::new(chrono::Utc::now(), vec![], vec![]),
+            crate::server::feed::state::LiveState::new(chrono::Utc::now(), vec![], vec![]),
             8,
             8,
         ));

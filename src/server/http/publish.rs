@@ -20,17 +20,16 @@
 //! (SHA-1, to a fixed length) and compared with `subtle` against every configured token
 //! without stopping at a match, so the time taken says nothing about any token.
 
-use super::bucket::Bucket;
-use super::sources::inbox::{Receipt, Rejection, Request};
-use super::AppState;
 use crate::protocol::publish::PublishBatch;
+use crate::server::bucket::Bucket;
+use crate::server::sources::reply::{Receipt, Rejection, Request};
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 use sha1::{Digest, Sha1};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use subtle::ConstantTimeEq;
 use tokio::sync::{mpsc, oneshot};
@@ -40,13 +39,13 @@ const ANSWER_WITHIN: Duration = Duration::from_secs(10);
 
 /// Where accepted batches go: this node's feed, or (in a cluster) the producer's inbox in
 /// Redis.
-pub enum Route {
+pub(crate) enum Route {
     Local(mpsc::Sender<Request>),
-    Cluster(super::cluster::inbox::Forwarder),
+    Cluster(crate::server::cluster::publish_queue::Forwarder),
 }
 
 /// The publish API's configuration and per-token state.
-pub struct Publish {
+pub(crate) struct Publish {
     tokens: Vec<[u8; 20]>,
     buckets: Vec<Mutex<Bucket>>,
     max_bytes: usize,
@@ -54,7 +53,7 @@ pub struct Publish {
 }
 
 impl Publish {
-    pub fn new(tokens: &[String], rate: f64, max_bytes: usize, route: Route) -> Publish {
+    pub(crate) fn new(tokens: &[String], rate: f64, max_bytes: usize, route: Route) -> Publish {
         Publish {
             tokens: tokens.iter().map(|t| digest(t.as_bytes())).collect(),
             buckets: tokens
@@ -115,10 +114,10 @@ impl Publish {
             }
             Route::Cluster(forwarder) => {
                 forwarder.forward(batch.events).await.map_err(|r| match r {
-                    super::cluster::inbox::Refused::Invalid(rejection) => {
+                    crate::server::cluster::publish_queue::Refused::Invalid(rejection) => {
                         Failure::invalid(rejection.index, rejection.message)
                     }
-                    super::cluster::inbox::Refused::Unavailable(why) => Failure {
+                    crate::server::cluster::publish_queue::Refused::Unavailable(why) => Failure {
                         status: StatusCode::SERVICE_UNAVAILABLE,
                         code: "unavailable",
                         message: why,
@@ -221,8 +220,12 @@ impl Failure {
 }
 
 /// `POST /api/publish`.
-pub async fn publish(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let Some(api) = state.publish.as_ref() else {
+pub(crate) async fn publish(
+    State(api): State<Option<Arc<Publish>>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let Some(api) = api.as_ref() else {
         return Failure {
             status: StatusCode::NOT_FOUND,
             code: "off",
@@ -236,7 +239,7 @@ pub async fn publish(State(state): State<AppState>, headers: HeaderMap, body: Bo
         .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
         .map(<[u8]>::trim_ascii);
     let Some(who) = given.and_then(|t| api.token(t)) else {
-        super::metrics::refused(401, "publish_token");
+        crate::server::metrics::refused(401, "publish_token");
         return Failure {
             status: StatusCode::UNAUTHORIZED,
             code: "unauthorized",
@@ -271,7 +274,7 @@ pub async fn publish(State(state): State<AppState>, headers: HeaderMap, body: Bo
     };
     match api.apply(who, batch).await {
         Ok(receipt) => {
-            super::metrics::published(receipt.events);
+            crate::server::metrics::published(receipt.events);
             (StatusCode::OK, axum::Json(receipt)).into_response()
         }
         Err(f) => f.into_response(None),
@@ -298,7 +301,7 @@ async fn stream(api: &Publish, who: usize, body: Body) -> Response {
                 Err(e) => Some(Failure::malformed(e)),
                 Ok(batch) => match api.apply(who, batch).await {
                     Ok(receipt) => {
-                        super::metrics::published(receipt.events);
+                        crate::server::metrics::published(receipt.events);
                         lines += 1;
                         events += receipt.events;
                         tick = Some(receipt.tick);

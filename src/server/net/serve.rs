@@ -25,14 +25,14 @@ use tower::ServiceExt;
 #[derive(Clone, Debug)]
 pub struct HttpLimits {
     /// A client must send its whole request head within this time (slowloris).
-    pub header_read_timeout: Duration,
+    pub(crate) header_read_timeout: Duration,
     /// Largest request head (request line and headers) accepted; larger gets 431.
-    pub max_header_bytes: usize,
+    pub(crate) max_header_bytes: usize,
     /// How long shutdown waits for requests in flight.
-    pub shutdown_grace: Duration,
+    pub(crate) shutdown_grace: Duration,
     /// TCP connections one peer address may hold at once (trusted proxies excepted).
-    pub max_per_ip: usize,
-    pub trusted_proxies: Vec<std::net::IpAddr>,
+    pub(crate) max_per_ip: usize,
+    pub(crate) trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for HttpLimits {
@@ -89,7 +89,7 @@ pub async fn serve(
             let n = map.entry(ip).or_insert(0);
             if *n >= limits.max_per_ip {
                 drop(map);
-                super::metrics::refused(429, "tcp_connections_per_address");
+                crate::server::metrics::refused(429, "tcp_connections_per_address");
                 drop(stream);
                 continue;
             }
@@ -146,7 +146,7 @@ pub async fn serve(
 /// connection task, and after an upgrade the WebSocket session (hyper's task ends at the
 /// upgrade, the socket does not).
 #[derive(Clone)]
-pub struct TcpHold(std::sync::Arc<PerIp>);
+pub(crate) struct TcpHold(std::sync::Arc<PerIp>);
 
 impl std::fmt::Debug for TcpHold {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -174,7 +174,7 @@ impl Drop for PerIp {
 }
 
 /// The peer of a request served by [`serve`].
-pub fn peer(req: &hyper::Request<axum::body::Body>) -> Option<SocketAddr> {
+pub(crate) fn peer(req: &hyper::Request<axum::body::Body>) -> Option<SocketAddr> {
     req.extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0)
@@ -183,7 +183,7 @@ pub fn peer(req: &hyper::Request<axum::body::Body>) -> Option<SocketAddr> {
 /// The client's address: the peer's, unless the peer is a trusted proxy, then the last
 /// address in `X-Forwarded-For` that is not one of ours (each proxy appends the address it
 /// got the request from; anything left of a proxy we do not trust could be made up).
-pub fn client_ip(
+pub(crate) fn client_ip(
     peer: std::net::IpAddr,
     headers: &axum::http::HeaderMap,
     trusted: &[std::net::IpAddr],

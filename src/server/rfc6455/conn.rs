@@ -6,8 +6,8 @@
 //! reassembled, compressed ones (permessage-deflate) inflated, pings are reported (the session
 //! answers them), and text must be UTF-8.
 
-use super::deflate::{Agreed, Inflater};
-use super::frame::{self, close_code, Frame, Opcode, Violation};
+use crate::server::rfc6455::deflate::{Agreed, Inflater};
+use crate::server::rfc6455::frame::{self, close_code, Frame, Opcode, Violation};
 use bytes::Bytes;
 use std::io;
 use std::sync::Arc;
@@ -66,10 +66,6 @@ impl Conn {
             max_message,
             inflater: deflate.map(Inflater::new),
         }
-    }
-
-    pub fn peer(&self) -> Option<std::net::SocketAddr> {
-        self.stream.peer_addr().ok()
     }
 
     /// The next message. Cancel-safe.

@@ -20,13 +20,13 @@
 //!   buffer that exists once the client has sent something compressed. An idle connection
 //!   costs nothing more.
 
-use super::frame::{close_code, Violation};
+use crate::server::rfc6455::frame::{close_code, Violation};
 use bytes::Bytes;
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// Messages shorter than this are sent as they are: compressing a heartbeat saves nothing.
-pub const MIN_SIZE: usize = 256;
+pub(crate) const MIN_SIZE: usize = 256;
 
 /// zlib's level: 6 (its default) takes a 44 KB tick to 11.3 KB in 0.9 ms, level 1 to 13 KB in
 /// 0.25 ms. Once per tick for all clients, the smaller frame is worth the milliseconds.
@@ -44,9 +44,9 @@ pub struct Agreed {
     /// The `Sec-WebSocket-Extensions` value of the 101 response.
     pub response: String,
     /// The client compresses each message on its own (no history to keep).
-    pub client_no_context_takeover: bool,
+    pub(crate) client_no_context_takeover: bool,
     /// The window the client compresses with, at most.
-    pub client_window_bits: u8,
+    pub(crate) client_window_bits: u8,
 }
 
 /// Picks the first acceptable `permessage-deflate` offer from the request's
@@ -205,7 +205,7 @@ const SHARED_ENTRIES: usize = 32;
 
 /// [`compress`] for a frame that many clients are sent (a tick's frame of a channel set): the
 /// first caller compresses it, every other gets the same bytes.
-pub fn shared(body: &Bytes) -> Option<Bytes> {
+pub(crate) fn shared(body: &Bytes) -> Option<Bytes> {
     if body.len() < MIN_SIZE {
         return None;
     }

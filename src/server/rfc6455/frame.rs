@@ -31,7 +31,7 @@ impl Opcode {
         })
     }
 
-    pub fn to_u8(self) -> u8 {
+    pub(crate) fn to_u8(self) -> u8 {
         match self {
             Opcode::Continuation => 0x0,
             Opcode::Text => 0x1,
@@ -42,20 +42,19 @@ impl Opcode {
         }
     }
 
-    pub fn is_control(self) -> bool {
+    pub(crate) fn is_control(self) -> bool {
         matches!(self, Opcode::Close | Opcode::Ping | Opcode::Pong)
     }
 }
 
 /// Close codes we send.
-pub mod close_code {
-    pub const NORMAL: u16 = 1000;
-    pub const AWAY: u16 = 1001;
-    pub const PROTOCOL: u16 = 1002;
-    pub const UNSUPPORTED: u16 = 1003;
-    pub const INVALID_DATA: u16 = 1007;
-    pub const POLICY: u16 = 1008;
-    pub const SIZE: u16 = 1009;
+pub(crate) mod close_code {
+    pub(crate) const NORMAL: u16 = 1000;
+    pub(crate) const AWAY: u16 = 1001;
+    pub(crate) const PROTOCOL: u16 = 1002;
+    pub(crate) const INVALID_DATA: u16 = 1007;
+    pub(crate) const POLICY: u16 = 1008;
+    pub(crate) const SIZE: u16 = 1009;
 }
 
 /// A frame the client broke the protocol with: close with `code`, saying `reason`.
@@ -66,7 +65,7 @@ pub struct Violation {
 }
 
 impl Violation {
-    pub fn new(code: u16, reason: impl Into<String>) -> Self {
+    pub(crate) fn new(code: u16, reason: impl Into<String>) -> Self {
         Violation {
             code,
             reason: reason.into(),
@@ -77,7 +76,7 @@ impl Violation {
 /// One frame from a client, unmasked.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Frame {
-    pub fin: bool,
+    pub(crate) fin: bool,
     /// RSV1: the message this frame starts is compressed (permessage-deflate).
     pub compressed: bool,
     pub opcode: Opcode,
@@ -103,17 +102,9 @@ pub fn header(opcode: Opcode, compressed: bool, len: usize) -> ([u8; 10], usize)
     }
 }
 
-/// A whole frame (header and payload) as one buffer, for control frames.
-pub fn encode(opcode: Opcode, payload: &[u8]) -> Vec<u8> {
-    let (h, n) = header(opcode, false, payload.len());
-    let mut out = Vec::with_capacity(n + payload.len());
-    out.extend_from_slice(&h[..n]);
-    out.extend_from_slice(payload);
-    out
-}
-
 /// A client's frame: `first` is its first byte (FIN, RSV bits, opcode), the payload masked
 /// with `mask`. The server never sends one; the tests and the load generator do.
+#[cfg(any(test, feature = "test-support"))]
 pub fn encode_masked(first: u8, payload: &[u8], mask: [u8; 4]) -> Vec<u8> {
     let mut out = Vec::with_capacity(payload.len() + 14);
     out.push(first);

@@ -15,9 +15,9 @@
 //! - `conn`: one connection: cancel-safe reads, vectored writes with a deadline.
 //! - this file: the HTTP upgrade handshake.
 
-pub mod conn;
-pub mod deflate;
-pub mod frame;
+pub(crate) mod conn;
+pub(crate) mod deflate;
+pub(crate) mod frame;
 
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
@@ -31,7 +31,7 @@ use tokio::net::TcpStream;
 const GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
 /// `Sec-WebSocket-Accept` for a request's `Sec-WebSocket-Key`.
-pub fn accept_key(key: &[u8]) -> String {
+pub(crate) fn accept_key(key: &[u8]) -> String {
     let mut sha = Sha1::new();
     sha.update(key);
     sha.update(GUID);

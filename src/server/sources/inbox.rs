@@ -3,99 +3,42 @@
 //! (known symbols, the time window) and taken into the tick whole, or refused whole.
 //!
 //! Checking at the tick rather than at the request is what makes "nothing partially applied"
-//! hold without locks: the feed task is the only writer, so what it checks is what it commits.
+//! hold without locks: the pump is the only writer, so what it checks is what it commits.
 //! A request is answered once its tick is committed, with the tick's number.
 
-use super::Draw;
+use super::draw::Draw;
+use super::reply::{Accepted, Rejection, Request};
 use crate::protocol::publish::{PublishEvent, Published};
 use crate::protocol::{Event, Quote};
-use crate::server::hub::Hub;
-use crate::server::tick::TickNo;
+use crate::server::feed::hub::Hub;
 use chrono::{DateTime, Duration, Utc};
-use serde::Serialize;
-use tokio::sync::{mpsc, oneshot};
-
-/// One publish request.
-pub struct Request {
-    pub events: Vec<PublishEvent>,
-    pub reply: oneshot::Sender<Result<Receipt, Rejection>>,
-}
-
-/// What a publisher is told when its events are on the feed.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Receipt {
-    /// The tick that carried them.
-    pub tick: TickNo,
-    pub events: usize,
-    /// Symbols this request listed.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub listed: Vec<String>,
-}
-
-/// Why a request was refused: the event (by index) and the reason.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Rejection {
-    pub index: Option<usize>,
-    pub message: String,
-}
-
-/// In a cluster, what a tick did with the inbox in Redis: every request up to stream id `to`
-/// is settled, taken into the tick unless listed in `rejected` (id, reason).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct InboxMark {
-    pub to: String,
-    pub rejected: Vec<(String, String)>,
-}
+use tokio::sync::mpsc;
 
 /// The checks that depend on configuration.
 #[derive(Clone, Debug)]
-pub struct Rules {
-    pub allow_new_symbols: bool,
+pub(crate) struct Rules {
+    pub(crate) allow_new_symbols: bool,
     /// Oldest event timestamp accepted, before now.
-    pub max_age: Duration,
+    pub(crate) max_age: Duration,
     /// How far in the future a timestamp may be (clock skew).
-    pub max_skew: Duration,
+    pub(crate) max_skew: Duration,
 }
 
-pub struct Inbox {
+pub(crate) struct Inbox {
     rx: mpsc::Receiver<Request>,
     rules: Rules,
 }
 
 /// The sending side (for the HTTP handler) and the inbox (for the feed), holding up to
 /// `capacity` requests between ticks.
-pub fn channel(rules: Rules, capacity: usize) -> (mpsc::Sender<Request>, Inbox) {
+pub(crate) fn channel(rules: Rules, capacity: usize) -> (mpsc::Sender<Request>, Inbox) {
     let (tx, rx) = mpsc::channel(capacity.max(1));
     (tx, Inbox { rx, rules })
 }
 
-/// A request taken into a tick, to answer after the commit.
-pub struct Accepted {
-    reply: oneshot::Sender<Result<Receipt, Rejection>>,
-    events: usize,
-    listed: Vec<String>,
-}
-
-impl Accepted {
-    pub fn answer(self, committed: Result<TickNo, String>) {
-        let answer = committed
-            .map(|tick| Receipt {
-                tick,
-                events: self.events,
-                listed: self.listed,
-            })
-            .map_err(|message| Rejection {
-                index: None,
-                message,
-            });
-        // The publisher may have hung up: nothing to tell.
-        let _ = self.reply.send(answer);
-    }
-}
-
 impl Inbox {
     /// Takes every waiting request that passes into `draw`; answers the others now.
-    pub fn draw(&mut self, hub: &Hub, now: DateTime<Utc>, draw: &mut Draw) {
+    pub(crate) fn draw(&mut self, hub: &Hub, now: DateTime<Utc>, draw: &mut Draw) {
         while let Ok(request) = self.rx.try_recv() {
             let count = request.events.len();
             match admit(&self.rules, hub, now, request.events, draw) {
@@ -115,7 +58,7 @@ impl Inbox {
 /// Checks `events` against the market as of `hub` plus what `draw` already holds, and adds
 /// them to `draw` if every one passes (then returns the symbols they listed); otherwise
 /// leaves `draw` as it was.
-pub fn admit(
+pub(crate) fn admit(
     rules: &Rules,
     hub: &Hub,
     now: DateTime<Utc>,
@@ -237,7 +180,7 @@ pub fn admit(
 mod tests {
     use super::*;
     use crate::protocol::Side;
-    use crate::server::state::LiveState;
+    use crate::server::feed::state::LiveState;
 
     fn hub() -> Hub {
         let q = Quote {

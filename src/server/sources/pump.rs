@@ -1,19 +1,85 @@
-//! The feed task: every tick, draws what is due from the sources (the simulator, a replay,
+//! The pump: every tick, draws what is due from the sources (the simulator, a replay,
 //! publishers) and commits it as one tick (one frame per tick, however many events it holds).
 //! It is the hub's only writer in a single-node server.
+//!
+//! [`Sources`] are what it draws from: each is optional, and which run together is the
+//! configuration's choice (`--source`).
 
-use super::health::Health;
-use super::hub::Hub;
-use super::producer::prepare;
-use super::sources::Sources;
+use super::draw::Draw;
+use super::inbox::Inbox;
+use super::recorder::Recorder;
+use super::replay::Replay;
+use super::reply::Accepted;
+use super::simulator::Simulator;
+use crate::protocol::Event;
+use crate::server::feed::tick::TickNo;
+use chrono::{DateTime, Utc};
+use crate::server::feed::clock::micros_now;
+use crate::server::feed::hub::Hub;
+use crate::server::feed::numbering::prepare;
+use crate::server::health::Health;
+use crate::server::metrics;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
+/// What the pump draws from.
+#[derive(Default)]
+pub(crate) struct Sources {
+    pub(crate) sim: Option<Simulator>,
+    pub(crate) replay: Option<Replay>,
+    pub(crate) inbox: Option<Inbox>,
+    pub(crate) recorder: Option<Recorder>,
+}
+
+impl Sources {
+    /// A replay at `max` with more to play: the feed does not wait for the next tick.
+    pub(crate) fn hurry(&self) -> bool {
+        self.replay.as_ref().is_some_and(|r| r.hurry())
+    }
+
+    /// Everything due at `now`.
+    pub(crate) fn draw(&mut self, hub: &Hub, now: DateTime<Utc>) -> Draw {
+        let mut draw = Draw::default();
+        if let Some(sim) = self.sim.as_mut() {
+            draw.events = sim.step(now);
+        }
+        if let Some(replay) = self.replay.as_mut() {
+            replay.draw(hub, now, &mut draw);
+        }
+        if let Some(inbox) = self.inbox.as_mut() {
+            inbox.draw(hub, now, &mut draw);
+        }
+        draw
+    }
+
+    /// After the commit: record the tick, answer its publishers.
+    pub(crate) fn committed(
+        &mut self,
+        hub: &Hub,
+        ts: DateTime<Utc>,
+        events: Option<&[Event]>,
+        accepted: Vec<Accepted>,
+        result: Result<TickNo, String>,
+    ) {
+        if let (Some(recorder), Some(events), Ok(_)) = (self.recorder.as_mut(), events, &result) {
+            recorder.tick(hub, ts, events);
+        }
+        for a in accepted {
+            a.answer(result.clone());
+        }
+    }
+
+    /// Whether the recorder wants the tick's events (they are cloned for it).
+    pub(crate) fn records(&self) -> bool {
+        self.recorder.is_some()
+    }
+}
+
 /// Spawns the task that drives `sources` into `hub` every `tick` until `stop` is cancelled.
-pub fn spawn(
+pub(crate) fn spawn(
     mut sources: Sources,
     hub: Arc<Hub>,
     health: Arc<Health>,
@@ -53,7 +119,7 @@ pub fn spawn(
                     panic!("fault injected: LIVETAPE_FAULT_FEED_PANIC_AFTER");
                 }
             }
-            let now = super::cluster::micros_now();
+            let now = micros_now();
             health.beat();
             let draw = sources.draw(&hub, now);
             if draw.is_empty() {
@@ -65,11 +131,17 @@ pub fn spawn(
             let recorded = sources.records().then(|| draw.events.clone());
             let tick = prepare(&hub, ts, draw.events, draw.new_symbols);
             let n = tick.n;
-            let result = hub.commit(tick).map(|_| n).map_err(|err| {
-                // The feed is the hub's only writer: this is a bug, not a condition.
-                tracing::error!(%err, "the hub refused the feed's own tick");
-                "the server could not commit this tick".to_string()
-            });
+            let result = hub
+                .commit(tick)
+                .map(|updates| {
+                    metrics::tick(updates);
+                    n
+                })
+                .map_err(|err| {
+                    // The feed is the hub's only writer: this is a bug, not a condition.
+                    tracing::error!(%err, "the hub refused the feed's own tick");
+                    "the server could not commit this tick".to_string()
+                });
             sources.committed(&hub, ts, recorded.as_deref(), draw.accepted, result);
         }
     })

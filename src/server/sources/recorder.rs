@@ -9,7 +9,7 @@
 
 use crate::protocol::publish::{PublishBatch, PublishEvent};
 use crate::protocol::Event;
-use crate::server::hub::Hub;
+use crate::server::feed::hub::Hub;
 use chrono::{DateTime, Utc};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -28,17 +28,17 @@ enum Line {
     Rotate(String),
 }
 
-pub struct Recorder {
+pub(crate) struct Recorder {
     tx: SyncSender<Line>,
     /// Bytes in the current file, as the feed counts them.
     bytes: u64,
     max_bytes: u64,
     /// Lines the writer could not keep up with.
-    pub dropped: Arc<AtomicU64>,
+    pub(crate) dropped: Arc<AtomicU64>,
 }
 
 /// The whole market as a listing line.
-pub fn listing(hub: &Hub, ts: DateTime<Utc>) -> String {
+pub(crate) fn listing(hub: &Hub, ts: DateTime<Utc>) -> String {
     let events = hub.read(|state, _, _, _| {
         state
             .quotes()
@@ -63,7 +63,7 @@ fn line(batch: &PublishBatch) -> String {
 impl Recorder {
     /// Starts recording to `path` (an existing file is rotated away first, never
     /// overwritten), beginning with the market in `hub`.
-    pub fn start(path: &Path, max_bytes: u64, hub: &Hub) -> std::io::Result<Recorder> {
+    pub(crate) fn start(path: &Path, max_bytes: u64, hub: &Hub) -> std::io::Result<Recorder> {
         if path.exists() {
             rotate(path)?;
         }
@@ -86,7 +86,7 @@ impl Recorder {
     }
 
     /// Records one committed tick.
-    pub fn tick(&mut self, hub: &Hub, ts: DateTime<Utc>, events: &[Event]) {
+    pub(crate) fn tick(&mut self, hub: &Hub, ts: DateTime<Utc>, events: &[Event]) {
         if events.is_empty() {
             return;
         }
@@ -187,19 +187,11 @@ fn rotate(path: &Path) -> std::io::Result<()> {
 mod tests {
     use super::*;
     use crate::protocol::Quote;
-    use crate::server::producer::prepare;
-    use crate::server::state::LiveState;
+    use crate::server::feed::numbering::prepare;
+    use crate::server::feed::state::LiveState;
 
     fn quote(last: f64) -> Quote {
-        Quote {
-            symbol: "AAPL".into(),
-            bid: last - 0.01,
-            ask: last + 0.01,
-            last,
-            open: 1.0,
-            volume: 1,
-            ts: Utc::now(),
-        }
+        crate::server::feed::fixtures::quote("AAPL", last)
     }
 
     #[test]

@@ -10,14 +10,22 @@
 //! line replayed as a tick), later in time by the recording's length each round, so that
 //! time never runs backwards.
 
-use super::Draw;
 use crate::protocol::publish::{PublishBatch, Published};
 use crate::protocol::{Event, Game, Quote};
-use crate::server::config::Speed;
-use crate::server::hub::Hub;
+use crate::server::feed::hub::Hub;
+use super::draw::Draw;
 use chrono::{DateTime, Duration, Utc};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
+
+/// How fast a recording is replayed.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Speed {
+    /// Recorded time divided by this factor.
+    Times(f64),
+    /// As fast as the server can commit, with the recorded timestamps.
+    Max,
+}
 
 pub struct Replay {
     path: PathBuf,
@@ -37,7 +45,7 @@ pub struct Replay {
     shift: Duration,
     /// The listing line is due as a tick (after a loop).
     relist: bool,
-    pub finished: bool,
+    pub(crate) finished: bool,
 }
 
 /// Opens `path` (`.gz`: gzip), reading lines lazily.
@@ -114,7 +122,7 @@ impl Replay {
 
     /// The market the replay starts from (at its recorded time, or now at a speed factor):
     /// the time, the quotes in listing order, the games.
-    pub fn start_state(&self) -> (DateTime<Utc>, Vec<Quote>, Vec<Game>) {
+    pub(crate) fn start_state(&self) -> (DateTime<Utc>, Vec<Quote>, Vec<Game>) {
         let ts = self.moved(self.recorded_start);
         let (mut quotes, mut games) = (Vec::new(), Vec::new());
         for e in self.start.events.clone() {
@@ -134,7 +142,7 @@ impl Replay {
     }
 
     /// A replay at `max` with more to play.
-    pub fn hurry(&self) -> bool {
+    pub(crate) fn hurry(&self) -> bool {
         self.speed == Speed::Max && !self.finished
     }
 
@@ -192,7 +200,7 @@ impl Replay {
     }
 
     /// Adds what is due at `now` to `draw`.
-    pub fn draw(&mut self, hub: &Hub, now: DateTime<Utc>, draw: &mut Draw) {
+    pub(crate) fn draw(&mut self, hub: &Hub, now: DateTime<Utc>, draw: &mut Draw) {
         if let Err(err) = self.draw_inner(hub, now, draw) {
             tracing::error!(%err, "the replay stopped");
             self.finished = true;

@@ -16,11 +16,13 @@
 //! get a `lagged` snapshot, which tells it that prints were lost. Memory per session is
 //! therefore bounded by the socket buffers, whatever the client does.
 
-use super::catalog::{ChannelId, Kind};
-use super::fanout::{ChannelSet, SubSet};
-use super::hub::{Hub, Opened, Start};
-use super::tick::{batch_frame, Tick, TickKind, TickNo};
+use super::channel_sets::{ChannelSet, SubSet};
+use super::feed_view::FeedView;
 use crate::protocol::{Channel, Epoch, ErrorCode, ItemOut, SnapshotReason};
+use crate::server::feed::catalog::{Catalog, ChannelId, Kind};
+use crate::server::feed::hub::{Hub, Opened, ReasonKey, Start};
+use crate::server::feed::tick::{batch_frame, Encoded, Tick, TickKind, TickNo};
+use crate::server::metrics;
 use bytes::Bytes;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -30,28 +32,28 @@ use std::sync::Arc;
 /// buffers small for idle connections (measured with massif in scenario (c) of `make bench`:
 /// 2 KiB chunks saved ~3.5 KiB per idle connection), and the byte budget also bounds the
 /// channel count per message.
-pub const SNAPSHOT_BYTES: usize = 2 * 1024;
+pub(crate) const SNAPSHOT_BYTES: usize = 2 * 1024;
 
 /// What a message is, for transports that label them (SSE event names).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OutKind {
+pub(crate) enum OutKind {
     Snapshot,
     Batch,
 }
 
 /// One message for the client.
 #[derive(Clone, Debug)]
-pub struct Out {
-    pub kind: OutKind,
+pub(crate) struct Out {
+    pub(crate) kind: OutKind,
     /// The message's JSON.
-    pub json: Bytes,
+    pub(crate) json: Bytes,
     /// Set when, once this message is delivered, every channel of the client is covered
     /// through this tick: a position it can resume from (SSE event ids).
-    pub through: Option<(Epoch, TickNo)>,
+    pub(crate) through: Option<(Epoch, TickNo)>,
 }
 
 /// What to do with a tick.
-pub enum Forward {
+pub(crate) enum Forward {
     Nothing,
     Send(Out),
     /// The hub's state was replaced: send fresh snapshots ([`Subscriber::reopen`]).
@@ -61,8 +63,8 @@ pub enum Forward {
     CatchUp(Vec<Out>),
 }
 
-pub struct Subscriber {
-    hub: Arc<Hub>,
+pub(crate) struct Subscriber {
+    feed: Arc<FeedView>,
     set: Arc<SubSet>,
     epoch: Epoch,
     synced: TickNo,
@@ -77,6 +79,16 @@ impl Drop for Subscriber {
     }
 }
 
+/// The metrics' slot of a kind of channel (`metrics::SUBSCRIPTIONS`).
+fn kind_slot(kind: Kind) -> usize {
+    match kind {
+        Kind::Quotes => 0,
+        Kind::Trades => 1,
+        Kind::Candles(_) => 2,
+        Kind::Scores(_) => 3,
+    }
+}
+
 /// Adds (or takes away) a set's subscriptions to the metrics' count by kind.
 fn count_kinds(set: &ChannelSet, sign: i64) {
     if set.is_empty() {
@@ -84,12 +96,11 @@ fn count_kinds(set: &ChannelSet, sign: i64) {
     }
     let mut by_kind = [0i64; 4];
     for id in set.iter() {
-        by_kind[super::metrics::kind_slot(super::hub::kind(id))] += 1;
+        by_kind[kind_slot(Catalog::kind(id).0)] += 1;
     }
     for (slot, n) in by_kind.into_iter().enumerate() {
         if n != 0 {
-            super::metrics::SUBSCRIPTIONS[slot]
-                .fetch_add(sign * n, std::sync::atomic::Ordering::Relaxed);
+            metrics::SUBSCRIPTIONS[slot].fetch_add(sign * n, std::sync::atomic::Ordering::Relaxed);
         }
     }
 }
@@ -112,72 +123,74 @@ fn count_resumes(starts: &[(ChannelId, Start)], opened: &Opened) {
             _ => continue,
         };
         snapshots += states.len();
-        super::metrics::resumed("snapshot", reason, states.len());
+        metrics::resumed("snapshot", reason, states.len());
     }
-    super::metrics::resumed("replayed", "", resumes.saturating_sub(snapshots));
+    metrics::resumed("replayed", "", resumes.saturating_sub(snapshots));
 }
 
 impl Subscriber {
     /// A subscriber with no channels, positioned at the hub's current tick. Take the hub's
     /// receiver before creating it.
-    pub fn new(hub: Arc<Hub>) -> Self {
-        let set = hub.sets.intern(ChannelSet::default());
+    pub(crate) fn new(feed: Arc<FeedView>) -> Self {
+        let set = feed.sets.intern(ChannelSet::default());
         Subscriber {
-            epoch: hub.epoch(),
-            synced: hub.n(),
-            hub,
+            epoch: feed.hub.epoch(),
+            synced: feed.hub.n(),
+            feed,
             set,
             pending: Vec::new(),
             last_conflated: 0,
         }
     }
 
-    pub fn hub(&self) -> &Arc<Hub> {
-        &self.hub
+    pub(crate) fn hub(&self) -> &Arc<Hub> {
+        &self.feed.hub
     }
 
-    pub fn channels(&self) -> &ChannelSet {
+    pub(crate) fn feed(&self) -> &FeedView {
+        &self.feed
+    }
+
+    pub(crate) fn channels(&self) -> &ChannelSet {
         &self.set.channels
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.set.channels.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.set.channels.is_empty()
     }
 
-    /// The epoch the client has been sent.
-    pub fn epoch(&self) -> Epoch {
-        self.epoch
-    }
-
     /// The interned channel set (shared with every session holding the same channels).
-    pub fn set(&self) -> &Arc<SubSet> {
+    pub(crate) fn set(&self) -> &Arc<SubSet> {
         &self.set
     }
 
     /// The last tick fully sent.
-    pub fn synced(&self) -> TickNo {
+    pub(crate) fn synced(&self) -> TickNo {
         self.synced
     }
 
     /// Sets the position after ticks were sent elsewhere (by the fan-out, see `outlet`).
-    pub fn set_synced(&mut self, n: TickNo) {
+    pub(crate) fn set_synced(&mut self, n: TickNo) {
         self.synced = n;
         self.pending.retain(|(_, k)| *k > n);
     }
 
     /// In sync: every channel is covered through the same tick, so the next tick is sent
     /// whole from the channel set (and the fan-out can send it).
-    pub fn in_sync(&self) -> bool {
+    pub(crate) fn in_sync(&self) -> bool {
         self.pending.is_empty()
     }
 
     /// The ids of channel names, or the first one's error.
-    pub fn resolve(&self, channels: &[Channel]) -> Result<Vec<ChannelId>, (ErrorCode, String)> {
-        let catalog = self.hub.catalog();
+    pub(crate) fn resolve(
+        &self,
+        channels: &[Channel],
+    ) -> Result<Vec<ChannelId>, (ErrorCode, String)> {
+        let catalog = self.feed.hub.catalog();
         channels.iter().map(|c| catalog.id(c)).collect()
     }
 
@@ -191,7 +204,7 @@ impl Subscriber {
     }
 
     /// This client's part of a tick.
-    pub fn forward(&mut self, tick: &Tick) -> Forward {
+    pub(crate) fn forward(&mut self, tick: &Tick) -> Forward {
         if let TickKind::Reset(reason) = tick.kind {
             return Forward::Reopen(reason);
         }
@@ -236,19 +249,13 @@ impl Subscriber {
         }
     }
 
-    /// Adds channels (ids from [`Subscriber::resolve`]) and answers them: a snapshot or a
-    /// replay each, as `starts` asks. Channels already held are answered again (a resume).
-    pub fn open(&mut self, starts: &[(ChannelId, Start)]) -> Vec<Out> {
-        self.open_with(starts, &BTreeMap::new())
-    }
-
     /// [`Subscriber::open`] with older updates fetched from elsewhere (see `Hub::open_with`).
-    pub fn open_with(
+    pub(crate) fn open_with(
         &mut self,
         starts: &[(ChannelId, Start)],
-        older: &BTreeMap<ChannelId, Vec<super::tick::Encoded>>,
+        older: &BTreeMap<ChannelId, Vec<Encoded>>,
     ) -> Vec<Out> {
-        let opened = self.hub.open_with(starts, older);
+        let opened = self.feed.hub.open_with(starts, older);
         count_resumes(starts, &opened);
         let mut channels = self.set.channels.clone();
         for (id, _) in starts {
@@ -272,7 +279,7 @@ impl Subscriber {
     }
 
     /// Removes channels.
-    pub fn close(&mut self, ids: &[ChannelId]) {
+    pub(crate) fn close(&mut self, ids: &[ChannelId]) {
         let mut channels = self.set.channels.clone();
         for id in ids {
             channels.remove(*id);
@@ -285,7 +292,7 @@ impl Subscriber {
         if channels != self.set.channels {
             count_kinds(&self.set.channels, -1);
             count_kinds(&channels, 1);
-            self.set = self.hub.sets.intern(channels);
+            self.set = self.feed.sets.intern(channels);
         }
     }
 
@@ -293,14 +300,14 @@ impl Subscriber {
     /// every update missed (from the history; a `lagged` snapshot where it no longer holds
     /// them), for a client a few ticks behind. Otherwise state channels are conflated to their
     /// latest value and trades replayed, for a client far behind (the broadcast ring's `Lagged`).
-    pub fn catch_up(&mut self, exact: bool) -> Vec<Out> {
+    pub(crate) fn catch_up(&mut self, exact: bool) -> Vec<Out> {
         let starts: Vec<(ChannelId, Start)> = self
             .set
             .channels
             .iter()
             .map(|id| {
                 let n = self.covered(id);
-                let start = match super::hub::kind(id) {
+                let start = match Catalog::kind(id).0 {
                     _ if exact => Start::AfterTick {
                         epoch: self.epoch,
                         n,
@@ -321,12 +328,12 @@ impl Subscriber {
             })
             .collect();
         let answer = self.answer_all(&starts);
-        super::metrics::lagged(self.last_conflated);
+        metrics::lagged(self.last_conflated);
         answer
     }
 
     /// After a reset tick: a snapshot of every channel for `reason`.
-    pub fn reopen(&mut self, reason: SnapshotReason) -> Vec<Out> {
+    pub(crate) fn reopen(&mut self, reason: SnapshotReason) -> Vec<Out> {
         let starts: Vec<(ChannelId, Start)> = self
             .set
             .channels
@@ -338,10 +345,10 @@ impl Subscriber {
 
     /// Answers every channel at once: afterwards all are covered through the answer's tick.
     fn answer_all(&mut self, starts: &[(ChannelId, Start)]) -> Vec<Out> {
-        let opened = self.hub.open(starts);
+        let opened = self.feed.hub.open(starts);
         self.last_conflated = opened
             .snapshots
-            .get(&super::hub::ReasonKey::of(SnapshotReason::Lagged))
+            .get(&ReasonKey::of(SnapshotReason::Lagged))
             .map_or(0, Vec::len);
         // Within an epoch the hub's tick only grows; in a new one it starts anew.
         self.epoch = opened.epoch;

@@ -17,9 +17,9 @@ const SPEED: f64 = 60.0;
 /// Trading seconds in a year, to turn annual volatility into per-second volatility.
 const YEAR_SECONDS: f64 = 252.0 * 6.5 * 3600.0;
 /// Expected quote moves per symbol per second, unless configured.
-pub const QUOTE_RATE: f64 = 3.0;
+pub(crate) const QUOTE_RATE: f64 = 3.0;
 /// Expected trades per symbol per second, unless configured.
-pub const TRADE_RATE: f64 = 1.2;
+pub(crate) const TRADE_RATE: f64 = 1.2;
 
 /// A listed symbol as a trader knows it: where it traded in 2025 (a round figure), its annual
 /// volatility and its average daily volume in shares. The simulator starts each symbol within
@@ -27,16 +27,16 @@ pub const TRADE_RATE: f64 = 1.2;
 /// AAPL looks like AAPL: a mega-cap moves less than a small, volatile name, and BRK.B trades
 /// far fewer shares than TSLA.
 #[derive(Clone, Copy, Debug)]
-pub struct Listing {
-    pub ticker: &'static str,
-    pub price: f64,
-    pub vol: f64,
-    pub adv: u64,
+pub(crate) struct Listing {
+    pub(crate) ticker: &'static str,
+    pub(crate) price: f64,
+    pub(crate) vol: f64,
+    pub(crate) adv: u64,
 }
 
 /// The listed symbols, in display order. Beyond them the simulator makes up tickers (`Q` and
 /// three letters: no listed ticker starts with Q, so they never collide) with random levels.
-pub const LISTINGS: &[Listing] = &[
+pub(crate) const LISTINGS: &[Listing] = &[
     Listing {
         ticker: "AAPL",
         price: 230.0,
@@ -724,6 +724,7 @@ impl SymbolState {
 impl Market {
     /// Creates `count` symbols with random opens, volatilities and spreads. Tickers stay unique
     /// up to 17,576 generated ones past the listed ones; the server caps `count` well below.
+    #[cfg(any(test, feature = "test-support"))]
     pub fn new(seed: u64, count: usize, now: DateTime<Utc>) -> Self {
         Self::with_rates(seed, count, now, QUOTE_RATE, TRADE_RATE)
     }
@@ -787,7 +788,7 @@ impl Market {
     /// after a tick it could not publish): each symbol keeps its listing's volatility and
     /// spread (same `seed`), and starts from its published book; the random stream is `salt`ed
     /// so that the continuation is not a replay of the start.
-    pub fn resume(
+    pub(crate) fn resume(
         seed: u64,
         salt: u64,
         quotes: &[Quote],

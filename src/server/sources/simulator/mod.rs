@@ -9,21 +9,21 @@ mod market;
 mod sports;
 
 pub use market::Market;
-pub use sports::Sports;
+pub(crate) use sports::Sports;
 
 use crate::protocol::{Event, Game, Quote};
 use chrono::{DateTime, Utc};
 
 /// What the simulator is asked to simulate.
 #[derive(Clone, Debug)]
-pub struct SimConfig {
-    pub seed: u64,
-    pub symbols: usize,
-    pub games: usize,
+pub(crate) struct SimConfig {
+    pub(crate) seed: u64,
+    pub(crate) symbols: usize,
+    pub(crate) games: usize,
     /// Quote moves per symbol per second (at most one per tick).
-    pub quote_rate: f64,
+    pub(crate) quote_rate: f64,
     /// Trades per symbol per second (at most one per tick).
-    pub trade_rate: f64,
+    pub(crate) trade_rate: f64,
 }
 
 impl Default for SimConfig {
@@ -39,13 +39,13 @@ impl Default for SimConfig {
 }
 
 /// The market and the games, advanced together.
-pub struct Simulator {
+pub(crate) struct Simulator {
     market: Market,
     sports: Sports,
 }
 
 impl Simulator {
-    pub fn new(config: &SimConfig, now: DateTime<Utc>) -> Self {
+    pub(crate) fn new(config: &SimConfig, now: DateTime<Utc>) -> Self {
         // Each part has its own random stream, so that a change to one does not reshuffle the
         // other's events for the same seed.
         Simulator {
@@ -62,7 +62,7 @@ impl Simulator {
 
     /// Continues the world from published state (see `Market::resume`): the same listings and
     /// board, from the published quotes, scores and clocks.
-    pub fn resume(
+    pub(crate) fn resume(
         config: &SimConfig,
         salt: u64,
         quotes: &[Quote],
@@ -83,17 +83,17 @@ impl Simulator {
     }
 
     /// The current state of every symbol, in display order.
-    pub fn quotes(&self) -> Vec<Quote> {
+    pub(crate) fn quotes(&self) -> Vec<Quote> {
         self.market.quotes()
     }
 
     /// The current state of every game.
-    pub fn games(&self) -> Vec<Game> {
+    pub(crate) fn games(&self) -> Vec<Game> {
         self.sports.games()
     }
 
     /// Advances the world to `now` and returns what changed, market events first.
-    pub fn step(&mut self, now: DateTime<Utc>) -> Vec<Event> {
+    pub(crate) fn step(&mut self, now: DateTime<Utc>) -> Vec<Event> {
         let mut events = Vec::new();
         self.market.step(now, &mut events);
         self.sports.step(now, &mut events);

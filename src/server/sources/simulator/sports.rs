@@ -89,7 +89,7 @@ struct Slot {
 }
 
 /// All game slots and the random stream that drives them.
-pub struct Sports {
+pub(crate) struct Sports {
     rng: ChaCha8Rng,
     slots: Vec<Slot>,
     next_id: u32,
@@ -97,7 +97,7 @@ pub struct Sports {
 }
 
 impl Sports {
-    pub fn new(seed: u64, count: usize, now: DateTime<Utc>) -> Self {
+    pub(crate) fn new(seed: u64, count: usize, now: DateTime<Utc>) -> Self {
         let mut sports = Sports {
             rng: ChaCha8Rng::seed_from_u64(seed),
             slots: Vec::with_capacity(count),
@@ -196,14 +196,14 @@ impl Sports {
         }
     }
 
-    pub fn games(&self) -> Vec<Game> {
+    pub(crate) fn games(&self) -> Vec<Game> {
         self.slots.iter().map(|s| s.game.clone()).collect()
     }
 
     /// Continues from games published by another run (a producer taking over): the same board,
     /// scores and clocks, a fresh random stream. A game between states waits a typical time
     /// from `now` (when exactly it would have restarted was never published).
-    pub fn resume(seed: u64, games: &[Game], now: DateTime<Utc>) -> Self {
+    pub(crate) fn resume(seed: u64, games: &[Game], now: DateTime<Utc>) -> Self {
         let mut games = games.to_vec();
         games.sort_by_key(|g| g.slot);
         let slots = games
@@ -231,7 +231,7 @@ impl Sports {
     }
 
     /// Plays every game forward to `now`; pushes the whole game for each one that changed.
-    pub fn step(&mut self, now: DateTime<Utc>, events: &mut Vec<Event>) {
+    pub(crate) fn step(&mut self, now: DateTime<Utc>, events: &mut Vec<Event>) {
         let dt =
             ((now - self.last_step).num_microseconds().unwrap_or(0) as f64 / 1e6).clamp(0.0, 1.0);
         self.last_step = now;

@@ -16,9 +16,9 @@
 //! With permessage-deflate agreed, text frames of any size worth it go compressed; a tick's
 //! frame is compressed once for every client that takes it (`websocket::deflate::shared`).
 
-use super::tick::TickNo;
-use super::websocket::deflate;
-use super::websocket::frame::{self, Opcode};
+use crate::server::feed::tick::TickNo;
+use crate::server::rfc6455::deflate;
+use crate::server::rfc6455::frame::{self, Opcode};
 use bytes::Bytes;
 use std::io::{self, IoSlice};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,7 +29,7 @@ use tokio::sync::Notify;
 
 /// What the fan-out did with a tick for one outlet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Delivery {
+pub(crate) enum Delivery {
     /// Written whole.
     Written,
     /// Written in part; the session finishes it.
@@ -84,12 +84,12 @@ pub struct Outlet {
     stream: Arc<TcpStream>,
     wire: Mutex<Wire>,
     /// Wakes the session: a remainder to finish, a detach, or a dead socket.
-    pub wake: Notify,
+    pub(crate) wake: Notify,
     /// When a text message was last written, in ms since `epoch_instant`.
     last_text_ms: AtomicU64,
     started: Instant,
     /// Messages written (text), for the connection log.
-    pub messages: AtomicU64,
+    pub(crate) messages: AtomicU64,
     /// permessage-deflate was agreed.
     deflate: bool,
 }
@@ -169,13 +169,13 @@ impl Outlet {
     }
 
     /// How long since a text message was last written.
-    pub fn since_text(&self) -> Duration {
+    pub(crate) fn since_text(&self) -> Duration {
         let now = self.started.elapsed().as_millis() as u64;
         Duration::from_millis(now.saturating_sub(self.last_text_ms.load(Ordering::Relaxed)))
     }
 
     /// Whether text frames to this client may go compressed.
-    pub fn deflates(&self) -> bool {
+    pub(crate) fn deflates(&self) -> bool {
         self.deflate
     }
 
@@ -199,7 +199,12 @@ impl Outlet {
 
     /// The fan-out's write of tick `n` (`frame`: its text frame for this client and whether
     /// that is compressed, `None` when the tick holds nothing for it). Never waits.
-    pub fn deliver(&self, n: TickNo, frame: Option<(&Bytes, bool)>, generation: u64) -> Delivery {
+    pub(crate) fn deliver(
+        &self,
+        n: TickNo,
+        frame: Option<(&Bytes, bool)>,
+        generation: u64,
+    ) -> Delivery {
         let mut wire = self.lock();
         if !wire.attached || wire.dead || wire.generation != generation {
             return Delivery::Stale;
@@ -267,7 +272,7 @@ impl Outlet {
 
     /// The session's write of tick `n` while it hands over to the fan-out: written only if it
     /// is the next tick (the fan-out may have written it already).
-    pub async fn deliver_from_session(
+    pub(crate) async fn deliver_from_session(
         &self,
         n: TickNo,
         frame: Option<Bytes>,
@@ -341,13 +346,13 @@ impl Outlet {
         if opcode == Opcode::Text {
             self.sent_text();
         }
-        super::metrics::WS_FRAMES.fetch_add(1, Ordering::Relaxed);
-        super::metrics::WS_BYTES.fetch_add(len as u64, Ordering::Relaxed);
+        crate::server::metrics::WS_FRAMES.fetch_add(1, Ordering::Relaxed);
+        crate::server::metrics::WS_BYTES.fetch_add(len as u64, Ordering::Relaxed);
         self.flush_until(deadline).await
     }
 
     /// Finishes the remainder of a partly written frame, if there is one.
-    pub async fn flush(&self, timeout: Duration) -> io::Result<()> {
+    pub(crate) async fn flush(&self, timeout: Duration) -> io::Result<()> {
         self.flush_until(tokio::time::Instant::now() + timeout)
             .await
     }
@@ -387,7 +392,7 @@ impl Outlet {
 
     /// Hands tick delivery to the fan-out from tick `synced + 1` on. Returns the generation
     /// that identifies this attachment.
-    pub fn attach(&self, synced: TickNo) -> u64 {
+    pub(crate) fn attach(&self, synced: TickNo) -> u64 {
         let mut wire = self.lock();
         wire.attached = true;
         wire.synced = synced;
@@ -396,30 +401,30 @@ impl Outlet {
     }
 
     /// Takes tick delivery back; returns the last tick written.
-    pub fn detach(&self) -> TickNo {
+    pub(crate) fn detach(&self) -> TickNo {
         let mut wire = self.lock();
         wire.attached = false;
         wire.synced
     }
 
     /// Whether the fan-out still delivers (and under which attachment).
-    pub fn attachment(&self) -> Option<u64> {
+    pub(crate) fn attachment(&self) -> Option<u64> {
         let wire = self.lock();
         (wire.attached && !wire.dead).then_some(wire.generation)
     }
 
-    pub fn is_dead(&self) -> bool {
+    pub(crate) fn is_dead(&self) -> bool {
         self.lock().dead
     }
 
     /// Whether a remainder waits to be written.
-    pub fn has_pending(&self) -> bool {
+    pub(crate) fn has_pending(&self) -> bool {
         self.lock().pending.is_some()
     }
 
     /// Detaches (if attached) and wakes the session: the fan-out fell behind or the hub was
     /// reset, and the session must catch up on its own.
-    pub fn kick(&self) {
+    pub(crate) fn kick(&self) {
         self.lock().attached = false;
         self.wake.notify_one();
     }

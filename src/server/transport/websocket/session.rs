@@ -11,18 +11,21 @@
 //! After a Close (ours or the client's) it only reads, until the client answers or a grace
 //! period ends.
 
-use super::bucket::Bucket;
-use super::cluster::store::Store;
 use super::fanout::FanOut;
-use super::hub::{Hub, Start};
 use super::outlet::Outlet;
-use super::subscriber::{Forward, Out, Subscriber};
-use super::tick::Tick;
-use super::websocket::conn::{Conn, Incoming, ReadError};
-use super::websocket::frame::{close_code, close_payload, Opcode};
 use crate::protocol::{
     Channel, ClientMsg, ErrorCode, ErrorReply, Resume, ServerMsg, SnapshotReason,
 };
+use crate::server::bucket::Bucket;
+use crate::server::feed::archive::older_updates;
+use crate::server::feed::catalog::ChannelId;
+use crate::server::feed::hub::Start;
+use crate::server::feed::tick::{Tick, TickKind};
+use crate::server::rfc6455::conn::{Conn, Incoming, ReadError};
+use crate::server::rfc6455::frame::{close_code, close_payload, Opcode};
+use crate::server::transport::admission::Limits;
+use crate::server::transport::subscriber::{Forward, Out, OutKind, Subscriber};
+use crate::server::transport::feed_view::FeedView;
 use bytes::Bytes;
 use chrono::Utc;
 use std::sync::Arc;
@@ -31,45 +34,6 @@ use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
-/// The rules of a session. Defaults come from the server's configuration.
-#[derive(Clone, Debug)]
-pub struct Limits {
-    /// Channels one connection may hold.
-    pub max_subscriptions: usize,
-    /// The longest a session stays silent; a heartbeat fills the silence.
-    pub heartbeat: Duration,
-    /// How often the server pings the client.
-    pub ping_interval: Duration,
-    /// A client that sends nothing (not even a pong) for this long is closed.
-    pub client_timeout: Duration,
-    /// Client messages per second allowed on average...
-    pub rate_per_sec: f64,
-    /// ...and in a burst.
-    pub burst: f64,
-    /// A send that cannot complete in this time means the client stopped reading.
-    pub send_timeout: Duration,
-    /// A client this many ticks behind is conflated rather than replayed.
-    pub lag_ticks: u64,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_subscriptions: 4096,
-            heartbeat: Duration::from_secs(1),
-            ping_interval: Duration::from_secs(5),
-            client_timeout: Duration::from_secs(15),
-            rate_per_sec: 20.0,
-            burst: 40.0,
-            send_timeout: Duration::from_secs(10),
-            lag_ticks: 256,
-        }
-    }
-}
-
-/// Largest client message accepted. Clients send small JSON requests; a small limit keeps a
-/// hostile client from making us buffer megabytes. A larger one is answered with close 1009.
-pub const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
 /// An invalid message costs this many tokens, so a client sending garbage is cut off sooner
 /// than one sending valid requests quickly.
 const INVALID_COST: f64 = 5.0;
@@ -86,17 +50,15 @@ enum Stop {
 
 /// How a session ended, for the connection log.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Ended {
+pub(crate) struct Ended {
     /// The close code sent or received, if any.
-    pub code: Option<u16>,
-    pub messages_sent: u64,
-    pub lag_events: u64,
+    pub(crate) code: Option<u16>,
+    pub(crate) messages_sent: u64,
+    pub(crate) lag_events: u64,
 }
 
 struct Session {
     conn: Conn,
-    /// The cluster's Redis, for resumes older than the hub's history.
-    store: Option<Arc<Store>>,
     outlet: Arc<Outlet>,
     fanout: Arc<FanOut>,
     sub: Subscriber,
@@ -116,23 +78,21 @@ async fn recv(rx: &mut Option<broadcast::Receiver<Arc<Tick>>>) -> Result<Arc<Tic
 }
 
 /// Runs one client's session until its socket ends or the server shuts down.
-pub async fn run(
+pub(crate) async fn run(
     conn: Conn,
     outlet: Arc<Outlet>,
-    hub: Arc<Hub>,
+    feed: Arc<FeedView>,
     fanout: Arc<FanOut>,
-    store: Option<Arc<Store>>,
     limits: Limits,
     shutdown: CancellationToken,
 ) -> Ended {
     // The receiver comes first: everything published from here on reaches this session.
-    let rx = Some(hub.receiver());
+    let rx = Some(feed.hub.receiver());
     let mut s = Session {
         conn,
-        store,
         outlet,
         fanout,
-        sub: Subscriber::new(hub),
+        sub: Subscriber::new(feed),
         rx,
         bucket: Bucket::new(limits.rate_per_sec, limits.burst),
         limits,
@@ -142,25 +102,9 @@ pub async fn run(
     // Taken before the catalog is read for the welcome: a listing in between is not missed.
     let mut listings = s.sub.hub().listings();
     listings.borrow_and_update();
-    let welcome = ServerMsg::Welcome {
-        epoch: s.sub.hub().epoch(),
-        ts: Utc::now(),
-        heartbeat_ms: s.limits.heartbeat.as_millis() as u32,
-        max_subscriptions: s.limits.max_subscriptions as u32,
-        symbols: s.sub.hub().catalog().symbols().to_vec(),
-    };
-    let mut told = match &welcome {
-        ServerMsg::Welcome { symbols, .. } => symbols.len(),
-        _ => 0,
-    };
-    let sent = s.send_msg(&welcome).await;
-    // Locals of an async fn live as long as its future: without this, every session would
-    // keep its copy of the symbol list (24 B a symbol plus the name) for as long as it is
-    // connected (massif: 24 KB a client with 1,000 symbols).
-    drop(welcome);
-    if sent.is_err() {
+    let Ok(mut told) = s.greet().await else {
         return s.finish();
-    }
+    };
 
     let mut timer = tokio::time::interval(s.limits.heartbeat.min(s.limits.ping_interval));
     timer.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -225,6 +169,23 @@ fn sent(result: std::io::Result<()>) -> Result<(), Stop> {
 }
 
 impl Session {
+    /// The welcome; returns how many symbols it listed.
+    async fn greet(&mut self) -> Result<usize, Stop> {
+        let symbols = self.sub.hub().catalog().symbols().to_vec();
+        let told = symbols.len();
+        let welcome = ServerMsg::Welcome {
+            epoch: self.sub.hub().epoch(),
+            ts: Utc::now(),
+            heartbeat_ms: self.limits.heartbeat.as_millis() as u32,
+            max_subscriptions: self.limits.max_subscriptions as u32,
+            symbols,
+        };
+        // Returned rather than kept: locals of an async fn live as long as its future, and
+        // every session would keep its copy of the symbol list (24 B a symbol plus the name)
+        // for as long as it is connected (massif: 24 KB a client with 1,000 symbols).
+        self.send_msg(&welcome).await.map(|()| told)
+    }
+
     fn finish(self) -> Ended {
         self.outlet.detach();
         self.conn.shutdown();
@@ -256,7 +217,7 @@ impl Session {
     }
 
     async fn send_out(&mut self, out: &Out) -> Result<(), Stop> {
-        let shared = matches!(out.kind, super::subscriber::OutKind::Batch);
+        let shared = matches!(out.kind, OutKind::Batch);
         self.send_text(out.json.clone(), shared).await
     }
 
@@ -313,12 +274,10 @@ impl Session {
             };
             match rx.try_recv() {
                 Ok(tick) => {
-                    if tick.n <= self.sub.synced()
-                        && matches!(tick.kind, super::tick::TickKind::Data)
-                    {
+                    if tick.n <= self.sub.synced() && matches!(tick.kind, TickKind::Data) {
                         continue;
                     }
-                    if let super::tick::TickKind::Reset(reason) = tick.kind {
+                    if let TickKind::Reset(reason) = tick.kind {
                         // A reset: back to forwarding ourselves; attach again at a later tick.
                         self.detach_now();
                         let outs = self.sub.reopen(reason);
@@ -486,7 +445,7 @@ impl Session {
 
     /// Answers an invalid message with its error; too many of them close the connection.
     async fn refuse(&mut self, reply: ErrorReply) -> Result<(), Stop> {
-        super::metrics::error_sent(reply.code);
+        crate::server::metrics::error_sent(reply.code);
         if !self.bucket.take(INVALID_COST) {
             return self
                 .close(close_code::POLICY, "too many invalid messages")
@@ -535,62 +494,21 @@ impl Session {
             self.sub.channels().contains(c)
         });
         self.send_msg(&ServerMsg::Ack { id, channels }).await?;
-        let older = self.older_history(&starts).await;
+        let older = older_updates(self.sub.feed().archive(), self.sub.hub(), &starts).await;
         let outs = self.sub.open_with(&starts, &older);
         self.send_outs(outs).await?;
         self.attach_if_in_sync().await
     }
-
-    async fn older_history(
-        &self,
-        starts: &[(super::catalog::ChannelId, Start)],
-    ) -> std::collections::BTreeMap<super::catalog::ChannelId, Vec<super::tick::Encoded>> {
-        match &self.store {
-            Some(store) => older_history(store, self.sub.hub(), starts).await,
-            None => std::collections::BTreeMap::new(),
-        }
-    }
-}
-
-/// In a cluster, the updates a resume needs from before this node's history, read from the
-/// channels' streams in Redis (a client coming from another node, or back after a long
-/// absence). Whatever cannot be read in time is answered with a snapshot instead.
-pub async fn older_history(
-    store: &Store,
-    hub: &Hub,
-    starts: &[(super::catalog::ChannelId, Start)],
-) -> std::collections::BTreeMap<super::catalog::ChannelId, Vec<super::tick::Encoded>> {
-    let mut older = std::collections::BTreeMap::new();
-    let missing = hub.missing_history(starts);
-    if missing.is_empty() {
-        return older;
-    }
-    let epoch = hub.epoch();
-    let fetch = async {
-        for (id, seq, base) in missing {
-            match store.channel_range(epoch, id, seq, base).await {
-                Ok(updates) => {
-                    older.insert(id, updates);
-                }
-                Err(err) => {
-                    tracing::debug!(%err, "cannot read older history from Redis");
-                    break;
-                }
-            }
-        }
-    };
-    let _ = tokio::time::timeout(Duration::from_secs(2), fetch).await;
-    older
 }
 
 /// What a subscribe asks for each channel: a resume where the client gave a position, a
 /// snapshot for a new channel, nothing for one already streaming without a position.
-pub fn starts(
-    ids: &[super::catalog::ChannelId],
+pub(crate) fn starts(
+    ids: &[ChannelId],
     channels: &[Channel],
     resume: Option<&Resume>,
-    held: impl Fn(super::catalog::ChannelId) -> bool,
-) -> Vec<(super::catalog::ChannelId, Start)> {
+    held: impl Fn(ChannelId) -> bool,
+) -> Vec<(ChannelId, Start)> {
     let mut seen = std::collections::BTreeSet::new();
     ids.iter()
         .zip(channels)
