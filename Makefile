@@ -9,10 +9,15 @@ BIN := $(TARGET_DIR)/release/livetape
 # Port for the end-to-end run, away from a dashboard you may have open on :3000.
 E2E_PORT ?= 3107
 
-.PHONY: setup build run dev test lint unit e2e soak soak-run soak-leak-check fuzz autobahn bench cluster clean
+.PHONY: setup setup-test build run dev test lint unit e2e soak soak-run soak-leak-check fuzz autobahn bench cluster clean
 
+## What running the dashboard needs (the toolchain, cargo-leptos, wasm-bindgen, wasm-opt).
 setup:
 	@bash scripts/setup.sh
+
+## That, and what the tests run for real (nextest, Chromium, Redis, HAProxy, nginx, ...).
+setup-test:
+	@bash scripts/setup.sh test
 
 ## Optimised site (WASM bundle, CSS, assets in target/site) and server binary.
 build: setup
@@ -31,7 +36,7 @@ dev: setup
 
 ## Every test: format and lint, unit and integration, Playwright in Chromium, Autobahn
 ## conformance of the WebSocket code, a 60 s soak.
-test: setup lint unit build e2e
+test: setup-test lint unit build e2e
 	bash scripts/autobahn.sh
 	@$(MAKE) --no-print-directory soak-run SOAK_SECS=60
 
@@ -89,11 +94,11 @@ autobahn:
 
 ## A cluster on loopback: Redis, two producers, three edges, HAProxy on $(CLUSTER_PORT).
 CLUSTER_PORT ?= 3000
-cluster: build
+cluster: setup-test build
 	CLUSTER_PORT=$(CLUSTER_PORT) LIVETAPE_BIN=$(BIN) bash scripts/cluster.sh
 
 ## Side-by-side benchmarks on loopback (livetape vs Node ws); writes docs/benchmarks.md.
-bench: setup
+bench: setup-test
 	bash scripts/bench.sh
 
 clean:

@@ -45,6 +45,9 @@ enum Kind {
     Ws,
     /// The Node `ws` peer that batches a tick's events into one frame.
     Wsbatch,
+    /// The Node `ws` peer that sends each client its own symbols' quotes, one frame per tick
+    /// (`bench/peers/ws-personal-server.js`).
+    Wspersonal,
     Socketio,
 }
 
@@ -82,6 +85,42 @@ struct Args {
     /// Offer permessage-deflate, as browsers do.
     #[arg(long)]
     deflate: bool,
+    /// Each client watches this many symbols of the universe, drawn at random (seeded by its
+    /// number); 0: every symbol.
+    #[arg(long, default_value_t = 0)]
+    watch: usize,
+    /// The personalised peer's universe (its symbol names, as bench/peers/feed.js makes them).
+    #[arg(long, default_value_t = 10_000)]
+    peer_universe: usize,
+}
+
+/// Channels per subscribe request (a request is at most 64 KiB).
+const CHUNK: usize = 1_000;
+
+/// The symbols client `i` watches: `watch` of `universe` at random, seeded by `i` (every run,
+/// and every server, gets the same watchlists), or all of them.
+fn watchlist(i: usize, watch: usize, universe: &[String]) -> Vec<String> {
+    use rand::seq::IndexedRandom;
+    use rand::SeedableRng;
+    if watch == 0 || watch >= universe.len() {
+        return universe.to_vec();
+    }
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(i as u64);
+    universe.choose_multiple(&mut rng, watch).cloned().collect()
+}
+
+/// The personalised peer's symbols (bench/peers/feed.js, `symbolsOf`).
+fn peer_symbols(count: usize) -> Vec<String> {
+    const LISTED: [&str; 10] = [
+        "AAPL", "MSFT", "NVDA", "AMZN", "GOOGL", "META", "TSLA", "JPM", "V", "XOM",
+    ];
+    let letter = |k: usize| char::from(b'A' + (k % 26) as u8);
+    (0..count)
+        .map(|i| match LISTED.get(i) {
+            Some(s) => s.to_string(),
+            None => format!("Q{}{}{}", letter(i / 676), letter(i / 26), letter(i)),
+        })
+        .collect()
 }
 
 /// Shared counters; histograms are sharded to keep lock contention low.
@@ -397,40 +436,71 @@ async fn connect(i: usize, args: &Args, small_receive_buffer: bool) -> Option<Ws
     Some(Ws::Plain(Box::new(ws)))
 }
 
-/// The handshake's replies: livetape's subscribe after its welcome, Socket.IO's namespace
-/// join after the Engine.IO open and its pong after every ping. `None` for anything else.
-fn reply(kind: Kind, text: &str) -> Option<String> {
+/// The handshake's replies: livetape's request for the symbols after its welcome and the
+/// subscribe (in requests of `CHUNK`) to client `i`'s watchlist once it has them,
+/// Socket.IO's namespace join after the Engine.IO open and its pong after every ping.
+fn reply(kind: Kind, text: &str, i: usize, args: &Args) -> Vec<String> {
+    let json = |m: &ClientMsg| serde_json::to_string(m).expect("requests serialise");
     match kind {
         Kind::Livetape => match serde_json::from_str(text) {
-            Ok(ServerMsg::Welcome { symbols, .. }) => {
-                let sub = ClientMsg::Subscribe {
-                    id: 1,
-                    channels: symbols.into_iter().map(Channel::Quotes).collect(),
-                    resume: None,
-                };
-                Some(serde_json::to_string(&sub).expect("requests serialise"))
+            Ok(ServerMsg::Welcome { .. }) => vec![json(&ClientMsg::Symbols {
+                id: 0,
+                offset: 0,
+                limit: 100_000,
+            })],
+            Ok(ServerMsg::Symbols { symbols, .. }) => {
+                let channels: Vec<Channel> = watchlist(i, args.watch, &symbols)
+                    .into_iter()
+                    .map(Channel::Quotes)
+                    .collect();
+                channels
+                    .chunks(CHUNK)
+                    .enumerate()
+                    .map(|(k, chunk)| {
+                        json(&ClientMsg::Subscribe {
+                            id: 1 + k as u64,
+                            channels: chunk.to_vec(),
+                            resume: None,
+                        })
+                    })
+                    .collect()
             }
-            _ => None,
+            _ => Vec::new(),
         },
-        Kind::Socketio if text.starts_with('0') => Some("40".into()),
-        Kind::Socketio if text == "2" => Some("3".into()),
-        _ => None,
+        Kind::Socketio if text.starts_with('0') => vec!["40".into()],
+        Kind::Socketio if text == "2" => vec!["3".into()],
+        _ => Vec::new(),
     }
 }
 
-/// Answers the handshake until subscribed: livetape's ack or Socket.IO's namespace join.
-async fn subscribe(kind: Kind, ws: &mut Ws) -> Option<()> {
+/// The requests that open a personalised peer's stream: its watchlist.
+fn peer_subscribe(i: usize, args: &Args) -> String {
+    let symbols = watchlist(i, args.watch, &peer_symbols(args.peer_universe));
+    serde_json::json!({ "subscribe": symbols }).to_string()
+}
+
+/// Answers the handshake until subscribed: livetape's last ack or Socket.IO's namespace
+/// join (the personalised peer's subscribe is sent on connecting).
+async fn subscribe(kind: Kind, ws: &mut Ws, i: usize, args: &Args) -> Option<()> {
+    let mut last_subscribe = u64::MAX;
     while let Ok(msg) = ws.next_text().await {
         let Some(Text { text, .. }) = msg else {
             continue;
         };
-        if let Some(r) = reply(kind, &text) {
+        let replies = reply(kind, &text, i, args);
+        if text.starts_with(r#"{"type":"symbols""#) {
+            last_subscribe = replies.len() as u64;
+        }
+        for r in replies {
             ws.send_text(r).await.ok()?;
         }
         let done = match kind {
-            Kind::Livetape => text.starts_with(r#"{"type":"ack""#),
+            Kind::Livetape => matches!(
+                serde_json::from_str(&text),
+                Ok(ServerMsg::Ack { id, .. }) if id == last_subscribe
+            ),
             Kind::Socketio => text.starts_with("40"),
-            Kind::Ws | Kind::Wsbatch => true,
+            Kind::Ws | Kind::Wsbatch | Kind::Wspersonal => true,
         };
         if done {
             return Some(());
@@ -446,12 +516,18 @@ async fn stalled_client(i: usize, args: Arc<Args>, stop: Arc<AtomicBool>) {
         return;
     };
     // Read until subscribed; the `ws` peer needs no handshake.
-    if !matches!(args.kind, Kind::Ws | Kind::Wsbatch)
-        && tokio::time::timeout(Duration::from_secs(10), subscribe(args.kind, &mut ws))
-            .await
-            .ok()
-            .flatten()
-            .is_none()
+    if args.kind == Kind::Wspersonal && ws.send_text(peer_subscribe(i, &args)).await.is_err() {
+        eprintln!("the stalled client could not subscribe");
+    }
+    if !matches!(args.kind, Kind::Ws | Kind::Wsbatch | Kind::Wspersonal)
+        && tokio::time::timeout(
+            Duration::from_secs(10),
+            subscribe(args.kind, &mut ws, i, &args),
+        )
+        .await
+        .ok()
+        .flatten()
+        .is_none()
     {
         eprintln!("the stalled client could not subscribe");
     }
@@ -466,6 +542,9 @@ async fn client(i: usize, args: Arc<Args>, stats: Arc<Stats>, stop: Arc<AtomicBo
         return fail(&stats);
     };
     stats.connected.fetch_add(1, Ordering::Relaxed);
+    if args.kind == Kind::Wspersonal && ws.send_text(peer_subscribe(i, &args)).await.is_err() {
+        return fail(&stats);
+    }
     let mut checked = false;
     while !stop.load(Ordering::Relaxed) {
         let next = tokio::time::timeout(Duration::from_millis(500), ws.next_text()).await;
@@ -495,7 +574,7 @@ async fn client(i: usize, args: Arc<Args>, stats: Arc<Stats>, stop: Arc<AtomicBo
                     stats.record(i, 1, bytes, n, latency(ts));
                 }
             }
-            Kind::Wsbatch => {
+            Kind::Wsbatch | Kind::Wspersonal => {
                 if !checked {
                     checked = true;
                     if !check_peer_batch(text) {
@@ -519,7 +598,7 @@ async fn client(i: usize, args: Arc<Args>, stats: Arc<Stats>, stop: Arc<AtomicBo
                 }
             }
             _ => {
-                if let Some(r) = reply(args.kind, text) {
+                for r in reply(args.kind, text, i, &args) {
                     if ws.send_text(r).await.is_err() {
                         stats.errors.fetch_add(1, Ordering::Relaxed);
                         return;

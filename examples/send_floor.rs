@@ -149,8 +149,8 @@ fn now_us() -> i64 {
     chrono::Utc::now().timestamp_micros()
 }
 
-/// What livetape says before its first batch to the load generator: the `welcome` naming every
-/// symbol, and the `ack` of the subscribe to their quotes that the client sends in reply.
+/// What livetape says before its first batch to the load generator: the `welcome`, the list
+/// of symbols the client asks for, and the `ack` of the subscribe to their quotes that follows.
 fn livetape_greeting(symbols: &[String]) -> Vec<u8> {
     let limits = Limits::default();
     let welcome = ServerMsg::Welcome {
@@ -158,6 +158,16 @@ fn livetape_greeting(symbols: &[String]) -> Vec<u8> {
         ts: Utc::now(),
         heartbeat_ms: limits.heartbeat.as_millis() as u32,
         max_subscriptions: limits.max_subscriptions as u32,
+        universe: symbols.len() as u32,
+        max_view_rows: 500,
+        max_views: 4,
+    };
+    // The answers to the requests the load generator is about to send: the list of symbols,
+    // then the ack of its subscribe (the floor reads nothing).
+    let list = ServerMsg::Symbols {
+        id: 0,
+        total: symbols.len() as u32,
+        offset: 0,
         symbols: symbols.to_vec(),
     };
     let ack = ServerMsg::Ack {
@@ -165,7 +175,12 @@ fn livetape_greeting(symbols: &[String]) -> Vec<u8> {
         channels: symbols.iter().cloned().map(Channel::Quotes).collect(),
     };
     let json = |m: &ServerMsg| serde_json::to_vec(m).expect("server messages serialise");
-    [frame(&json(&welcome), false), frame(&json(&ack), false)].concat()
+    [
+        frame(&json(&welcome), false),
+        frame(&json(&list), false),
+        frame(&json(&ack), false),
+    ]
+    .concat()
 }
 
 /// The peer's tick: `count` quotes cycling over 1,000 symbols.

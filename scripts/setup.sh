@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# Installs everything livetape needs to build, run and test, and skips whatever is already there.
-# Safe to run again and again; `make run` and `make test` call it first.
+# Installs what livetape needs, and skips whatever is already there. Safe to run again and
+# again; `make run` and `make test` call it first.
 #
-# Installs: the Rust toolchain pinned in rust-toolchain.toml (with the wasm32 target),
-# cargo-leptos, the wasm-bindgen CLI matching Cargo.lock, cargo-nextest, Debian's chromium, redis-server,
-# haproxy, nginx, prometheus (for promtool) and hey, and from npm (with lock files) binaryen's
-# wasm-opt in scripts/wasm-opt/ and Playwright in end2end/.
+#   scripts/setup.sh        what building and running the dashboard needs: the Rust toolchain
+#                           pinned in rust-toolchain.toml (with the wasm32 target),
+#                           cargo-leptos, the wasm-bindgen CLI matching Cargo.lock, npm's
+#                           binaryen (wasm-opt, in scripts/wasm-opt/), brotli and zopfli
+#   scripts/setup.sh test   that, and what the tests run for real: cargo-nextest, Debian's
+#                           chromium, redis-server, haproxy, nginx, prometheus (promtool), hey
+#                           and python3-venv, and Playwright from npm (in end2end/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+FOR=${1:-run}
 
 step() { printf '\n==> %s\n' "$*"; }
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -30,19 +34,23 @@ npm_ci() {
 
 # --- Debian packages -------------------------------------------------------------------------
 missing=()
-[ -x /usr/bin/chromium ] || missing+=(chromium)
-# The cluster (Redis, HAProxy), the SSE proxy test (nginx), metrics checks (promtool) and the
-# page-storm benchmark (hey): real services the tests start on free loopback ports.
-have redis-server || missing+=(redis-server)
-have haproxy || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
-have nginx || [ -x /usr/sbin/nginx ] || missing+=(nginx)
-have promtool || missing+=(prometheus)
-have hey || missing+=(hey)
 # The bundle is precompressed at build time (scripts/precompress.sh).
 have brotli || missing+=(brotli)
 have zopfli || missing+=(zopfli)
-# The Autobahn run installs PyPI's kosoku into a virtualenv (scripts/autobahn.sh).
-python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+if [ "$FOR" = test ]; then
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+  # The cluster (Redis and Sentinel, HAProxy), the SSE proxy test (nginx), metrics checks
+  # (promtool) and the page-storm benchmark (hey): real services the tests start on free
+  # loopback ports.
+  have redis-server || missing+=(redis-server)
+  have redis-sentinel || missing+=(redis-sentinel)
+  have haproxy || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
+  have nginx || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+  have promtool || missing+=(prometheus)
+  have hey || missing+=(hey)
+  # The Autobahn run installs PyPI's kosoku into a virtualenv (scripts/autobahn.sh).
+  python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   step "Installing Debian packages: ${missing[*]}"
   SUDO=""
@@ -82,15 +90,18 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q " ${WASM_BINDGEN_VERSION}$"; t
     || cargo "+${TOOLCHAIN}" install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
 fi
 
-# --- cargo-nextest: runs the Rust tests with the groups in .config/nextest.toml (the cluster
-# and fault tests one at a time) and kills a hung test instead of waiting forever -----------
-if ! cargo nextest --version >/dev/null 2>&1; then
-  step "Building cargo-nextest (once; a few minutes)"
-  cargo "+${TOOLCHAIN}" install cargo-nextest --locked
+# --- npm: wasm-opt (binaryen) --------------------------------------------------------------
+npm_ci scripts/wasm-opt
+
+if [ "$FOR" = test ]; then
+  # --- cargo-nextest: runs the Rust tests with the groups in .config/nextest.toml (the
+  # cluster and fault tests one at a time) and kills a hung test instead of waiting forever
+  if ! cargo nextest --version >/dev/null 2>&1; then
+    step "Building cargo-nextest (once; a few minutes)"
+    cargo "+${TOOLCHAIN}" install cargo-nextest --locked
+  fi
+  # --- Playwright from npm (its browser is Debian's chromium) ----------------------------
+  npm_ci end2end
 fi
 
-# --- npm tools: wasm-opt (binaryen) and Playwright (its browser is Debian's chromium) --------
-npm_ci scripts/wasm-opt
-npm_ci end2end
-
-step "Setup complete: rust ${TOOLCHAIN}, $(cargo-leptos --version), $(wasm-bindgen --version), $(wasm-opt --version | head -n1), $(/usr/bin/chromium --version 2>/dev/null)"
+step "Setup complete ($FOR): rust ${TOOLCHAIN}, $(cargo-leptos --version), $(wasm-bindgen --version), $(wasm-opt --version | head -n1)$([ "$FOR" = test ] && echo ", $(/usr/bin/chromium --version 2>/dev/null)")"

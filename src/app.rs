@@ -1,13 +1,13 @@
 //! The page: the HTML shell (server only) and the root component (server and browser).
 
 use crate::ui::announcer::Announcer;
+use crate::ui::breadth::BreadthPanel;
 use crate::ui::detail::DetailPanel;
 use crate::ui::market::MarketTable;
+use crate::ui::page_state::PageState;
 use crate::ui::scoreboard::Scoreboard;
 use crate::ui::status::StatusBar;
-#[cfg(not(feature = "hydrate"))]
-use crate::ui::store::PageRest;
-use crate::ui::store::{Dashboard, PageState};
+use crate::ui::store::Dashboard;
 use crate::ui::ticker::TickerTape;
 use leptos::prelude::*;
 #[cfg(feature = "ssr")]
@@ -88,16 +88,10 @@ pub(crate) fn App() -> impl IntoView {
     #[cfg(not(feature = "hydrate"))]
     let page = use_context::<PageState>().unwrap_or_default();
     let dash = Dashboard::new(&page);
-    // The server's dashboard holds every row (the snapshot table and the counts show them
-    // all); the browser's gets the rest after hydration.
-    #[cfg(not(feature = "hydrate"))]
-    if let Some(rest) = use_context::<PageRest>() {
-        dash.add_rows(rest);
-    }
     provide_context(dash);
 
     // After hydration, in a task of its own (an effect would run in hydration's task):
-    // preferences, timers, the rest of a large grid, then the feed.
+    // preferences, timers, then the feed.
     #[cfg(feature = "hydrate")]
     let page_tick = page.tick;
     #[cfg(feature = "hydrate")]
@@ -108,18 +102,13 @@ pub(crate) fn App() -> impl IntoView {
         )
     });
 
-    // Both parts of the page's state travel as JSON: this page's (decoded before hydration)
-    // and the rest of a large grid's quotes (decoded after, see `server::page`).
+    // The page's state travels as JSON, decoded before hydration (see `load_page_state`).
     #[cfg(not(feature = "hydrate"))]
-    let (state, rest) = (
-        script_json(Some(&page)),
-        script_json(use_context::<PageRest>()),
-    );
+    let state = script_json(Some(&page));
     #[cfg(feature = "hydrate")]
-    let (state, rest) = (String::new(), String::new());
+    let state = String::new();
     view! {
         <script type="application/json" id="page-state" inner_html=state></script>
-        <script type="application/json" id="page-rest" inner_html=rest></script>
         <Stylesheet id="leptos" href="/pkg/livetape.css"/>
         <Title text="livetape · live market & scores"/>
         <a class="skip" href="#market-title">"Skip to the market"</a>
@@ -129,6 +118,7 @@ pub(crate) fn App() -> impl IntoView {
             <MarketTable/>
             <div class="side">
                 <DetailPanel/>
+                <BreadthPanel/>
                 <Scoreboard/>
             </div>
         </main>

@@ -54,4 +54,4 @@ pub use crate::server::transport::sse::{parse_channels, parse_position};
 pub use crate::server::sources::replay::Replay;
 
 /// What the page embeds for hydration.
-pub use crate::ui::store::PageState;
+pub use crate::ui::page_state::PageState;

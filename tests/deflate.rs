@@ -21,11 +21,26 @@ fn subscribe(id: u64, channels: &[Channel]) -> Vec<u8> {
     .unwrap()
 }
 
+/// The welcome, then the names of the universe (asked for, as a client that follows them).
 async fn welcome_symbols(ws: &mut RawWs) -> Vec<String> {
     let text = ws.next_text().await.unwrap();
     match serde_json::from_slice(&text).unwrap() {
-        ServerMsg::Welcome { symbols, .. } => symbols,
+        ServerMsg::Welcome { .. } => {}
         other => panic!("expected a welcome, got {other:?}"),
+    }
+    let ask = ClientMsg::Symbols {
+        id: 99,
+        offset: 0,
+        limit: 10_000,
+    };
+    ws.send_text(&serde_json::to_vec(&ask).unwrap(), false)
+        .await
+        .unwrap();
+    loop {
+        let text = ws.next_text().await.unwrap();
+        if let ServerMsg::Symbols { symbols, .. } = serde_json::from_slice(&text).unwrap() {
+            return symbols;
+        }
     }
 }
 

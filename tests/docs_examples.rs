@@ -211,8 +211,12 @@ async fn every_client_message_in_the_protocol_doc_gets_the_documented_reply() {
             continue;
         };
         let (id, expected_type) = match &request {
-            ClientMsg::Subscribe { id, .. } | ClientMsg::Unsubscribe { id, .. } => (*id, "ack"),
+            ClientMsg::Subscribe { id, .. }
+            | ClientMsg::Unsubscribe { id, .. }
+            | ClientMsg::View { id, .. }
+            | ClientMsg::CloseView { id, .. } => (*id, "ack"),
             ClientMsg::Ping { id } => (*id, "pong"),
+            ClientMsg::Symbols { id, .. } => (*id, "symbols"),
         };
         // The documented reply: the next server message with this id, before the next request.
         let documented: Option<Value> = blocks[i + 1..]
@@ -234,6 +238,7 @@ async fn every_client_message_in_the_protocol_doc_gets_the_documented_reply() {
             match msg {
                 ServerMsg::Ack { id: got, .. }
                 | ServerMsg::Pong { id: got, .. }
+                | ServerMsg::Symbols { id: got, .. }
                 | ServerMsg::Error(livetape::protocol::ErrorReply { id: Some(got), .. })
                     if got == id =>
                 {

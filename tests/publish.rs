@@ -405,7 +405,11 @@ async fn a_new_symbol_is_told_to_open_dashboards_and_refused_without_permission(
     let s = api_server(|_| {}).await;
     let mut open = Client::connect(&s).await;
     let mut sse =
-        support::sse::SseClient::connect(&format!("http://{}/sse?channels=scores:*", s.addr), None)
+        // An event stream that follows the list of symbols (`symbols=1`).
+        support::sse::SseClient::connect(
+            &format!("http://{}/sse?channels=scores:*&symbols=1", s.addr),
+            None,
+        )
             .await
             .unwrap();
     let (status, body) = post(&s, Some(TOKEN), batch(vec![quote("NEWCO", 5.0, 5.2, 5.1)])).await;

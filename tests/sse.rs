@@ -90,7 +90,10 @@ async fn a_stream_starts_with_welcome_and_snapshot_then_ordered_batches() {
         .unwrap();
     let first = sse.next(Duration::from_secs(5)).await.unwrap();
     assert_eq!(first.kind, "welcome");
-    let ServerMsg::Welcome { symbols, epoch, .. } = first.msg else {
+    let ServerMsg::Welcome {
+        universe, epoch, ..
+    } = first.msg
+    else {
         panic!("a welcome first")
     };
     let mut f = Follow::default();
@@ -123,7 +126,7 @@ async fn a_stream_starts_with_welcome_and_snapshot_then_ordered_batches() {
         }
         f.apply(&e.msg);
     }
-    assert_eq!(snapshot_channels, symbols.len() + League::ALL.len());
+    assert_eq!(snapshot_channels, universe as usize + League::ALL.len());
     assert_eq!((f.gaps, f.duplicates), (0, 0));
     assert!(f.applied > 30);
 }

@@ -6,11 +6,15 @@
 // ticks(rate, tickMs, emitTick): every `tickMs`, that tick's rate*tickMs/1000 events at once,
 // all stamped with the tick's time (as livetape's simulator stamps a tick), for the batched peer.
 
-// Symbols: enough distinct ones that a 100 ms tick at 10,000 events/s moves each at most once.
+// Symbols: enough distinct ones that a 100 ms tick at 10,000 events/s moves each at most once;
+// a universe of `count` for the personalised peer (`symbolsOf`, the same names the load
+// generator subscribes to).
 const LISTED = ['AAPL', 'MSFT', 'NVDA', 'AMZN', 'GOOGL', 'META', 'TSLA', 'JPM', 'V', 'XOM'];
 const letter = (k) => String.fromCharCode(65 + (k % 26));
-const symbols = Array.from({ length: 1000 }, (_, i) =>
-  i < LISTED.length ? LISTED[i] : `Q${letter(Math.floor(i / 676))}${letter(Math.floor(i / 26))}${letter(i)}`);
+const symbolsOf = (count) => Array.from({ length: count }, (_, i) =>
+  i < LISTED.length ? LISTED[i]
+    : `Q${letter(Math.floor(i / 676))}${letter(Math.floor(i / 26))}${letter(i)}`);
+let symbols = symbolsOf(1000);
 
 // performance.timeOrigin can sit a fraction of a millisecond off Date.now(), which is more
 // than the latency measured here: anchor to the edge of a Date.now() millisecond once, then
@@ -53,8 +57,10 @@ function feed(rate, emit) {
   }, 10);
 }
 
-// Calls emitTick(ts, events) every `tickMs` with the events owed for that tick (none: no call).
-function ticks(rate, tickMs, emitTick) {
+// Calls emitTick(ts, events) every `tickMs` with the events owed for that tick (none: no call);
+// with `universe`, the events move that many symbols (round robin) instead of 1,000.
+function ticks(rate, tickMs, emitTick, universe) {
+  if (universe) symbols = symbolsOf(universe);
   let owed = 0;
   let last = performance.now();
   setInterval(() => {
@@ -71,4 +77,4 @@ function ticks(rate, tickMs, emitTick) {
   }, tickMs);
 }
 
-module.exports = { feed, ticks };
+module.exports = { feed, ticks, symbolsOf };

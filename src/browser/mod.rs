@@ -2,12 +2,19 @@
 //!
 //! # Layout
 //!
-//! - `stream`: the dashboard's stream of the feed: subscribes, resumes, applies what arrives,
-//!   repairs gaps, reconnects, and falls back from WebSocket to Server-Sent Events.
+//! - `stream`: the connection's life: connect, fall back from WebSocket to Server-Sent Events
+//!   and back, notice a silent server, reconnect with backoff; the status bar's timer.
+//! - `apply`: what each of the server's messages does to the dashboard.
+//! - `requests`: what the page asks for as the user acts (its channels, the grid's view, the
+//!   repair of a gap), in small, paced requests.
+//! - `state`: the feed's own state and the helpers every part uses.
 //! - `transport`: one connection (a `WebSocket` or an `EventSource`) behind one interface.
 //! - `prefs`: the preferences saved in the browser.
 
+mod apply;
 mod prefs;
+mod requests;
+mod state;
 mod stream;
 mod transport;
 

@@ -1,7 +1,7 @@
 //! The user's choices (watchlist, sort, theme, alerts, selected symbol) kept in localStorage,
 //! restored after hydration and saved on every change; and the theme applied to the document.
 
-use crate::protocol::Interval;
+use crate::protocol::{Interval, SortKey};
 use crate::ui::store::{Dashboard, Theme};
 use leptos::prelude::*;
 use serde::{de::DeserializeOwned, Serialize};
@@ -28,8 +28,18 @@ pub(crate) fn restore_and_persist(dash: Dashboard) {
     if let Some(w) = load("livetape.watch") {
         p.watch.set(w);
     }
-    if let Some(s) = load("livetape.sort") {
-        p.sort.set(s);
+    if let Some((sort, desc)) = load::<(SortKey, bool)>("livetape.sort") {
+        // The saved order, unless the address asked for one (a shared link wins).
+        if dash
+            .grid
+            .spec
+            .with_untracked(|s| s.sort == SortKey::Listing && !s.desc)
+        {
+            dash.grid.spec.update(|s| {
+                s.sort = sort;
+                s.desc = desc;
+            });
+        }
     }
     if let Some(t) = load("livetape.theme") {
         p.theme.set(t);
@@ -38,15 +48,17 @@ pub(crate) fn restore_and_persist(dash: Dashboard) {
         p.alerts.set(a);
     }
     if let Some((symbol, interval)) = load::<(String, Interval)>("livetape.detail") {
-        let known = dash
-            .rows
-            .with_untracked(|r| r.iter().any(|r| *r.symbol == *symbol));
-        if known {
+        // A symbol the market no longer lists is refused by the server and the panel stays
+        // empty; a valid one streams as soon as it is subscribed.
+        if !symbol.is_empty() {
             dash.select(symbol, interval);
         }
     }
     Effect::new(move |_| save("livetape.watch", &p.watch.get()));
-    Effect::new(move |_| save("livetape.sort", &p.sort.get()));
+    Effect::new(move |_| {
+        let (sort, desc) = dash.grid.spec.with(|s| (s.sort, s.desc));
+        save("livetape.sort", &(sort, desc));
+    });
     Effect::new(move |_| save("livetape.alerts", &p.alerts.get()));
     Effect::new(move |_| {
         save(

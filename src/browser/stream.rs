@@ -22,14 +22,14 @@
 //! heartbeats still arrive is shown as Stale. Reconnects back off exponentially with jitter,
 //! so that a restarted server is not hit by every browser at once.
 
+use crate::browser::apply::{apply, on_message};
+use crate::browser::requests::{resync, sse_query, sync_channels, view_changed};
+use crate::browser::state::{new_conn_id, next_id, on_sse, role, send, ConnId, Via, STATE};
 use crate::browser::transport::{Connection, CLOSE_DEAD};
-use crate::clock_sync::{ClockSync, RateMeter};
-use crate::protocol::{Channel, ClientMsg, Epoch, Resume, ServerMsg};
-use crate::ui::store::{Dashboard, Link, SPARK_STEP_SECS};
+use crate::protocol::ClientMsg;
+use crate::ui::store::{Dashboard, Link, Notice, SPARK_STEP_SECS};
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use leptos::prelude::*;
-use std::cell::RefCell;
-use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
 
 /// Heartbeat intervals of silence after which the connection is considered dead.
@@ -43,126 +43,31 @@ const FALLBACK_AFTER: u32 = 3;
 /// Retry delay while counting those failures: a blocked WebSocket fails at once, and there
 /// is no server to spare.
 const EARLY_RETRY_MS: f64 = 300.0;
-/// First background WebSocket try after falling back, and the longest gap between tries.
-const PROBE_FIRST: Duration = Duration::from_secs(5);
+/// The longest gap between background WebSocket tries.
 const PROBE_MAX: Duration = Duration::from_secs(60);
-
-/// Which connection a message came on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Via {
-    Main,
-    Probe,
-}
-
-/// Connections are numbered; a message is routed by whether its connection is the main one,
-/// the probe, or neither any more (then it is dropped).
-type ConnId = u64;
-
-#[derive(Default)]
-struct State {
-    connection: Option<(ConnId, Connection)>,
-    /// A WebSocket tried in the background while the main connection is an event stream.
-    probe: Option<(ConnId, Connection)>,
-    next_conn: ConnId,
-    /// Failed attempts since the last successful subscribe.
-    attempt: u32,
-    /// WebSocket attempts in a row that ended before a welcome.
-    ws_failures: u32,
-    /// The current main connection has been welcomed.
-    welcomed: bool,
-    /// Event streams only (`?transport=sse` or the saved preference).
-    forced_sse: bool,
-    /// Delay before the next background WebSocket try.
-    probe_delay: Duration,
-    /// Local time of the last message of any kind, and of the last data.
-    last_message: Option<DateTime<Utc>>,
-    last_data: Option<DateTime<Utc>>,
-    heartbeat: ChronoDuration,
-    /// Server time minus local time.
-    clock: ClockSync,
-    next_id: u64,
-    /// The id of the subscribe that (re)starts the stream; Live once it is answered with data.
-    recovering: Option<u64>,
-    /// The background WebSocket's subscribe; when answered, it takes over.
-    probe_subscribe: Option<u64>,
-    /// Channels being resumed after a gap, so that one gap asks only once.
-    repairing: BTreeSet<Channel>,
-    /// Quotes of newly listed symbols that an event stream must start with a snapshot.
-    listed: Vec<Channel>,
-    /// Unknown message types already reported, so each is logged once.
-    unknown: HashSet<String>,
-    /// Messages held while the view is paused, applied in order on resume.
-    held: Vec<ServerMsg>,
-    /// Held more than `HOLD_LIMIT`: on resume, resynchronise instead of replaying.
-    held_overflow: bool,
-    /// Updates per second.
-    rate: RateMeter,
-    /// The detail channels currently subscribed.
-    detail: Vec<Channel>,
-    /// When the last announcement was made, for throttling.
-    announced_at: Option<DateTime<Utc>>,
-    /// The last sparkline sample's slot of server time.
-    spark_slot: i64,
-    /// Every batch up to this tick of this epoch has been applied (a position for `/sse`).
-    through: Option<(Epoch, u64)>,
-}
-
-/// Messages held at most while paused (each is a tick's batch).
-const HOLD_LIMIT: usize = 20_000;
 /// At most one announcement this often.
 const ANNOUNCE_EVERY: ChronoDuration = ChronoDuration::seconds(3);
-
-thread_local! {
-    static STATE: RefCell<State> = RefCell::new(State {
-        heartbeat: ChronoDuration::seconds(1),
-        probe_delay: PROBE_FIRST,
-        ..State::default()
-    });
-}
 
 /// Starts the saved preferences, the clock and the connection. Called once after hydration,
 /// in a task of its own.
 pub(crate) fn start(dash: Dashboard, page_tick: u64) {
-    // The rest of a large grid first: preferences may select one of its rows, and the feed
-    // resumes every row.
-    load_rest(dash);
     crate::browser::prefs::restore_and_persist(dash);
     let forced = transport_forced();
     STATE.with_borrow_mut(|s| {
-        s.detail = dash.detail.channels().to_vec();
         s.forced_sse = forced;
         s.through = Some((dash.epoch.get_untracked(), page_tick));
     });
-    // A new selection in the detail panel: swap its channels.
+    // A new selection in the detail panel, or a star: the page's own channels change.
     Effect::new(move |_| {
         dash.detail.symbol.track();
         dash.detail.interval.track();
-        let new = dash.detail.channels().to_vec();
-        let old = STATE.with_borrow_mut(|s| std::mem::replace(&mut s.detail, new.clone()));
-        if old == new {
-            return;
-        }
-        if on_sse() {
-            // No way back on an event stream: open one with the new set.
-            reopen_sse(dash);
-            return;
-        }
-        let (unsub, sub) = (next_id(), next_id());
-        send(
-            Via::Main,
-            &ClientMsg::Unsubscribe {
-                id: unsub,
-                channels: old,
-            },
-        );
-        send(
-            Via::Main,
-            &ClientMsg::Subscribe {
-                id: sub,
-                channels: new,
-                resume: None,
-            },
-        );
+        dash.prefs.watch.track();
+        sync_channels(dash);
+    });
+    // The grid's view changed (a sort, the filter, scrolling, the pointer holding it).
+    Effect::new(move |_| {
+        dash.grid.spec.track();
+        view_changed(dash);
     });
     // Resume after a pause: apply what was held, in order, or resynchronise.
     Effect::new(move |_| {
@@ -203,62 +108,6 @@ fn transport_forced() -> bool {
         .is_some_and(|v| v.trim_matches('"') == "sse")
 }
 
-/// The page's quotes past the hydrated rows of a large grid, embedded as JSON.
-fn load_rest(dash: Dashboard) {
-    let Some(el) = document().get_element_by_id("page-rest") else {
-        return;
-    };
-    let text = el.text_content().unwrap_or_default();
-    if text.is_empty() {
-        return;
-    }
-    match serde_json::from_str::<crate::ui::store::PageRest>(&text) {
-        Ok(rest) => dash.add_rows(rest),
-        Err(err) => leptos::logging::error!("livetape: unreadable page data: {err}"),
-    }
-    el.set_text_content(None);
-}
-
-/// The main connection is an event stream.
-fn on_sse() -> bool {
-    STATE.with_borrow(|s| s.connection.as_ref().is_some_and(|(_, c)| c.is_sse()))
-}
-
-/// Which role connection `id` has now.
-fn role(id: ConnId) -> Option<Via> {
-    STATE.with_borrow(|s| {
-        if s.connection.as_ref().is_some_and(|(c, _)| *c == id) {
-            Some(Via::Main)
-        } else if s.probe.as_ref().is_some_and(|(c, _)| *c == id) {
-            Some(Via::Probe)
-        } else {
-            None
-        }
-    })
-}
-
-fn new_conn_id() -> ConnId {
-    STATE.with_borrow_mut(|s| {
-        s.next_conn += 1;
-        s.next_conn
-    })
-}
-
-fn next_id() -> u64 {
-    STATE.with_borrow_mut(|s| {
-        s.next_id += 1;
-        s.next_id
-    })
-}
-
-/// The channels for an event stream: shorthands for the whole grid and board, and the
-/// detail panel's.
-fn sse_channels(dash: Dashboard) -> Vec<String> {
-    let mut names = vec!["quotes:*".to_string(), "scores:*".to_string()];
-    names.extend(dash.detail.channels().iter().map(|c| c.to_string()));
-    names
-}
-
 /// Opens the main connection: an event stream if forced or after repeated WebSocket
 /// failures, else a WebSocket.
 fn connect(dash: Dashboard) {
@@ -288,7 +137,7 @@ fn connect(dash: Dashboard) {
     }
 }
 
-fn open_ws(dash: Dashboard, id: ConnId) -> Result<Connection, String> {
+pub(crate) fn open_ws(dash: Dashboard, id: ConnId) -> Result<Connection, String> {
     Connection::websocket(
         move |text| {
             let Some(via) = role(id) else { return };
@@ -297,49 +146,36 @@ fn open_ws(dash: Dashboard, id: ConnId) -> Result<Connection, String> {
             }
             on_message(dash, via, text);
         },
-        move |code| {
+        move |code, reason| {
             if let Some(via) = role(id) {
-                on_closed(dash, via, code);
+                on_closed(dash, via, code, reason);
             }
         },
     )
 }
 
 fn open_sse(dash: Dashboard, id: ConnId) -> Result<Connection, String> {
-    let (position, held, listed) = STATE.with_borrow_mut(|s| {
-        let held = dash.resume();
-        s.listed.retain(|c| !held.from.contains_key(c));
-        (s.through, held, s.listed.clone())
-    });
-    // Channels with no position yet (a new detail selection, a newly listed symbol) start
-    // with a snapshot.
-    let fresh: Vec<Channel> = dash
-        .detail
-        .channels()
-        .into_iter()
-        .chain(listed)
-        .filter(|c| !held.from.contains_key(c))
-        .collect();
-    let position = position.filter(|(epoch, _)| *epoch == held.epoch && *epoch != 0);
+    let position = STATE.with_borrow(|s| s.through);
+    let epoch = dash.epoch.get_untracked();
+    let position = position.filter(|(e, _)| *e == epoch && *e != 0);
     Connection::event_source(
-        &sse_channels(dash),
+        &sse_query(dash),
         position,
-        &fresh,
         move |text| {
             let Some(via) = role(id) else { return };
             STATE.with_borrow_mut(|s| s.last_message = Some(Utc::now()));
             on_message(dash, via, text);
         },
-        move |code| {
+        move |code, reason| {
             if let Some(via) = role(id) {
-                on_closed(dash, via, code);
+                on_closed(dash, via, code, reason);
             }
         },
     )
 }
 
-/// Replaces the event stream with one for the current channels and position.
-fn reopen_sse(dash: Dashboard) {
+/// Replaces the event stream with one for the current channels, view and positions.
+pub(crate) fn reopen_sse(dash: Dashboard) {
     let id = new_conn_id();
     match open_sse(dash, id) {
         Ok(conn) => STATE.with_borrow_mut(|s| {
@@ -351,9 +187,23 @@ fn reopen_sse(dash: Dashboard) {
     }
 }
 
+/// What a close code means, for a person.
+fn close_meaning(code: u16) -> &'static str {
+    match code {
+        1000 => "closed normally",
+        1001 => "the server is restarting or going away",
+        1006 => "the connection was lost",
+        1008 => "the server's limits were exceeded",
+        1009 => "a message was too big",
+        1011 => "the server hit an error",
+        0 => "the event stream was refused",
+        _ => "closed",
+    }
+}
+
 /// A connection ended. `code` is the WebSocket close code (0 for an event stream that gave
-/// up).
-fn on_closed(dash: Dashboard, via: Via, code: u16) {
+/// up), `reason` what the server said.
+fn on_closed(dash: Dashboard, via: Via, code: u16, reason: String) {
     if via == Via::Probe {
         STATE.with_borrow_mut(|s| {
             s.probe = None;
@@ -363,7 +213,17 @@ fn on_closed(dash: Dashboard, via: Via, code: u16) {
         return;
     }
     if code != CLOSE_DEAD {
-        leptos::logging::log!("livetape: feed closed ({code})");
+        leptos::logging::log!("livetape: feed closed ({code}) {reason}");
+        // Every reconnect says why: the code's meaning, and the server's own words.
+        let text = if reason.is_empty() {
+            format!("Disconnected: {} ({code})", close_meaning(code))
+        } else {
+            format!("Disconnected: {} ({code}: {reason})", close_meaning(code))
+        };
+        dash.notice.set(Some(Notice {
+            text,
+            at: dash.now.get_untracked(),
+        }));
     }
     let was_ws = STATE.with_borrow_mut(|s| {
         let was_ws = s.connection.as_ref().is_some_and(|(_, c)| !c.is_sse());
@@ -381,271 +241,6 @@ fn on_closed(dash: Dashboard, via: Via, code: u16) {
         retry_in(dash, EARLY_RETRY_MS);
     } else {
         schedule_reconnect(dash);
-    }
-}
-
-fn on_message(dash: Dashboard, via: Via, text: &str) {
-    let msg = match serde_json::from_str::<ServerMsg>(text) {
-        Ok(msg) => msg,
-        Err(err) => return skip_unknown(text, &err),
-    };
-    if let ServerMsg::Batch(batch) = &msg {
-        let n = batch.updates.len() as u64;
-        let now = precise_now();
-        let (offset, measured) = STATE.with_borrow_mut(|s| {
-            s.rate.add(now.timestamp(), n);
-            (s.clock.offset(), s.clock.measured())
-        });
-        // Only once a ping has measured the clock offset: before that the figure is a guess.
-        if measured {
-            let delay = (now + offset - batch.ts).num_microseconds().unwrap_or(0) as f64 / 1000.0;
-            dash.latency_ms.set(Some(delay.max(0.0)));
-        }
-    }
-    // Paused: the view stays frozen; data messages wait, in order.
-    if dash.paused.get_untracked() && matches!(msg, ServerMsg::Batch(_) | ServerMsg::Snapshot(_)) {
-        let updates = match &msg {
-            ServerMsg::Batch(b) => b.updates.len() as u64,
-            _ => 0,
-        };
-        STATE.with_borrow_mut(|s| {
-            if s.held.len() < HOLD_LIMIT {
-                s.held.push(msg);
-            } else {
-                s.held_overflow = true;
-            }
-            s.last_data = Some(Utc::now());
-        });
-        dash.buffered.update(|b| *b += updates);
-        return;
-    }
-    apply(dash, via, msg);
-}
-
-fn send(via: Via, msg: &ClientMsg) -> bool {
-    STATE.with_borrow(|s| {
-        let conn = match via {
-            Via::Main => s.connection.as_ref(),
-            Via::Probe => s.probe.as_ref(),
-        };
-        conn.is_some_and(|(_, c)| c.send(msg))
-    })
-}
-
-fn mark_data() {
-    STATE.with_borrow_mut(|s| {
-        s.last_data = Some(Utc::now());
-        s.attempt = 0;
-    });
-}
-
-/// After a (re)connect the server has sent everything it owed: the view is live even if the
-/// feed is quiet and no data follows (Stale comes later, from `on_timer`, if it stays quiet).
-fn owed_nothing_more(dash: Dashboard) {
-    if dash.link.get_untracked() == Link::Recovering {
-        mark_data();
-        dash.link.set(Link::Live);
-    }
-}
-
-fn apply(dash: Dashboard, via: Via, msg: ServerMsg) {
-    match msg {
-        ServerMsg::Welcome {
-            ts, heartbeat_ms, ..
-        } => {
-            let id = next_id();
-            let on_sse = STATE.with_borrow_mut(|s| {
-                // A first estimate; pings refine it (see `on_timer`).
-                s.clock.reset(ts, precise_now());
-                s.heartbeat = ChronoDuration::milliseconds(i64::from(heartbeat_ms.max(100)));
-                match via {
-                    Via::Main => {
-                        s.recovering = Some(id);
-                        s.welcomed = true;
-                    }
-                    Via::Probe => s.probe_subscribe = Some(id),
-                }
-                s.connection.as_ref().is_some_and(|(_, c)| c.is_sse()) && via == Via::Main
-            });
-            if via == Via::Main {
-                dash.via_sse.set(on_sse);
-                if !on_sse {
-                    STATE.with_borrow_mut(|s| {
-                        s.ws_failures = 0;
-                        s.probe_delay = PROBE_FIRST;
-                    });
-                }
-                dash.link.set(Link::Recovering);
-            }
-            if on_sse {
-                // The stream answers its channels by itself; keep trying WebSockets.
-                schedule_probe(dash);
-                return;
-            }
-            // Resume every channel from what the page (or the last connection) applied.
-            send(
-                via,
-                &ClientMsg::Subscribe {
-                    id,
-                    channels: dash.channels(),
-                    resume: Some(dash.resume()),
-                },
-            );
-        }
-        ServerMsg::Ack { id, channels } => {
-            let took_over = STATE.with_borrow_mut(|s| {
-                if s.recovering != Some(id) {
-                    for c in &channels {
-                        s.repairing.remove(c);
-                    }
-                }
-                if via == Via::Probe && s.probe_subscribe == Some(id) {
-                    // The WebSocket answered: it becomes the main connection, the event
-                    // stream goes. Updates both carried are applied once (seqs).
-                    if let Some(probe) = s.probe.take() {
-                        if let Some((_, old)) = s.connection.replace(probe) {
-                            old.close();
-                        }
-                    }
-                    s.probe_subscribe = None;
-                    s.ws_failures = 0;
-                    s.probe_delay = PROBE_FIRST;
-                    s.welcomed = true;
-                    true
-                } else {
-                    false
-                }
-            });
-            if took_over {
-                leptos::logging::log!("livetape: WebSockets work again; leaving the event stream");
-                dash.via_sse.set(false);
-            }
-            // The answer to the resume after a welcome: whatever the server owes (snapshots,
-            // replayed updates) follows on the same connection, in order. On a feed with
-            // nothing new (a replay that has ended, a quiet market) nothing else may come.
-            if via == Via::Main && STATE.with_borrow(|s| s.recovering == Some(id)) {
-                owed_nothing_more(dash);
-            }
-        }
-        ServerMsg::Snapshot(snapshot) => {
-            dash.apply_snapshot(snapshot);
-            mark_data();
-            dash.link.set(Link::Live);
-        }
-        ServerMsg::Batch(batch) => {
-            let (epoch, n) = (dash.epoch.get_untracked(), batch.n);
-            let gaps = dash.apply_batch(batch);
-            mark_data();
-            dash.link.set(Link::Live);
-            if gaps.is_empty() {
-                STATE.with_borrow_mut(|s| match s.through {
-                    Some((e, t)) if e == epoch && t >= n => {}
-                    _ => s.through = Some((epoch, n)),
-                });
-            } else {
-                repair(dash, via, gaps.into_iter().map(|g| g.channel).collect());
-            }
-        }
-        ServerMsg::Pong { id, ts } => {
-            let now = precise_now();
-            STATE.with_borrow_mut(|s| s.clock.pong(id, ts, now));
-        }
-        ServerMsg::Listed { symbols } => {
-            // New symbols: their quotes, like every other row's. On an event stream the
-            // channels are fixed by the URL: reopen it with the new rows included.
-            let channels: Vec<Channel> = symbols.into_iter().map(Channel::Quotes).collect();
-            if on_sse() {
-                STATE.with_borrow_mut(|s| s.listed.extend(channels));
-                reopen_sse(dash);
-            } else {
-                send(
-                    via,
-                    &ClientMsg::Subscribe {
-                        id: next_id(),
-                        channels,
-                        resume: None,
-                    },
-                );
-            }
-        }
-        ServerMsg::Heartbeat { .. } => {
-            // An event stream sends no ack: a heartbeat after its welcome means it has sent
-            // everything it owed and the feed is quiet.
-            if via == Via::Main {
-                owed_nothing_more(dash);
-            }
-        }
-        ServerMsg::Error(err) => {
-            leptos::logging::warn!("livetape: server refused a request: {}", err.message);
-        }
-    }
-}
-
-/// Resumes channels that showed a gap, once per channel until the server answers. On an
-/// event stream, the stream is reopened from the last tick applied without a gap.
-fn repair(dash: Dashboard, via: Via, channels: BTreeSet<Channel>) {
-    let fresh: Vec<Channel> = STATE.with_borrow_mut(|s| {
-        channels
-            .into_iter()
-            .filter(|c| s.repairing.insert(c.clone()))
-            .collect()
-    });
-    if fresh.is_empty() {
-        return;
-    }
-    leptos::logging::warn!("livetape: gap on {} channel(s); resuming them", fresh.len());
-    if on_sse() {
-        reopen_sse(dash);
-        return;
-    }
-    let all = dash.resume();
-    let from = fresh
-        .iter()
-        .filter_map(|c| all.from.get(c).map(|seq| (c.clone(), *seq)))
-        .collect();
-    send(
-        via,
-        &ClientMsg::Subscribe {
-            id: next_id(),
-            channels: fresh,
-            resume: Some(Resume {
-                epoch: all.epoch,
-                from,
-            }),
-        },
-    );
-}
-
-/// Resumes every channel (after a long pause).
-fn resync(dash: Dashboard) {
-    if on_sse() {
-        reopen_sse(dash);
-        return;
-    }
-    send(
-        Via::Main,
-        &ClientMsg::Subscribe {
-            id: next_id(),
-            channels: dash.channels(),
-            resume: Some(dash.resume()),
-        },
-    );
-}
-
-/// A message this client does not understand, e.g. a new type from a newer server: skipped,
-/// and reported once per type.
-fn skip_unknown(text: &str, err: &serde_json::Error) {
-    #[derive(serde::Deserialize)]
-    struct Tagged {
-        #[serde(rename = "type")]
-        kind: String,
-    }
-    let kind = serde_json::from_str::<Tagged>(text)
-        .map(|t| t.kind)
-        .unwrap_or_else(|_| "<not a message>".into());
-    let first = STATE.with_borrow_mut(|s| s.unknown.insert(kind.clone()));
-    if first {
-        leptos::logging::warn!("livetape: skipping messages of type {kind:?} ({err})");
     }
 }
 
@@ -671,7 +266,7 @@ fn schedule_reconnect(dash: Dashboard) {
 
 /// While on an event stream, tries a WebSocket again after a while (doubling up to a
 /// minute); if it is answered it takes over.
-fn schedule_probe(dash: Dashboard) {
+pub(crate) fn schedule_probe(dash: Dashboard) {
     let delay = STATE.with_borrow_mut(|s| {
         if s.forced_sse || s.probe.is_some() {
             return None;
@@ -768,7 +363,7 @@ fn on_timer(dash: Dashboard) {
 /// The current time with sub-millisecond precision where the browser allows it
 /// (`performance.timeOrigin + performance.now()`); `Date.now()` has whole milliseconds, too
 /// coarse for latency on a fast network.
-fn precise_now() -> DateTime<Utc> {
+pub(crate) fn precise_now() -> DateTime<Utc> {
     match window().performance() {
         Some(p) => {
             let ms = p.time_origin() + p.now();

@@ -1,8 +1,8 @@
 //! The two ways to the feed: a WebSocket (`/ws`), or Server-Sent Events (`/sse`) where a
 //! proxy or antivirus blocks WebSockets. Each connection hands every message's text to one
-//! callback and reports its end to another; what the messages mean is `feed`'s business.
+//! callback and reports its end to another; what the messages mean is `stream`'s business.
 
-use crate::protocol::{Channel, ClientMsg, Epoch};
+use crate::protocol::{ClientMsg, Epoch};
 use leptos::prelude::window;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
@@ -12,11 +12,13 @@ use web_sys::{CloseEvent, Event, EventSource, MessageEvent, WebSocket};
 pub(crate) const CLOSE_DEAD: u16 = 4000;
 
 /// Event types the server sends on `/sse` (one per message type).
-const SSE_EVENTS: [&str; 6] = [
+const SSE_EVENTS: [&str; 8] = [
     "welcome",
     "snapshot",
     "batch",
+    "rows",
     "listed",
+    "symbols",
     "heartbeat",
     "error",
 ];
@@ -49,10 +51,10 @@ fn origin() -> Option<(String, String)> {
 }
 
 impl Connection {
-    /// Opens `/ws`. `on_text` gets every text message; `on_end` the close code.
+    /// Opens `/ws`. `on_text` gets every text message; `on_end` the close code and reason.
     pub(crate) fn websocket(
         on_text: impl FnMut(&str) + 'static,
-        on_end: impl FnMut(u16) + 'static,
+        on_end: impl FnMut(u16, String) + 'static,
     ) -> Result<Connection, String> {
         let (ws, _) = origin().ok_or("cannot tell the page's host")?;
         let socket = WebSocket::new(&format!("{ws}/ws")).map_err(|e| format!("{e:?}"))?;
@@ -64,7 +66,7 @@ impl Connection {
         });
         let mut on_end = on_end;
         let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |event: CloseEvent| {
-            on_end(event.code());
+            on_end(event.code(), event.reason());
         });
         socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
@@ -75,26 +77,23 @@ impl Connection {
         })
     }
 
-    /// Opens `/sse` for `channels` (`quotes:*`/`scores:*` allowed), resuming after tick `after`
-    /// of `epoch` where given, with a snapshot of the `fresh` channels. The browser reconnects
-    /// an event stream by itself (sending the last event id); `on_end` is called only when it
-    /// gives up (the server refused the stream).
+    /// Opens `/sse?QUERY` (the page's channels, positions and view: `requests::sse_query`),
+    /// resuming its channels after tick `after` of `epoch` where given. The browser
+    /// reconnects an event stream by itself (sending the last event id); `on_end` is called
+    /// only when it gives up (the server refused the stream).
     pub(crate) fn event_source(
-        channels: &[String],
+        query: &str,
         position: Option<(Epoch, u64)>,
-        fresh: &[Channel],
         on_text: impl FnMut(&str) + 'static,
-        on_end: impl FnMut(u16) + 'static,
+        on_end: impl FnMut(u16, String) + 'static,
     ) -> Result<Connection, String> {
         let (_, http) = origin().ok_or("cannot tell the page's host")?;
-        let enc = |s: &str| String::from(js_sys::encode_uri_component(s));
-        let mut url = format!("{http}/sse?channels={}", enc(&channels.join(",")));
+        let mut url = format!("{http}/sse?{query}");
         if let Some((epoch, n)) = position {
-            url.push_str(&format!("&epoch={epoch}&after={n}"));
-        }
-        if !fresh.is_empty() {
-            let names: Vec<String> = fresh.iter().map(|c| c.to_string()).collect();
-            url.push_str(&format!("&fresh={}", enc(&names.join(","))));
+            if !query.contains("&epoch=") {
+                url.push_str(&format!("&epoch={epoch}"));
+            }
+            url.push_str(&format!("&after={n}"));
         }
         let source = EventSource::new(&url).map_err(|e| format!("{e:?}"))?;
         let mut on_text = on_text;
@@ -112,7 +111,7 @@ impl Connection {
         let on_error = Closure::<dyn FnMut(Event)>::new(move |_: Event| {
             // CONNECTING: the browser is reconnecting by itself. CLOSED: it gave up.
             if probe.ready_state() == EventSource::CLOSED {
-                on_end(0);
+                on_end(0, String::new());
             }
         });
         source.set_onerror(Some(on_error.as_ref().unchecked_ref()));

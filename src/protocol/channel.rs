@@ -13,13 +13,15 @@ pub type Seq = u64;
 pub type Epoch = u64;
 
 /// A stream a client can subscribe to. On the wire it is a string such as `quotes:AAPL`,
-/// `trades:AAPL`, `candles:AAPL:1s`, `candles:AAPL:1m` or `scores:basketball`.
+/// `trades:AAPL`, `candles:AAPL:1s`, `candles:AAPL:1m`, `scores:basketball` or `breadth`.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Channel {
     Quotes(String),
     Trades(String),
     Candles(String, Interval),
     Scores(League),
+    /// The whole market at a glance (see [`Breadth`](super::market::Breadth)).
+    Breadth,
 }
 
 /// Why a channel name was refused.
@@ -38,7 +40,7 @@ impl fmt::Display for ChannelError {
         match self {
             ChannelError::Unknown(s) => write!(
                 f,
-                "unknown channel {s:?}: expected quotes:SYM, trades:SYM, candles:SYM:1s|1m or scores:LEAGUE"
+                "unknown channel {s:?}: expected quotes:SYM, trades:SYM, candles:SYM:1s|1m, scores:LEAGUE or breadth"
             ),
             ChannelError::BadInterval(s) => {
                 write!(f, "bad candle interval {s:?}: expected 1s or 1m")
@@ -56,6 +58,9 @@ impl FromStr for Channel {
 
     fn from_str(s: &str) -> Result<Self, ChannelError> {
         let unknown = || ChannelError::Unknown(s.to_string());
+        if s == "breadth" {
+            return Ok(Channel::Breadth);
+        }
         let (kind, rest) = s.split_once(':').ok_or_else(unknown)?;
         let symbol = |sym: &str| {
             if sym.is_empty() || sym.len() > 16 || sym.contains(':') {
@@ -91,6 +96,7 @@ impl fmt::Display for Channel {
             Channel::Trades(s) => write!(f, "trades:{s}"),
             Channel::Candles(s, i) => write!(f, "candles:{s}:{}", i.as_str()),
             Channel::Scores(l) => write!(f, "scores:{}", l.slug()),
+            Channel::Breadth => f.write_str("breadth"),
         }
     }
 }

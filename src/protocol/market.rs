@@ -267,3 +267,52 @@ pub enum Event {
     Trade(Trade),
     Game(Game),
 }
+
+/// One symbol in a breadth list: where it trades and how far it moved today.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mover {
+    #[serde(rename = "s")]
+    pub symbol: String,
+    #[serde(rename = "l")]
+    pub last: f64,
+    /// The day's change in percent of the open.
+    #[serde(rename = "p")]
+    pub change_pct: f64,
+    #[serde(rename = "v")]
+    pub volume: u64,
+}
+
+/// The whole market at a glance: how many symbols are up, down and unchanged on the day, and
+/// its top gainers, top losers and most active (by volume), best first.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Breadth {
+    pub up: u32,
+    pub down: u32,
+    pub flat: u32,
+    pub gainers: Vec<Mover>,
+    pub losers: Vec<Mover>,
+    pub active: Vec<Mover>,
+}
+
+/// A column the market grid is ranked by, over the whole universe (see `ClientMsg::View`).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum SortKey {
+    /// The order symbols were listed in.
+    #[default]
+    #[serde(alias = "default")]
+    Listing,
+    Symbol,
+    Bid,
+    Ask,
+    Last,
+    /// The day's change, in dollars.
+    Change,
+    /// The day's change, in percent of the open.
+    ChangePct,
+    Volume,
+}

@@ -2,7 +2,7 @@
 //! (`ClientMsg`). Market data inside them travels in the short form of `wire`.
 
 use super::channel::{Channel, Epoch, Seq};
-use super::market::{Candle, Game, Quote, Trade};
+use super::market::{Breadth, Candle, Game, Quote, SortKey, Trade};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -19,6 +19,8 @@ pub enum Data {
     Candles(Vec<Candle>),
     /// In a state: every game of the league on the board. In an update: the games that changed.
     Games(Vec<Game>),
+    /// The market's breadth, whole (replaced on every update).
+    Breadth(Breadth),
 }
 
 /// One channel's whole state at `seq`. Encoded only inside a [`Snapshot`] (`wire` has its
@@ -98,6 +100,9 @@ pub enum ErrorCode {
     TooManySubscriptions,
     /// A binary frame: the protocol is text only.
     Unsupported,
+    /// A view the server will not serve as asked (a window over `max_view_rows`, too many views
+    /// on one connection, a filter over 16 characters); the message says which limit.
+    BadView,
 }
 
 /// The server's answer to a client message it could not act on. Nothing of that request was
@@ -125,8 +130,12 @@ pub enum ServerMsg {
         heartbeat_ms: u32,
         /// Channels one connection may hold at once.
         max_subscriptions: u32,
-        /// Every symbol the server publishes, in display order.
-        symbols: Vec<String>,
+        /// How many symbols the server publishes (the universe a view ranks). Their names come
+        /// with a [`ClientMsg::Symbols`] request, or through a view.
+        universe: u32,
+        /// The most rows one view may hold, and views one connection may hold.
+        max_view_rows: u32,
+        max_views: u32,
     },
     /// A subscribe or unsubscribe request succeeded; its snapshot and replay follow.
     Ack {
@@ -135,9 +144,32 @@ pub enum ServerMsg {
     },
     Snapshot(Snapshot),
     Batch(Batch),
-    /// Symbols listed since the welcome (a publisher added them), in display order after
-    /// those already known. Their channels can be subscribed from now on.
+    /// Symbols listed since the client last heard of the list (a publisher added them), in
+    /// display order after those already known. Their channels can be subscribed from now on.
+    /// Sent only to clients that asked for the list ([`ClientMsg::Symbols`]); a view's
+    /// `total` tells the others.
     Listed {
+        symbols: Vec<String>,
+    },
+    /// Answer to [`ClientMsg::Symbols`]: symbols `offset ..` in display order, of `total`.
+    Symbols {
+        id: u64,
+        total: u32,
+        offset: u32,
+        symbols: Vec<String>,
+    },
+    /// A view's window, in order: row `offset + i` of the ranking is `symbols[i]`, and `total`
+    /// symbols match the view's filter. Sent after a view request's `ack`, and again whenever
+    /// the window's rows or their order change (at most once per tick, never while the view is
+    /// held). The quotes of rows that join the window come in a snapshot right after it (or
+    /// are replayed, when the request gave their positions); rows that leave it are no longer
+    /// sent.
+    Rows {
+        view: u32,
+        /// The tick the ranking was taken at.
+        n: u64,
+        total: u32,
+        offset: u32,
         symbols: Vec<String>,
     },
     /// Sent when nothing else was sent for `heartbeat_ms`.
@@ -178,6 +210,50 @@ pub enum ClientMsg {
     Unsubscribe { id: u64, channels: Vec<Channel> },
     /// Asks for a [`ServerMsg::Pong`] with the same id.
     Ping { id: u64 },
+    /// Opens view `view` (a number the client picks), or changes it: a window of the universe
+    /// ranked by `spec`. The server subscribes the connection to the quotes of the window's
+    /// rows and keeps the window current as the ranking moves (see [`ServerMsg::Rows`]).
+    /// Positions in `resume` (same epoch) continue those rows' quotes by seq instead of a
+    /// snapshot.
+    View {
+        id: u64,
+        view: u32,
+        #[serde(flatten)]
+        spec: ViewSpec,
+        #[serde(default)]
+        resume: Option<Resume>,
+    },
+    /// Closes a view: its rows are no longer sent (unless subscribed otherwise).
+    CloseView { id: u64, view: u32 },
+    /// Asks for the names of symbols `offset ..` (at most `limit`), in display order. From then
+    /// on the connection is told of new listings ([`ServerMsg::Listed`]).
+    Symbols {
+        id: u64,
+        #[serde(default)]
+        offset: u32,
+        limit: u32,
+    },
+}
+
+/// Which part of the ranked universe a view shows.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ViewSpec {
+    #[serde(default)]
+    pub sort: SortKey,
+    /// Largest first (for `symbol`: Z to A).
+    #[serde(default)]
+    pub desc: bool,
+    /// Only symbols that contain this text (any case); empty: every symbol.
+    #[serde(default)]
+    pub filter: String,
+    /// The window: rows `offset .. offset + limit` of the ranking.
+    #[serde(default)]
+    pub offset: u32,
+    pub limit: u32,
+    /// Keep the window's rows and order as they are (the user points at them); its quotes
+    /// stay live. Unheld, the window follows the ranking again.
+    #[serde(default)]
+    pub hold: bool,
 }
 
 impl ClientMsg {

@@ -33,10 +33,13 @@ pub mod publish;
 mod wire;
 
 pub use channel::{Channel, ChannelError, Epoch, Seq};
-pub use market::{Candle, Event, Game, GameStatus, Interval, League, Quote, Side, Team, Trade};
+pub use market::{
+    Breadth, Candle, Event, Game, GameStatus, Interval, League, Mover, Quote, Side, SortKey, Team,
+    Trade,
+};
 pub use messages::{
     Batch, ChannelState, ClientMsg, Data, ErrorCode, ErrorReply, Resume, ServerMsg, Snapshot,
-    SnapshotReason, Update,
+    SnapshotReason, Update, ViewSpec,
 };
 pub use wire::{ItemOut, RawItem};
 

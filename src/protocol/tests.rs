@@ -80,7 +80,9 @@ fn every_server_message_round_trips() {
         ts: t(0),
         heartbeat_ms: 1000,
         max_subscriptions: 512,
-        symbols: vec![sym("AAPL"), sym("MSFT")],
+        universe: 2,
+        max_view_rows: 500,
+        max_views: 4,
     });
     round_trip(ServerMsg::Ack {
         id: 4,

@@ -18,6 +18,7 @@
 //! | `t` | trades | time (µs) | time (µs) | start (µs) |
 //! | `k` | candles | | | |
 //! | `g` | games | | | |
+//! | `m` | market breadth | | | |
 //! | `b` `a` `l` `o` `v` `p` `h` | | bid, ask, last, open, volume | `p` price | `o` `h` `l` `v` |
 //!
 //! Encoding needs the enclosing message's time (to leave out equal timestamps), so these
@@ -25,7 +26,7 @@
 //! forms completed by the enclosing message ([`RawItem::finish`]).
 
 use super::channel::{Channel, Epoch, Seq};
-use super::market::{Candle, Game, Quote, Side, Trade};
+use super::market::{Breadth, Candle, Game, Quote, Side, Trade};
 use super::messages::{Batch, ChannelState, Data, Snapshot, SnapshotReason, Update};
 use chrono::{DateTime, Utc};
 use serde::ser::{SerializeMap, SerializeSeq, SerializeStruct};
@@ -60,6 +61,7 @@ impl Serialize for ItemOut<'_> {
             Data::Trades(t) => m.serialize_entry("t", &TradesOut(t, self.ctx))?,
             Data::Candles(c) => m.serialize_entry("k", c)?,
             Data::Games(g) => m.serialize_entry("g", g)?,
+            Data::Breadth(b) => m.serialize_entry("m", b)?,
         }
         m.end()
     }
@@ -197,6 +199,8 @@ pub struct RawItem {
     k: Option<Vec<Candle>>,
     #[serde(default)]
     g: Option<Vec<Game>>,
+    #[serde(default)]
+    m: Option<Breadth>,
 }
 
 impl RawItem {
@@ -210,12 +214,16 @@ impl RawItem {
             self.t.is_some(),
             self.k.is_some(),
             self.g.is_some(),
+            self.m.is_some(),
         ];
         if present.iter().filter(|p| **p).count() != 1 {
             return Err(format!(
-                "item for {} must carry exactly one of q, t, k or g",
+                "item for {} must carry exactly one of q, t, k, g or m",
                 self.c
             ));
+        }
+        if let (Channel::Breadth, Some(m)) = (&self.c, &self.m) {
+            return Ok((self.c, self.s, Data::Breadth(m.clone())));
         }
         let data = match (&self.c, self.q, self.t, self.k, self.g) {
             (Channel::Quotes(sym), Some(q), ..) => Data::Quote(Quote {

@@ -337,6 +337,7 @@ impl Config {
             burst: 2.0 * f64::from(self.rate),
             send_timeout: client_timeout,
             lag_ticks: u64::from(self.lag_capacity),
+            view_refresh: self.tick(),
         }
     }
 

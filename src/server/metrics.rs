@@ -29,6 +29,7 @@
 //! | `livetape_redis_up`, `livetape_leading`, `livetape_redis_consumer_lag_ticks` | gauges | (with `--redis`) |
 //! | `livetape_redis_commit_seconds` | histogram | (with `--redis`: a tick's round trip to Redis) |
 
+use ::metrics::Unit;
 use ::metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -40,18 +41,14 @@ pub(crate) static WS_FRAMES: AtomicU64 = AtomicU64::new(0);
 pub(crate) static WS_BYTES: AtomicU64 = AtomicU64::new(0);
 pub(crate) static SSE_EVENTS: AtomicU64 = AtomicU64::new(0);
 pub(crate) static SSE_BYTES: AtomicU64 = AtomicU64::new(0);
-/// Subscriptions held, by kind (`KINDS`: quotes, trades, candles, scores).
-pub(crate) static SUBSCRIPTIONS: [AtomicI64; 4] = [
-    AtomicI64::new(0),
-    AtomicI64::new(0),
-    AtomicI64::new(0),
-    AtomicI64::new(0),
-];
+/// Subscriptions held, by kind (`KINDS`).
+pub(crate) static SUBSCRIPTIONS: [AtomicI64; KINDS.len()] =
+    [const { AtomicI64::new(0) }; KINDS.len()];
 /// Connections open, by transport.
 pub(crate) static OPEN_WS: AtomicI64 = AtomicI64::new(0);
 pub(crate) static OPEN_SSE: AtomicI64 = AtomicI64::new(0);
 
-pub(crate) const KINDS: [&str; 4] = ["quotes", "trades", "candles", "scores"];
+pub(crate) const KINDS: [&str; 5] = ["quotes", "trades", "candles", "scores", "breadth"];
 
 /// The process's recorder (one per process: tests start many servers in one).
 pub(crate) fn handle() -> &'static PrometheusHandle {
@@ -80,88 +77,54 @@ pub(crate) fn handle() -> &'static PrometheusHandle {
     })
 }
 
+/// What each metric is: (kind, name, unit, help), as `/metrics` describes it.
+const DESCRIPTIONS: &[(Kind, &str, Option<Unit>, &str)] = &[
+    (Kind::Gauge, "livetape_connections", None, "Feed connections open, by transport."),
+    (Kind::Counter, "livetape_connections_accepted_total", None, "Feed connections accepted."),
+    (Kind::Counter, "livetape_connections_closed_total", None, "Feed connections ended, by close code (none: ended without one)."),
+    (Kind::Counter, "livetape_http_refusals_total", None, "Requests refused before any feed traffic: 403 origin, 429 per-address cap, 503 capacity."),
+    (Kind::Gauge, "livetape_subscriptions", None, "Channel subscriptions held, by channel kind."),
+    (Kind::Counter, "livetape_ticks_total", None, "Ticks applied to this node's hub."),
+    (Kind::Histogram, "livetape_tick_updates", None, "Channel updates per tick."),
+    (Kind::Counter, "livetape_frames_sent_total", None, "Messages written to clients."),
+    (Kind::Counter, "livetape_bytes_sent_total", Some(Unit::Bytes), "Bytes of messages written to clients."),
+    (Kind::Histogram, "livetape_publish_to_send_seconds", Some(Unit::Seconds), "From a tick's time to its frame handed to the last socket of a fan-out pass."),
+    (Kind::Counter, "livetape_resumes_total", None, "Channels resumed, by outcome."),
+    (Kind::Counter, "livetape_lag_events_total", None, "Times a client fell behind the feed."),
+    (Kind::Counter, "livetape_conflated_channels_total", None, "Channels sent as their latest state to a client that fell behind."),
+    (Kind::Counter, "livetape_errors_sent_total", None, "Error replies sent, by code."),
+    (Kind::Counter, "livetape_pages_rendered_total", None, "Dashboard pages rendered (at most one per tick)."),
+    (Kind::Counter, "livetape_pages_served_total", None, "Dashboard pages served from the render of their tick."),
+    (Kind::Counter, "livetape_pages_shed_total", None, "Page requests refused with 503 when too many were in flight."),
+    (Kind::Counter, "livetape_published_events_total", None, "Events publishers got onto the feed through POST /api/publish."),
+    (Kind::Gauge, "livetape_epoch", None, "The feed's epoch."),
+    (Kind::Gauge, "livetape_tick", None, "The last tick applied."),
+    (Kind::Gauge, "livetape_history_updates", None, "Updates held for clients that resume (bounded by --history, --state-history-secs and --history-secs)."),
+    (Kind::Gauge, "livetape_ready", None, "1 when /readyz says ready."),
+    (Kind::Gauge, "livetape_redis_up", None, "1 when Redis answers (with --redis)."),
+    (Kind::Gauge, "livetape_leading", None, "1 on the producer that holds the lease (with --redis)."),
+    (Kind::Gauge, "livetape_redis_consumer_lag_ticks", None, "Ticks Redis holds that this node has not applied yet (with --redis)."),
+    (Kind::Histogram, "livetape_redis_commit_seconds", Some(Unit::Seconds), "A tick's numbering round trip to Redis (with --redis)."),
+];
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Gauge,
+    Counter,
+    Histogram,
+}
+
 fn describe() {
-    use ::metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
-    describe_gauge!(
-        "livetape_connections",
-        "Feed connections open, by transport."
-    );
-    describe_counter!(
-        "livetape_connections_accepted_total",
-        "Feed connections accepted."
-    );
-    describe_counter!(
-        "livetape_connections_closed_total",
-        "Feed connections ended, by close code (none: ended without one)."
-    );
-    describe_counter!(
-        "livetape_http_refusals_total",
-        "Requests refused before any feed traffic: 403 origin, 429 per-address cap, 503 capacity."
-    );
-    describe_gauge!(
-        "livetape_subscriptions",
-        "Channel subscriptions held, by channel kind."
-    );
-    describe_counter!("livetape_ticks_total", "Ticks applied to this node's hub.");
-    describe_histogram!("livetape_tick_updates", "Channel updates per tick.");
-    describe_counter!("livetape_frames_sent_total", "Messages written to clients.");
-    describe_counter!(
-        "livetape_bytes_sent_total",
-        Unit::Bytes,
-        "Bytes of messages written to clients."
-    );
-    describe_histogram!(
-        "livetape_publish_to_send_seconds",
-        Unit::Seconds,
-        "From a tick's time to its frame handed to the last socket of a fan-out pass."
-    );
-    describe_counter!("livetape_resumes_total", "Channels resumed, by outcome.");
-    describe_counter!(
-        "livetape_lag_events_total",
-        "Times a client fell behind the feed."
-    );
-    describe_counter!(
-        "livetape_conflated_channels_total",
-        "Channels sent as their latest state to a client that fell behind."
-    );
-    describe_counter!("livetape_errors_sent_total", "Error replies sent, by code.");
-    describe_counter!(
-        "livetape_pages_rendered_total",
-        "Dashboard pages rendered (at most one per tick)."
-    );
-    describe_counter!(
-        "livetape_pages_served_total",
-        "Dashboard pages served from the render of their tick."
-    );
-    describe_counter!(
-        "livetape_pages_shed_total",
-        "Page requests refused with 503 when too many were in flight."
-    );
-    describe_counter!(
-        "livetape_published_events_total",
-        "Events publishers got onto the feed through POST /api/publish."
-    );
-    describe_gauge!("livetape_epoch", "The feed's epoch.");
-    describe_gauge!("livetape_tick", "The last tick applied.");
-    describe_gauge!(
-        "livetape_history_updates",
-        "Updates held for clients that resume (bounded by --history, --state-history-secs and --history-secs)."
-    );
-    describe_gauge!("livetape_ready", "1 when /readyz says ready.");
-    describe_gauge!("livetape_redis_up", "1 when Redis answers (with --redis).");
-    describe_gauge!(
-        "livetape_leading",
-        "1 on the producer that holds the lease (with --redis)."
-    );
-    describe_gauge!(
-        "livetape_redis_consumer_lag_ticks",
-        "Ticks Redis holds that this node has not applied yet (with --redis)."
-    );
-    describe_histogram!(
-        "livetape_redis_commit_seconds",
-        Unit::Seconds,
-        "A tick's numbering round trip to Redis (with --redis)."
-    );
+    use ::metrics::{describe_counter, describe_gauge, describe_histogram};
+    for &(kind, name, unit, help) in DESCRIPTIONS {
+        match (kind, unit) {
+            (Kind::Gauge, _) => describe_gauge!(name, help),
+            (Kind::Counter, Some(unit)) => describe_counter!(name, unit, help),
+            (Kind::Counter, None) => describe_counter!(name, help),
+            (Kind::Histogram, Some(unit)) => describe_histogram!(name, unit, help),
+            (Kind::Histogram, None) => describe_histogram!(name, help),
+        }
+    }
 }
 
 /// Drains recorded histogram samples into their buckets every few seconds, scraped or not:

@@ -22,8 +22,8 @@ use super::net::serve::{serve, HttpLimits};
 use super::sources::simulator::{SimConfig, Simulator};
 use super::sources::{inbox, pump, recorder::Recorder, replay::Replay, Sources};
 use super::transport::admission::Gate;
-use super::transport::websocket::fanout::FanOut;
 use super::transport::feed_view::FeedView;
+use super::transport::websocket::fanout::FanOut;
 use crate::protocol::{Epoch, Quote, Snapshot, SnapshotReason};
 use axum::routing::get;
 use axum::Router;
@@ -121,7 +121,7 @@ pub async fn start(config: &Config) -> std::io::Result<Running> {
     let transport = Arc::new(FeedView::new(feed.hub.clone(), feed.archive));
     let options = leptos_options(config);
     let pages = Arc::new(PageCache::new(
-        feed.hub.clone(),
+        transport.clone(),
         options.clone(),
         config.max_page_requests as usize,
     )?);

@@ -120,11 +120,7 @@ fn CandleChart() -> impl IntoView {
 pub(crate) fn DetailPanel() -> impl IntoView {
     let dash = expect_context::<Dashboard>();
     let detail = dash.detail;
-    let row = move || {
-        let symbol = detail.symbol.get();
-        dash.rows
-            .with(|rows| rows.iter().find(|r| *r.symbol == *symbol).cloned())
-    };
+    let row = move || detail.symbol.with(|symbol| dash.row(symbol));
     let last = move || row().map(|r| price(r.last.get())).unwrap_or_default();
     let pick = move |interval: Interval| {
         move |_| {

@@ -1,19 +1,25 @@
-//! The price grid: one row per symbol, one reactive text node per changing cell, with sorting,
-//! filtering, a watchlist star and a sparkline per row.
+//! The price grid: a window of the ranked universe, one reactive text node per changing cell,
+//! with sorting and filtering done by the server over every symbol, a watchlist star and a
+//! sparkline per row.
 //!
-//! Large grids are windowed in the browser: past [`WINDOW_FROM`] rows, only the rows in view
-//! (and [`OVERSCAN`] on each side) are in the DOM, between two spacer rows that keep the
-//! scroll height. With 500 symbols moving 10 times a second, rendering every row cost the
-//! browser ~240 ms of layout and ~200 ms of style work per second and held it near 31 fps
-//! (`make bench`, browser row). The server renders the first [`HYDRATED_ROWS`] of a large
-//! grid live (what hydration has to walk) and every row in a plain snapshot table for the page
-//! without JavaScript (in `<noscript>`, so a browser running scripts never lays it out).
+//! The table is as tall as the ranking (two spacer rows stand for the rows not rendered), so
+//! the scrollbar is the universe's and PgUp/PgDn/Home/End scroll it as any page; only the
+//! rows in view and a few either side are in the DOM, whatever the universe (see
+//! `grid`). Sorting by a column or typing in the filter changes the view the server ranks;
+//! while the pointer is over the rows (or a control in them has the focus), the view is held,
+//! so rows never move under the pointer; they stay live. The page without JavaScript shows
+//! the server's window as a plain table (in `<noscript>`, so a browser running scripts never
+//! lays it out).
 
 #![cfg_attr(not(feature = "hydrate"), allow(dead_code))]
 
+use crate::protocol::SortKey;
 use crate::ui::format::{age, grouped, percent, price, signed};
+#[cfg(feature = "hydrate")]
+use crate::ui::grid::window_of;
+use crate::ui::rows::{pct, QuoteRow, Tick};
 use crate::ui::sparkline::Sparkline;
-use crate::ui::store::{Dashboard, QuoteRow, SortKey, Tick};
+use crate::ui::store::Dashboard;
 use leptos::prelude::*;
 
 /// CSS class for a value's direction, so colour is never the only signal: the text carries a
@@ -45,25 +51,17 @@ fn SortHeader(
     #[prop(optional)] class: &'static str,
 ) -> impl IntoView {
     let dash = expect_context::<Dashboard>();
-    let sort = dash.prefs.sort;
-    let aria = move || match sort.get() {
-        (k, false) if k == key => "ascending",
-        (k, true) if k == key => "descending",
-        _ => "none",
-    };
-    let next = move |_| {
-        sort.update(|(k, desc)| {
-            if *k == key {
-                *desc = !*desc;
-            } else {
-                *k = key;
-                *desc = !matches!(key, SortKey::Symbol);
-            }
+    let spec = dash.grid.spec;
+    let aria = move || {
+        spec.with(|s| match (s.sort == key, s.desc) {
+            (true, false) => "ascending",
+            (true, true) => "descending",
+            _ => "none",
         })
     };
     view! {
         <th scope="col" class=class aria-sort=aria>
-            <button type="button" class="sort" on:click=next>
+            <button type="button" class="sort" on:click=move |_| dash.sort_by(key)>
                 {label}
                 <span class="sort-mark" aria-hidden="true">
                     {move || match aria() {
@@ -77,115 +75,75 @@ fn SortHeader(
     }
 }
 
-/// Below this many rows every row is rendered.
-pub(crate) const WINDOW_FROM: usize = 120;
-/// Rows of a large grid rendered live on the server and hydrated; the window brings the others
-/// in once it starts. Hydrating all 500 rows of the benchmark's market was one long task of
-/// 223 ms before the page was live. (The page without JavaScript shows every row, in the
-/// snapshot table of [`snapshot_grid`], which a browser running scripts does not even parse.)
-pub(crate) const HYDRATED_ROWS: usize = 24;
-/// Rows rendered beyond the visible ones, above and below.
-pub(crate) const OVERSCAN: usize = 12;
+/// One rendered line of the grid: a row of the window, or a place whose row has not arrived
+/// (the window is on its way after a fast scroll).
+#[derive(Clone, PartialEq)]
+enum Line {
+    Row(usize, QuoteRow),
+    Waiting(usize),
+}
 
-/// Which rows `[start, end)` of `rows` are rendered, given where the table body's top is and
-/// which part of it can be seen, in pixels from the same origin.
-pub(crate) fn window_of(
-    rows: usize,
-    row_px: f64,
-    body_top: f64,
-    view_top: f64,
-    view_bottom: f64,
-) -> (usize, usize) {
-    if rows == 0 || row_px.is_nan() || row_px <= 0.0 {
-        return (0, rows);
+impl Line {
+    fn key(&self) -> String {
+        match self {
+            Line::Row(_, row) => row.symbol.to_string(),
+            Line::Waiting(i) => format!("#{i}"),
+        }
     }
-    let first = ((view_top - body_top) / row_px).floor().max(0.0) as usize;
-    let last = ((view_bottom - body_top) / row_px).ceil().max(0.0) as usize;
-    let end = last.saturating_add(OVERSCAN).min(rows);
-    let start = first.saturating_sub(OVERSCAN).min(end);
-    (start, end)
 }
 
 #[component]
 pub(crate) fn MarketTable() -> impl IntoView {
     let dash = expect_context::<Dashboard>();
-    let filter = dash.prefs.filter;
-    let shown = Memo::new(move |_| dash.visible_rows());
-    // `None` renders every row: the server's render and hydration. Set after hydration.
-    let window = RwSignal::new(None::<(usize, usize)>);
+    let grid = dash.grid;
+    // Rows `[start, end)` of the ranking are rendered. Until the browser measures (on the
+    // server, and while hydrating) they are the server's window.
+    let range = RwSignal::new((
+        grid.offset.get_untracked() as usize,
+        grid.offset.get_untracked() as usize + grid.order.with_untracked(Vec::len),
+    ));
     let row_px = RwSignal::new(0.0_f64);
     let wrap = NodeRef::<leptos::html::Div>::new();
     let body = NodeRef::<leptos::html::Tbody>::new();
-    let windowed = move || window.get().filter(|_| shown.with(Vec::len) > WINDOW_FROM);
-    let rendered = move || {
-        let all = shown.get();
-        match windowed() {
-            Some((start, end)) => {
-                let end = end.min(all.len());
-                all[start.min(end)..end].to_vec()
-            }
-            // Before the window (on the server, and while hydrating): a large grid's first
-            // rows only.
-            None if all.len() > WINDOW_FROM => all[..HYDRATED_ROWS].to_vec(),
-            None => all,
-        }
-    };
-    let pad_top = move || windowed().map_or(0.0, |(start, _)| start as f64 * row_px.get());
-    let pad_bottom = move || {
-        windowed().map_or(0.0, |(_, end)| {
-            shown.with(Vec::len).saturating_sub(end) as f64 * row_px.get()
-        })
-    };
-    // Positions for aria-rowindex: the header is row 1.
-    let positions = Memo::new(move |_| {
-        shown.with(|rows| {
-            rows.iter()
-                .enumerate()
-                .map(|(i, r)| (r.symbol.clone(), i + 2))
-                .collect::<std::collections::HashMap<_, _>>()
-        })
+    let lines = Memo::new(move |_| {
+        let (start, end) = range.get();
+        let end = end.min(grid.total.get() as usize);
+        (start..end)
+            .map(|i| {
+                grid.row(i)
+                    .map_or(Line::Waiting(i), |row| Line::Row(i, row))
+            })
+            .collect::<Vec<_>>()
     });
-    provide_context(RowPositions(positions));
-    let measure = move || {
-        #[cfg(feature = "hydrate")]
-        if let (Some(wrap), Some(body)) = (wrap.get_untracked(), body.get_untracked()) {
-            let rows = shown.with_untracked(Vec::len);
-            let Some(row) = body.query_selector("tr[data-symbol]").ok().flatten() else {
-                return;
-            };
-            let px = row.get_bounding_client_rect().height();
-            let view = wrap.get_bounding_client_rect();
-            let screen = web_sys::window()
-                .and_then(|w| w.inner_height().ok())
-                .and_then(|h| h.as_f64())
-                .unwrap_or(view.bottom());
-            // Row 0 sits at the body's top edge: the top spacer stands for the rows above.
-            let next = window_of(
-                rows,
-                px,
-                body.get_bounding_client_rect().top(),
-                view.top().max(0.0),
-                view.bottom().min(screen),
-            );
-            if row_px.get_untracked() != px {
-                row_px.set(px);
-            }
-            if window.get_untracked() != Some(next) {
-                window.set(Some(next));
-            }
-        }
+    let pad_top = move || range.get().0 as f64 * row_px.get();
+    let pad_bottom = move || {
+        let end = range.get().1.min(grid.total.get() as usize);
+        (grid.total.get() as usize).saturating_sub(end) as f64 * row_px.get()
     };
-    // After hydration: window the rows, and follow scrolling, resizing and the row count.
-    // The first window is set in a task of its own: measuring lays out the whole server-
-    // rendered table, which would otherwise add to hydration's task.
+    let measure = move || measure(wrap, body, grid.total.get_untracked(), row_px, range);
+    // After hydration: follow scrolling, resizing, and the ranking's size. The first measure
+    // runs in a task of its own: it lays out the server-rendered table, which would otherwise
+    // add to hydration's task.
     let first = StoredValue::new(true);
     Effect::new(move |_| {
-        shown.with(Vec::len);
+        grid.total.track();
         if first.get_value() {
             first.set_value(false);
             set_timeout(measure, std::time::Duration::ZERO);
         } else {
             measure();
+        }
+    });
+    // The server's window follows the rendered rows (asked again only when they leave it).
+    Effect::new(move |_| {
+        let rendered = range.get();
+        let total = grid.total.get();
+        let current = grid.spec.with_untracked(|s| (s.offset, s.limit));
+        if let Some((offset, limit)) = crate::ui::grid::wanted(rendered, current, total) {
+            grid.spec.update(|s| {
+                s.offset = offset;
+                s.limit = limit;
+            });
         }
     });
     #[cfg(feature = "hydrate")]
@@ -197,18 +155,24 @@ pub(crate) fn MarketTable() -> impl IntoView {
             on_resize.remove();
         });
     }
-    // The page without JavaScript: every row, plain (server only; see `snapshot_grid`).
+    // While the pointer is over the rows, or a control in them has the focus, the server holds
+    // the window as it is: rows never move under the pointer.
+    let hold = move |on: bool| {
+        if grid.spec.with_untracked(|s| s.hold) != on {
+            grid.spec.update(|s| s.hold = on);
+        }
+    };
     #[cfg(feature = "ssr")]
-    let snapshot = snapshot_grid(&shown.get_untracked());
+    let snapshot = snapshot_grid(&grid.order.get_untracked(), grid.total.get_untracked());
     #[cfg(not(feature = "ssr"))]
     let snapshot = String::new();
     let count = move || {
-        let shown = shown.with(Vec::len);
-        let all = dash.rows.with(Vec::len);
-        if shown == all {
-            format!("{all} symbols")
+        let total = grid.total.get();
+        let filtered = grid.spec.with(|s| !s.filter.trim().is_empty());
+        if filtered {
+            format!("{} matching", grouped(u64::from(total)))
         } else {
-            format!("{shown} of {all} symbols")
+            format!("{} symbols", grouped(u64::from(total)))
         }
     };
     view! {
@@ -222,8 +186,8 @@ pub(crate) fn MarketTable() -> impl IntoView {
                         placeholder="Filter symbols"
                         autocomplete="off"
                         spellcheck="false"
-                        prop:value=move || filter.get()
-                        on:input=move |ev| filter.set(event_target_value(&ev))
+                        prop:value=move || grid.spec.with(|s| s.filter.clone())
+                        on:input=move |ev| dash.filter_by(event_target_value(&ev))
                     />
                 </label>
                 <span class="muted count">{count}</span>
@@ -232,9 +196,9 @@ pub(crate) fn MarketTable() -> impl IntoView {
             // that runs scripts keeps a noscript's content as text it never lays out.
             <noscript inner_html=snapshot></noscript>
             <div class="table-wrap js-only" node_ref=wrap on:scroll=move |_| measure()>
-                <table class="quotes" aria-rowcount=move || shown.with(Vec::len) + 1>
+                <table class="quotes" aria-rowcount=move || grid.total.get() + 1>
                     <caption class="sr-only">
-                        "Live quotes. Select a symbol to chart it; star it to add it to the watchlist."
+                        "Live quotes, ranked by the server over every symbol. Select a symbol to chart it; star it to add it to the watchlist."
                     </caption>
                     <thead>
                         <tr>
@@ -250,12 +214,21 @@ pub(crate) fn MarketTable() -> impl IntoView {
                             <th scope="col" class="num wide">"Age"</th>
                         </tr>
                     </thead>
-                    <tbody node_ref=body>
+                    <tbody
+                        node_ref=body
+                        on:pointerenter=move |_| hold(true)
+                        on:pointerleave=move |_| hold(false)
+                        on:focusin=move |_| hold(true)
+                        on:focusout=move |_| hold(false)
+                    >
                         <tr class="spacer" aria-hidden="true" class:hidden=move || pad_top() == 0.0>
                             <td colspan="10" style:height=move || format!("{}px", pad_top())></td>
                         </tr>
-                        <For each=rendered key=|row| row.symbol.clone() let:row>
-                            <QuoteLine row/>
+                        <For each=move || lines.get() key=Line::key let:line>
+                            {match line {
+                                Line::Row(i, row) => view! { <QuoteLine row position=i/> }.into_any(),
+                                Line::Waiting(i) => view! { <WaitingLine position=i/> }.into_any(),
+                            }}
                         </For>
                         <tr class="spacer" aria-hidden="true" class:hidden=move || pad_bottom() == 0.0>
                             <td colspan="10" style:height=move || format!("{}px", pad_bottom())></td>
@@ -267,13 +240,53 @@ pub(crate) fn MarketTable() -> impl IntoView {
     }
 }
 
-/// The grid as a snapshot, for the page without JavaScript: every row, as the server saw it,
-/// and no control that would need a script (no sorting, stars or chart buttons).
+/// Measures the rows' height and which of them can be seen; sets the rendered range.
+#[allow(unused_variables)]
+fn measure(
+    wrap: NodeRef<leptos::html::Div>,
+    body: NodeRef<leptos::html::Tbody>,
+    rows: u32,
+    row_px: RwSignal<f64>,
+    range: RwSignal<(usize, usize)>,
+) {
+    #[cfg(feature = "hydrate")]
+    if let (Some(wrap), Some(body)) = (wrap.get_untracked(), body.get_untracked()) {
+        let Some(row) = body.query_selector("tr[data-row]").ok().flatten() else {
+            return;
+        };
+        let px = row.get_bounding_client_rect().height();
+        let view = wrap.get_bounding_client_rect();
+        let screen = web_sys::window()
+            .and_then(|w| w.inner_height().ok())
+            .and_then(|h| h.as_f64())
+            .unwrap_or(view.bottom());
+        // The body's top edge stands for row 0: the top spacer stands for the rows above.
+        let next = window_of(
+            rows as usize,
+            px,
+            body.get_bounding_client_rect().top(),
+            view.top().max(0.0),
+            view.bottom().min(screen),
+        );
+        if row_px.get_untracked() != px {
+            row_px.set(px);
+        }
+        if range.get_untracked() != next {
+            range.set(next);
+        }
+    }
+}
+
+/// The window as a snapshot, for the page without JavaScript: the rows the server rendered,
+/// as it saw them, and no control that would need a script (no sorting, stars or chart
+/// buttons).
 #[cfg(feature = "ssr")]
-pub(crate) fn snapshot_grid(rows: &[QuoteRow]) -> String {
+pub(crate) fn snapshot_grid(rows: &[QuoteRow], total: u32) -> String {
     let rows: Vec<QuoteRow> = rows.to_vec();
+    let shown = rows.len();
     view! {
         <div class="table-wrap snapshot">
+            <p class="muted">{format!("The first {shown} of {} symbols.", grouped(u64::from(total)))}</p>
             <table class="quotes">
                 <caption class="sr-only">"Quotes when the page was made"</caption>
                 <thead>
@@ -289,37 +302,7 @@ pub(crate) fn snapshot_grid(rows: &[QuoteRow]) -> String {
                     </tr>
                 </thead>
                 <tbody>
-                    {rows
-                        .into_iter()
-                        .map(|row| {
-                            let (last, open) = (row.last.get_untracked(), row.open.get_untracked());
-                            let change = last - open;
-                            let spark = row.spark.get_untracked();
-                            let trend = match (spark.first(), spark.last()) {
-                                (Some(a), Some(b)) if b > a => "spark up",
-                                (Some(a), Some(b)) if b < a => "spark down",
-                                _ => "spark flat",
-                            };
-                            view! {
-                                <tr data-symbol=row.symbol.to_string()>
-                                    <th scope="row" class="sym">{row.symbol.to_string()}</th>
-                                    <td class="num bid mid">{price(row.bid.get_untracked())}</td>
-                                    <td class="num ask mid">{price(row.ask.get_untracked())}</td>
-                                    <td class="num last">{price(last)}</td>
-                                    <td class=format!("num chg mid {}", direction(change))>{signed(change)}</td>
-                                    <td class=format!("num pct {}", direction(change))>
-                                        {percent(crate::ui::store::pct(last, open))}
-                                    </td>
-                                    <td class="num vol wide">{grouped(row.volume.get_untracked())}</td>
-                                    <td class="wide spark-col">
-                                        <svg class=trend viewBox="0 0 80 22" width="80" height="22" aria-hidden="true" focusable="false">
-                                            <polyline fill="none" stroke-width="1.5" points=crate::ui::sparkline::points(&spark)/>
-                                        </svg>
-                                    </td>
-                                </tr>
-                            }
-                        })
-                        .collect_view()}
+                    {rows.into_iter().map(snapshot_line).collect_view()}
                 </tbody>
             </table>
         </div>
@@ -327,17 +310,52 @@ pub(crate) fn snapshot_grid(rows: &[QuoteRow]) -> String {
     .to_html()
 }
 
-/// Where each shown symbol sits in the grid, for `aria-rowindex` (rows out of the window are
-/// not in the DOM, so assistive technology needs the position from us).
-#[derive(Clone, Copy)]
-struct RowPositions(Memo<std::collections::HashMap<std::sync::Arc<str>, usize>>);
+#[cfg(feature = "ssr")]
+fn snapshot_line(row: QuoteRow) -> impl IntoView {
+    let (last, open) = (row.last.get_untracked(), row.open.get_untracked());
+    let change = last - open;
+    let spark = row.spark.get_untracked();
+    let trend = match (spark.first(), spark.last()) {
+        (Some(a), Some(b)) if b > a => "spark up",
+        (Some(a), Some(b)) if b < a => "spark down",
+        _ => "spark flat",
+    };
+    view! {
+        <tr data-symbol=row.symbol.to_string()>
+            <th scope="row" class="sym">{row.symbol.to_string()}</th>
+            <td class="num bid mid">{price(row.bid.get_untracked())}</td>
+            <td class="num ask mid">{price(row.ask.get_untracked())}</td>
+            <td class="num last">{price(last)}</td>
+            <td class=format!("num chg mid {}", direction(change))>{signed(change)}</td>
+            <td class=format!("num pct {}", direction(change))>{percent(pct(last, open))}</td>
+            <td class="num vol wide">{grouped(row.volume.get_untracked())}</td>
+            <td class="wide spark-col">
+                <svg class=trend viewBox="0 0 80 22" width="80" height="22" aria-hidden="true" focusable="false">
+                    <polyline fill="none" stroke-width="1.5" points=crate::ui::sparkline::points(&spark)/>
+                </svg>
+            </td>
+        </tr>
+    }
+}
+
+/// A place in the ranking whose row is on its way.
+#[component]
+fn WaitingLine(position: usize) -> impl IntoView {
+    view! {
+        <tr class="waiting" data-row=position aria-rowindex=position + 2 aria-busy="true">
+            <td class="star-col"></td>
+            <th scope="row" class="sym muted">"…"</th>
+            <td colspan="8" class="muted">"Loading"</td>
+        </tr>
+    }
+}
 
 #[component]
-fn QuoteLine(row: QuoteRow) -> impl IntoView {
+fn QuoteLine(row: QuoteRow, position: usize) -> impl IntoView {
     let dash = expect_context::<Dashboard>();
-    let RowPositions(positions) = expect_context::<RowPositions>();
     let QuoteRow {
         symbol,
+        loaded,
         bid,
         ask,
         last,
@@ -349,11 +367,19 @@ fn QuoteLine(row: QuoteRow) -> impl IntoView {
         spark,
     } = row;
     let change = move || last.get() - open.get();
-    let pct = move || crate::ui::store::pct(last.get(), open.get());
+    let day_pct = move || pct(last.get(), open.get());
     let arrow = move || match tick.get() {
         Tick::Up => "▲",
         Tick::Down => "▼",
         Tick::Flat => "",
+    };
+    // A row whose quote has not arrived shows its place, not numbers.
+    let shown = move |text: String| {
+        if loaded.get() {
+            text
+        } else {
+            "…".to_string()
+        }
     };
     let name = symbol.to_string();
     let watched = {
@@ -388,11 +414,9 @@ fn QuoteLine(row: QuoteRow) -> impl IntoView {
     view! {
         <tr
             data-symbol=name.clone()
+            data-row=position
             class:selected=move || selected.get()
-            aria-rowindex={
-                let symbol = symbol.clone();
-                move || positions.with(|p| p.get(&symbol).copied())
-            }
+            aria-rowindex=position + 2
         >
             <td class="star-col">
                 <button
@@ -416,8 +440,8 @@ fn QuoteLine(row: QuoteRow) -> impl IntoView {
                     {name.clone()}
                 </button>
             </th>
-            <td class="num bid mid">{move || price(bid.get())}</td>
-            <td class="num ask mid">{move || price(ask.get())}</td>
+            <td class="num bid mid">{move || shown(price(bid.get()))}</td>
+            <td class="num ask mid">{move || shown(price(ask.get()))}</td>
             <td class=move || {
                 let dir = match tick.get() {
                     Tick::Up => " up",
@@ -427,54 +451,17 @@ fn QuoteLine(row: QuoteRow) -> impl IntoView {
                 format!("num last{dir}{}", flash_class(flash.get()))
             }>
                 <span class="arrow" aria-hidden="true">{arrow}</span>
-                {move || price(last.get())}
+                {move || shown(price(last.get()))}
             </td>
-            <td class=move || format!("num chg mid {}", direction(change()))>{move || signed(change())}</td>
-            <td class=move || format!("num pct {}", direction(change()))>{move || percent(pct())}</td>
-            <td class="num vol wide">{move || grouped(volume.get())}</td>
+            <td class=move || format!("num chg mid {}", direction(change()))>{move || shown(signed(change()))}</td>
+            <td class=move || format!("num pct {}", direction(change()))>{move || shown(percent(day_pct()))}</td>
+            <td class="num vol wide">{move || shown(grouped(volume.get()))}</td>
             <td class="wide spark-col">
                 <Sparkline points=spark/>
             </td>
             <td class="num age wide">
-                {move || age((dash.now.get() - at.get()).num_seconds())}
+                {move || shown(age((dash.now.get() - at.get()).num_seconds()))}
             </td>
         </tr>
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_window_covers_the_visible_rows_and_the_overscan() {
-        // 500 rows of 37 px; the body starts 100 px down; 740 px (20 rows) visible from the top.
-        assert_eq!(
-            window_of(500, 37.0, 100.0, 100.0, 840.0),
-            (0, 20 + OVERSCAN)
-        );
-        // Scrolled so that row 200 is at the top of the view.
-        let top = 100.0 - 200.0 * 37.0;
-        assert_eq!(
-            window_of(500, 37.0, top, 100.0, 840.0),
-            (200 - OVERSCAN, 220 + OVERSCAN)
-        );
-        // At the bottom the window ends with the last row.
-        let top = 100.0 - 480.0 * 37.0;
-        assert_eq!(
-            window_of(500, 37.0, top, 100.0, 840.0),
-            (480 - OVERSCAN, 500)
-        );
-        // Half a row showing still counts as showing.
-        assert_eq!(window_of(500, 37.0, 0.0, 18.0, 56.0).1, 2 + OVERSCAN);
-    }
-
-    #[test]
-    fn without_a_row_height_every_row_is_rendered() {
-        assert_eq!(window_of(500, 0.0, 0.0, 0.0, 800.0), (0, 500));
-        assert_eq!(window_of(500, f64::NAN, 0.0, 0.0, 800.0), (0, 500));
-        assert_eq!(window_of(0, 37.0, 0.0, 0.0, 800.0), (0, 0));
-        // A body far below the view: nothing of it is visible, only the overscan from row 0.
-        assert_eq!(window_of(500, 37.0, 5000.0, 0.0, 800.0), (0, OVERSCAN));
     }
 }

@@ -1,15 +1,29 @@
 //! The user interface: the reactive store and the components that read it. Compiled for both
-//! the server (to render the first paint) and the browser (to hydrate and update it).
+//! the server (to render the first paint) and the browser (to hydrate and update it); each
+//! uses a part of it (and the server runs its tests), so what only the browser calls is not
+//! dead code.
 //!
-//! Compiled for both the server's render and the browser; each uses a part of it (and the
-//! server runs its tests), so what only the browser calls is not dead code.
+//! # Layout
+//!
+//! - `store`: the dashboard's state (`Dashboard`): what the page holds and how the feed's
+//!   messages change it. `rows`: a quote row and a scoreboard slot as signals.
+//!   `grid`: the grid's window of the ranked universe. `page_state`: what the server embeds
+//!   for hydration.
+//! - Components: `status` (the connection and controls), `ticker` (the watchlist tape),
+//!   `market` (the virtualised grid), `breadth` (the market at a glance), `detail` (the chart
+//!   and trades of the selected symbol), `scoreboard`, `announcer` (the screen readers' live
+//!   region), `sparkline`. `format`: how numbers and times are written.
 
 #![cfg_attr(not(feature = "hydrate"), allow(dead_code))]
 
 pub(crate) mod announcer;
+pub(crate) mod breadth;
 pub(crate) mod detail;
 pub(crate) mod format;
+pub(crate) mod grid;
 pub(crate) mod market;
+pub(crate) mod page_state;
+pub(crate) mod rows;
 pub(crate) mod scoreboard;
 pub(crate) mod sparkline;
 pub(crate) mod status;

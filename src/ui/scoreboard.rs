@@ -4,7 +4,8 @@
 
 use crate::protocol::GameStatus;
 use crate::ui::format::game_clock;
-use crate::ui::store::{Dashboard, GameRow};
+use crate::ui::rows::GameRow;
+use crate::ui::store::Dashboard;
 use leptos::prelude::*;
 
 #[component]

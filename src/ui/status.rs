@@ -51,6 +51,14 @@ pub(crate) fn StatusBar() -> impl IntoView {
         Theme::Light => "Theme: light",
     };
     let alerts = dash.prefs.alerts;
+    // Why the server refused something or the connection went: shown while reconnecting
+    // (every reconnect says why) and for a while after a refusal.
+    let notice = move || {
+        let notice = dash.notice.get()?;
+        let reconnecting = matches!(dash.link.get(), Link::Reconnecting { .. } | Link::Stale);
+        let recent = dash.now.get() - notice.at < chrono::Duration::seconds(15);
+        (reconnecting || recent).then_some(notice.text)
+    };
     // Without JavaScript the page is a snapshot and says so; nothing live is shown.
     let snapshot_note = format!(
         r#"<p class="no-js-note">Snapshot of {} UTC. Live prices and scores need JavaScript.</p>"#,
@@ -75,6 +83,9 @@ pub(crate) fn StatusBar() -> impl IntoView {
                 <span class="dot" aria-hidden="true"></span>
                 <span class="pill-text">{label}</span>
             </span>
+            <p class="notice js-only" role="status" class:hidden=move || notice().is_none()>
+                {move || notice().unwrap_or_default()}
+            </p>
             <dl class="feed-facts">
                 <div class="js-only">
                     <dt>"Msgs/s"</dt>

@@ -4,13 +4,22 @@
 //! thing from the [`PageState`] embedded in that page, then applies the feed to it. Rows are
 //! created once per symbol and per board slot; an update sets only the signals whose value
 //! differs, so only those cells' text nodes are touched and the table is never re-rendered.
+//!
+//! The dashboard holds only what it shows: the grid's window of the universe (the server's
+//! `view`), the watchlist, the selected symbol, the scores and the breadth. A quote row exists
+//! while something shows it; when the last thing that showed it lets go (it scrolled out of the
+//! window and is not watched or selected), the row and its position go, so nothing shows a
+//! quote that no longer streams.
 
 #![cfg_attr(not(feature = "hydrate"), allow(dead_code))]
 
 use crate::protocol::{
-    Batch, Candle, Channel, Data, Epoch, Game, GameStatus, Interval, League, Quote, Resume, Seq,
-    Snapshot, Trade,
+    Batch, Breadth, Candle, Channel, Data, Epoch, Game, GameStatus, Interval, League, Quote,
+    Resume, Seq, Snapshot, SortKey, Trade, ViewSpec,
 };
+use crate::ui::grid::Grid;
+use crate::ui::page_state::PageState;
+use crate::ui::rows::{pct, set_if_changed, GameRow, QuoteRow};
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -26,104 +35,8 @@ pub(crate) const CHART_CANDLES: usize = 60;
 pub(crate) const TAPE_TRADES: usize = 20;
 /// A watched symbol's day change crossing this (in percent, either way) is announced.
 pub(crate) const ALERT_PCT: f64 = 1.0;
-
-/// What the server embeds in the page for hydration: the snapshot with every channel's seq,
-/// the sparklines so far, and the symbol the detail panel shows.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct PageState {
-    pub snapshot: Snapshot,
-    /// The tick the snapshot stands at: the page's state covers every channel through it.
-    #[serde(default)]
-    pub tick: u64,
-    /// Per quote in the snapshot, in the same order. Written compactly (see [`spark_codec`]):
-    /// 500 rows of 30 samples were a 100 KB list of floats to parse before hydration.
-    #[serde(with = "spark_codec")]
-    pub sparks: Vec<Vec<f64>>,
-    pub selected: String,
-    pub interval: Option<Interval>,
-}
-
-/// The quotes of a large grid past its hydrated rows, with their sparklines: embedded in the
-/// page beside [`PageState`] and read after hydration (see `server::page`).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct PageRest {
-    pub(crate) snapshot: Snapshot,
-    #[serde(with = "spark_codec")]
-    pub(crate) sparks: Vec<Vec<f64>>,
-}
-
-/// Sparklines in the page as one string per row: the first price in cents, then the change
-/// in cents from each sample to the next (`"22380 5 -3 0"`). Samples are prices at the cent,
-/// so nothing is lost, and integers parse far faster than floats in the browser.
-pub(crate) mod spark_codec {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(crate) fn serialize<S: Serializer>(rows: &[Vec<f64>], s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(rows.iter().map(|row| {
-            let mut out = String::with_capacity(row.len() * 4);
-            let mut prev = 0i64;
-            for (i, p) in row.iter().enumerate() {
-                let cents = (p * 100.0).round() as i64;
-                if i > 0 {
-                    out.push(' ');
-                }
-                out.push_str(&(cents - prev).to_string());
-                prev = cents;
-            }
-            out
-        }))
-    }
-
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<f64>>, D::Error> {
-        let rows = Vec::<String>::deserialize(d)?;
-        rows.iter()
-            .map(|row| {
-                let mut cents = 0i64;
-                row.split_ascii_whitespace()
-                    .map(|delta| {
-                        cents += delta.parse::<i64>().map_err(serde::de::Error::custom)?;
-                        Ok(cents as f64 / 100.0)
-                    })
-                    .collect()
-            })
-            .collect()
-    }
-}
-
-/// Direction of a symbol's last price change, for colouring and the arrow.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Tick {
-    Up,
-    Down,
-    Flat,
-}
-
-/// One symbol's row. Equality is identity (the same symbol's signals).
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) struct QuoteRow {
-    pub(crate) symbol: Arc<str>,
-    pub(crate) bid: RwSignal<f64>,
-    pub(crate) ask: RwSignal<f64>,
-    pub(crate) last: RwSignal<f64>,
-    pub(crate) open: RwSignal<f64>,
-    pub(crate) volume: RwSignal<u64>,
-    pub(crate) tick: RwSignal<Tick>,
-    /// Counts changes of `last`, so the view can restart the flash animation on each.
-    pub(crate) flash: RwSignal<u32>,
-    /// Server time of the row's last update.
-    pub(crate) at: RwSignal<DateTime<Utc>>,
-    /// Recent prices, oldest first.
-    pub(crate) spark: RwSignal<Vec<f64>>,
-}
-
-/// One place on the scoreboard; the game in it changes when a game ends and another starts.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct GameRow {
-    pub(crate) slot: u16,
-    pub(crate) game: RwSignal<Game>,
-    /// Counts score changes, so the view can highlight each.
-    pub(crate) scored: RwSignal<u32>,
-}
+/// The grid's view, by the number the protocol gives it.
+pub(crate) const GRID_VIEW: u32 = 1;
 
 /// The state of the connection to the feed, as the status pill shows it.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -152,21 +65,6 @@ pub(crate) struct Gap {
     pub(crate) got: Seq,
 }
 
-/// Columns the grid sorts by.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum SortKey {
-    /// The server's order.
-    Default,
-    Symbol,
-    Bid,
-    Ask,
-    Last,
-    Change,
-    ChangePct,
-    Volume,
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum Theme {
@@ -185,12 +83,13 @@ pub(crate) struct Detail {
 }
 
 impl Detail {
-    /// The feed channels the panel needs.
-    pub(crate) fn channels(&self) -> [Channel; 2] {
+    /// The feed channels the panel needs: the chart's candles, the trades, and the quote.
+    pub(crate) fn channels(&self) -> [Channel; 3] {
         let symbol = self.symbol.get_untracked();
         [
             Channel::Candles(symbol.clone(), self.interval.get_untracked()),
-            Channel::Trades(symbol),
+            Channel::Trades(symbol.clone()),
+            Channel::Quotes(symbol),
         ]
     }
 }
@@ -199,24 +98,34 @@ impl Detail {
 #[derive(Clone, Copy)]
 pub(crate) struct Prefs {
     pub(crate) watch: RwSignal<BTreeSet<String>>,
-    pub(crate) sort: RwSignal<(SortKey, bool)>,
-    pub(crate) filter: RwSignal<String>,
     pub(crate) theme: RwSignal<Theme>,
     /// Announce watched symbols crossing ±ALERT_PCT and final scores.
     pub(crate) alerts: RwSignal<bool>,
 }
 
+/// Why the server turned something down or closed the connection, for the status bar: a
+/// page that reconnects always says why.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Notice {
+    pub(crate) text: String,
+    pub(crate) at: DateTime<Utc>,
+}
+
 /// Everything the view reads. `Copy`: it is a bundle of signal handles.
 #[derive(Clone, Copy)]
 pub(crate) struct Dashboard {
-    pub(crate) rows: RwSignal<Vec<QuoteRow>>,
-    index: StoredValue<HashMap<Arc<str>, QuoteRow>>,
+    /// Every quote row the page holds, by symbol.
+    index: RwSignal<HashMap<Arc<str>, QuoteRow>>,
+    pub(crate) grid: Grid,
     pub(crate) games: RwSignal<Vec<GameRow>>,
+    pub(crate) breadth: RwSignal<Breadth>,
     pub(crate) detail: Detail,
     pub(crate) prefs: Prefs,
     pub(crate) link: RwSignal<Link>,
     /// The feed comes over Server-Sent Events (WebSockets are blocked on the way).
     pub(crate) via_sse: RwSignal<bool>,
+    /// The last refusal or close reason the server gave.
+    pub(crate) notice: RwSignal<Option<Notice>>,
     pub(crate) epoch: RwSignal<Epoch>,
     /// The last seq applied on each channel: where to resume after a reconnect.
     positions: StoredValue<BTreeMap<Channel, Seq>>,
@@ -240,86 +149,32 @@ pub(crate) struct Dashboard {
     pending: StoredValue<Vec<String>>,
 }
 
-fn set_if_changed<T>(signal: RwSignal<T>, value: T)
-where
-    T: PartialEq + Send + Sync + 'static,
-{
-    signal.maybe_update(|old| {
-        if *old == value {
-            false
-        } else {
-            *old = value;
-            true
-        }
-    });
-}
-
-/// The day's change of `last` from `open`, in percent (0 without an open).
-pub(crate) fn pct(last: f64, open: f64) -> f64 {
-    if open == 0.0 {
-        0.0
-    } else {
-        (last - open) / open * 100.0
-    }
-}
-
-impl QuoteRow {
-    fn new(q: &Quote, spark: Vec<f64>) -> Self {
-        QuoteRow {
-            symbol: q.symbol.as_str().into(),
-            bid: RwSignal::new(q.bid),
-            ask: RwSignal::new(q.ask),
-            last: RwSignal::new(q.last),
-            open: RwSignal::new(q.open),
-            volume: RwSignal::new(q.volume),
-            tick: RwSignal::new(Tick::Flat),
-            flash: RwSignal::new(0),
-            at: RwSignal::new(q.ts),
-            spark: RwSignal::new(if spark.is_empty() {
-                vec![q.last]
-            } else {
-                spark
-            }),
-        }
-    }
-
-    fn apply(&self, q: &Quote) {
-        let before = self.last.get_untracked();
-        if q.last != before {
-            set_if_changed(
-                self.tick,
-                if q.last > before {
-                    Tick::Up
-                } else {
-                    Tick::Down
-                },
-            );
-            self.flash.update(|n| *n = n.wrapping_add(1));
-        }
-        set_if_changed(self.bid, q.bid);
-        set_if_changed(self.ask, q.ask);
-        set_if_changed(self.last, q.last);
-        set_if_changed(self.open, q.open);
-        set_if_changed(self.volume, q.volume);
-        set_if_changed(self.at, q.ts);
-    }
-}
-
-fn game_row(g: &Game) -> GameRow {
-    GameRow {
-        slot: g.slot,
-        game: RwSignal::new(g.clone()),
-        scored: RwSignal::new(0),
-    }
-}
-
 impl Dashboard {
     /// The dashboard for the page's state (on both server and browser).
     pub(crate) fn new(page: &PageState) -> Self {
+        let mut sparks = page.sparks.iter();
+        let mut index = HashMap::new();
+        for state in &page.snapshot.channels {
+            if let Data::Quote(q) = &state.data {
+                let row = QuoteRow::new(q, sparks.next().cloned().unwrap_or_default());
+                index.insert(row.symbol.clone(), row);
+            }
+        }
+        let order: Vec<QuoteRow> = page
+            .rows
+            .iter()
+            .map(|s| {
+                index
+                    .get(s.as_str())
+                    .cloned()
+                    .unwrap_or_else(|| QuoteRow::pending(s))
+            })
+            .collect();
         let dash = Dashboard {
-            rows: RwSignal::new(Vec::new()),
-            index: StoredValue::new(HashMap::new()),
+            index: RwSignal::new(index),
+            grid: Grid::new(page.view.clone(), page.total, order),
             games: RwSignal::new(Vec::new()),
+            breadth: RwSignal::new(Breadth::default()),
             detail: Detail {
                 symbol: RwSignal::new(page.selected.clone()),
                 interval: RwSignal::new(page.interval.unwrap_or(Interval::OneSecond)),
@@ -328,13 +183,12 @@ impl Dashboard {
             },
             prefs: Prefs {
                 watch: RwSignal::new(BTreeSet::new()),
-                sort: RwSignal::new((SortKey::Default, false)),
-                filter: RwSignal::new(String::new()),
                 theme: RwSignal::new(Theme::System),
                 alerts: RwSignal::new(false),
             },
             link: RwSignal::new(Link::Connecting),
             via_sse: RwSignal::new(false),
+            notice: RwSignal::new(None),
             epoch: RwSignal::new(page.snapshot.epoch),
             positions: StoredValue::new(BTreeMap::new()),
             updates: RwSignal::new(0),
@@ -348,53 +202,62 @@ impl Dashboard {
             announcement: RwSignal::new(String::new()),
             pending: StoredValue::new(Vec::new()),
         };
-        let mut sparks = page.sparks.iter();
-        for state in &page.snapshot.channels {
-            if let Data::Quote(q) = &state.data {
-                let row = QuoteRow::new(q, sparks.next().cloned().unwrap_or_default());
-                dash.index.update_value(|i| {
-                    i.insert(row.symbol.clone(), row.clone());
-                });
-                dash.rows.update(|rows| rows.push(row));
-            }
-        }
         dash.apply_snapshot(page.snapshot.clone());
         dash
     }
 
-    /// Adds the rows of [`PageRest`] (the page's quotes past the hydrated rows) and continues
-    /// them from its seqs.
-    pub(crate) fn add_rows(&self, rest: PageRest) {
-        let mut sparks = rest.sparks.into_iter();
-        let mut added = Vec::new();
-        for state in &rest.snapshot.channels {
-            if let Data::Quote(q) = &state.data {
-                let known = self.index.with_value(|i| i.contains_key(q.symbol.as_str()));
-                if known {
-                    continue;
-                }
-                let row = QuoteRow::new(q, sparks.next().unwrap_or_default());
-                self.index.update_value(|i| {
-                    i.insert(row.symbol.clone(), row.clone());
-                });
-                added.push(row);
-            }
-        }
-        self.rows.update(|rows| rows.extend(added));
-        self.apply_snapshot(rest.snapshot);
+    /// The row of `symbol`, if the page holds it (reactive: a view that shows it follows its
+    /// coming and going).
+    pub(crate) fn row(&self, symbol: &str) -> Option<QuoteRow> {
+        self.index.with(|i| i.get(symbol).cloned())
     }
 
-    /// The channels this dashboard shows: every symbol's quotes, every league's scores, and
-    /// the detail panel's candles and trades.
+    /// Every row the page holds (for sampling sparklines).
+    fn all_rows(&self) -> Vec<QuoteRow> {
+        self.index.with_untracked(|i| i.values().cloned().collect())
+    }
+
+    /// The channels this dashboard subscribes to itself (the grid's view holds its rows):
+    /// every league's scores, the breadth, the detail panel's channels and the watchlist's
+    /// quotes.
     pub(crate) fn channels(&self) -> Vec<Channel> {
-        let mut channels: Vec<Channel> = self.rows.with_untracked(|rows| {
-            rows.iter()
-                .map(|r| Channel::Quotes(r.symbol.to_string()))
-                .collect()
-        });
-        channels.extend(League::ALL.into_iter().map(Channel::Scores));
-        channels.extend(self.detail.channels());
-        channels
+        self.channel_groups().into_iter().flatten().collect()
+    }
+
+    /// [`Dashboard::channels`] in three groups that are subscribed apart, so that a symbol
+    /// the server does not list (a saved selection, an old star) refuses only its own group:
+    /// the board (scores, breadth), the detail panel, the watchlist.
+    pub(crate) fn channel_groups(&self) -> [Vec<Channel>; 3] {
+        let mut board: Vec<Channel> = League::ALL.into_iter().map(Channel::Scores).collect();
+        board.push(Channel::Breadth);
+        let detail = self.detail.symbol.get_untracked();
+        let watch = self
+            .prefs
+            .watch
+            .get_untracked()
+            .into_iter()
+            .filter(|s| *s != detail)
+            .map(Channel::Quotes)
+            .collect();
+        let detail = if detail.is_empty() {
+            Vec::new()
+        } else {
+            self.detail.channels().to_vec()
+        };
+        [board, detail, watch]
+    }
+
+    /// Whether the dashboard subscribes to `symbol`'s quotes itself (watched or selected).
+    fn subscribes(&self, symbol: &str) -> bool {
+        self.detail.symbol.with_untracked(|s| s == symbol)
+            || self.prefs.watch.with_untracked(|w| w.contains(symbol))
+    }
+
+    /// Whether the grid's window holds `symbol`.
+    fn in_window(&self, symbol: &str) -> bool {
+        self.grid
+            .order
+            .with_untracked(|o| o.iter().any(|r| &*r.symbol == symbol))
     }
 
     /// Where to resume: the epoch and the last seq applied on every channel.
@@ -405,24 +268,108 @@ impl Dashboard {
         }
     }
 
+    /// The grid's view as the server should have it, and where its rows stand.
+    pub(crate) fn view_request(&self) -> (ViewSpec, Resume) {
+        (self.grid.spec.get_untracked(), self.resume())
+    }
+
+    /// Forgets a quote nothing shows any more: its row and its position.
+    fn forget_quote(&self, symbol: &str) {
+        if self.subscribes(symbol) || self.in_window(symbol) {
+            return;
+        }
+        self.index.update(|i| {
+            i.remove(symbol);
+        });
+        self.positions.update_value(|p| {
+            p.remove(&Channel::Quotes(symbol.to_string()));
+        });
+    }
+
+    /// Stops showing channels the dashboard subscribed to itself (a quote the grid still shows
+    /// keeps streaming through the view).
+    pub(crate) fn release(&self, channels: &[Channel]) {
+        for c in channels {
+            match c {
+                Channel::Quotes(symbol) => self.forget_quote(symbol),
+                other => self.positions.update_value(|p| {
+                    p.remove(other);
+                }),
+            }
+        }
+    }
+
     /// Shows another symbol or interval in the detail panel. Returns the channels to drop and
     /// to subscribe (the panel is empty until their snapshot arrives).
     pub(crate) fn select(
         &self,
         symbol: String,
         interval: Interval,
-    ) -> ([Channel; 2], [Channel; 2]) {
+    ) -> ([Channel; 3], [Channel; 3]) {
         let old = self.detail.channels();
         self.detail.symbol.set(symbol);
         self.detail.interval.set(interval);
         self.detail.candles.set(Vec::new());
         self.detail.trades.set(Vec::new());
-        self.positions.update_value(|p| {
-            for c in &old {
-                p.remove(c);
-            }
-        });
+        self.release(&old);
         (old, self.detail.channels())
+    }
+
+    /// Sorts the grid by `sort` (again: the other way), back at its first row.
+    pub(crate) fn sort_by(&self, sort: SortKey) {
+        self.grid.spec.update(|spec| {
+            if spec.sort == sort {
+                spec.desc = !spec.desc;
+            } else {
+                spec.sort = sort;
+                spec.desc = !matches!(sort, SortKey::Symbol | SortKey::Listing);
+            }
+            spec.offset = 0;
+        });
+    }
+
+    /// Filters the grid by `text`, back at its first row.
+    pub(crate) fn filter_by(&self, text: String) {
+        self.grid.spec.update(|spec| {
+            spec.filter = text;
+            spec.offset = 0;
+        });
+    }
+
+    /// A view's window as the server sent it: the grid's rows in order (a row whose quote has
+    /// not arrived yet waits for its snapshot); rows that left it are forgotten unless
+    /// something else shows them.
+    pub(crate) fn apply_rows(&self, view: u32, total: u32, offset: u32, symbols: Vec<String>) {
+        if view != GRID_VIEW {
+            return;
+        }
+        let mut created = Vec::new();
+        let order: Vec<QuoteRow> = symbols
+            .iter()
+            .map(|s| {
+                self.index
+                    .with_untracked(|i| i.get(s.as_str()).cloned())
+                    .unwrap_or_else(|| {
+                        let row = QuoteRow::pending(s);
+                        created.push(row.clone());
+                        row
+                    })
+            })
+            .collect();
+        if !created.is_empty() {
+            self.index.update(|i| {
+                for row in created {
+                    i.insert(row.symbol.clone(), row);
+                }
+            });
+        }
+        let before = self.grid.order.get_untracked();
+        set_if_changed(self.grid.total, total);
+        set_if_changed(self.grid.offset, offset);
+        self.grid.order.set(order);
+        for row in before {
+            self.forget_quote(&row.symbol);
+        }
     }
 
     /// Replaces the state of every channel the snapshot lists and continues from its seqs.
@@ -478,11 +425,18 @@ impl Dashboard {
         gaps
     }
 
-    /// Only the detail panel's current channels are taken among candles and trades (a late
-    /// message for the previous selection is dropped).
+    /// What the dashboard takes: candles and trades only of the detail panel's current
+    /// channels, quotes only of rows something shows (a late message for a previous selection
+    /// or a row that left the window is dropped).
     fn wants(&self, channel: &Channel) -> bool {
         match channel {
             Channel::Candles(..) | Channel::Trades(_) => self.detail.channels().contains(channel),
+            Channel::Quotes(symbol) => {
+                self.subscribes(symbol)
+                    || self
+                        .index
+                        .with_untracked(|i| i.contains_key(symbol.as_str()))
+            }
             _ => true,
         }
     }
@@ -498,6 +452,7 @@ impl Dashboard {
                     self.apply_game(g);
                 }
             }
+            Data::Breadth(b) => set_if_changed(self.breadth, b),
             Data::Candles(candles) => self.detail.candles.update(|v| {
                 if whole {
                     v.clear();
@@ -523,37 +478,45 @@ impl Dashboard {
     }
 
     fn apply_quote(&self, q: Quote) {
-        let row = self.index.with_value(|i| i.get(q.symbol.as_str()).cloned());
+        let row = self
+            .index
+            .with_untracked(|i| i.get(q.symbol.as_str()).cloned());
         let Some(row) = row else {
+            // A quote the dashboard subscribed to itself (watched, selected): its first.
             let row = QuoteRow::new(&q, Vec::new());
-            self.index.update_value(|i| {
-                i.insert(row.symbol.clone(), row.clone());
+            self.index.update(|i| {
+                i.insert(row.symbol.clone(), row);
             });
-            self.rows.update(|rows| rows.push(row));
             return;
         };
         if self.prefs.alerts.get_untracked()
+            && row.loaded.get_untracked()
             && self
                 .prefs
                 .watch
                 .with_untracked(|w| w.contains(q.symbol.as_str()))
         {
-            // Zones: beyond +ALERT_PCT, beyond -ALERT_PCT, or between. Entering an outer
-            // zone from elsewhere is news; staying in it is not.
-            let zone = |p: f64| (p >= ALERT_PCT) as i8 - (p <= -ALERT_PCT) as i8;
-            let before = pct(row.last.get_untracked(), row.open.get_untracked());
-            let after = pct(q.last, q.open);
-            if zone(after) != 0 && zone(after) != zone(before) {
-                let dir = if after > 0.0 { "up" } else { "down" };
-                self.announce(format!(
-                    "{} {dir} {:.2}% at {:.2}",
-                    q.symbol,
-                    after.abs(),
-                    q.last
-                ));
-            }
+            self.alert_on_move(&row, &q);
         }
         row.apply(&q);
+    }
+
+    /// Announces a watched symbol crossing ±ALERT_PCT. Zones: beyond +ALERT_PCT, beyond
+    /// -ALERT_PCT, or between. Entering an outer zone from elsewhere is news; staying in it
+    /// is not.
+    fn alert_on_move(&self, row: &QuoteRow, q: &Quote) {
+        let zone = |p: f64| (p >= ALERT_PCT) as i8 - (p <= -ALERT_PCT) as i8;
+        let before = pct(row.last.get_untracked(), row.open.get_untracked());
+        let after = pct(q.last, q.open);
+        if zone(after) != 0 && zone(after) != zone(before) {
+            let dir = if after > 0.0 { "up" } else { "down" };
+            self.announce(format!(
+                "{} {dir} {:.2}% at {:.2}",
+                q.symbol,
+                after.abs(),
+                q.last
+            ));
+        }
     }
 
     fn apply_game(&self, game: Game) {
@@ -582,7 +545,7 @@ impl Dashboard {
                 set_if_changed(row.game, game);
             }
             None => self.games.update(|games| {
-                games.push(game_row(&game));
+                games.push(GameRow::new(&game));
                 games.sort_by_key(|g| g.slot);
             }),
         }
@@ -614,53 +577,28 @@ impl Dashboard {
 
     /// Appends each row's current price to its sparkline (called every SPARK_STEP_SECS).
     pub(crate) fn sample_sparks(&self) {
-        self.rows.with_untracked(|rows| {
-            for row in rows {
-                let last = row.last.get_untracked();
-                row.spark.update(|s| {
-                    s.push(last);
-                    let extra = s.len().saturating_sub(SPARK_POINTS);
-                    s.drain(..extra);
-                });
+        for row in self.all_rows() {
+            if !row.loaded.get_untracked() {
+                continue;
             }
-        });
+            let last = row.last.get_untracked();
+            row.spark.update(|s| {
+                s.push(last);
+                let extra = s.len().saturating_sub(SPARK_POINTS);
+                s.drain(..extra);
+            });
+        }
     }
 
-    /// The rows to show, filtered by the filter text and in the chosen order.
-    pub(crate) fn visible_rows(&self) -> Vec<QuoteRow> {
-        let filter = self.prefs.filter.with(|f| f.trim().to_ascii_uppercase());
-        let (key, descending) = self.prefs.sort.get();
-        let mut rows: Vec<QuoteRow> = self.rows.with(|rows| {
-            rows.iter()
-                .filter(|r| filter.is_empty() || r.symbol.contains(filter.as_str()))
-                .cloned()
+    /// The watchlist's rows that have arrived, in symbol order.
+    pub(crate) fn watched_rows(&self) -> Vec<QuoteRow> {
+        let watch = self.prefs.watch.get();
+        self.index.with(|i| {
+            watch
+                .iter()
+                .filter_map(|s| i.get(s.as_str()).cloned())
                 .collect()
-        });
-        let value = |r: &QuoteRow| -> f64 {
-            match key {
-                SortKey::Default | SortKey::Symbol => 0.0,
-                SortKey::Bid => r.bid.get(),
-                SortKey::Ask => r.ask.get(),
-                SortKey::Last => r.last.get(),
-                SortKey::Change => r.last.get() - r.open.get(),
-                SortKey::ChangePct => pct(r.last.get(), r.open.get()),
-                SortKey::Volume => r.volume.get() as f64,
-            }
-        };
-        match key {
-            SortKey::Default => {}
-            SortKey::Symbol => rows.sort_by(|a, b| a.symbol.cmp(&b.symbol)),
-            _ => {
-                let mut keyed: Vec<(f64, QuoteRow)> =
-                    rows.into_iter().map(|r| (value(&r), r)).collect();
-                keyed.sort_by(|a, b| a.0.total_cmp(&b.0));
-                rows = keyed.into_iter().map(|(_, r)| r).collect();
-            }
-        }
-        if descending {
-            rows.reverse();
-        }
-        rows
+        })
     }
 }
 
@@ -668,6 +606,7 @@ impl Dashboard {
 mod tests {
     use super::*;
     use crate::protocol::{ChannelState, SnapshotReason, Team, Update as WireUpdate};
+    use crate::ui::rows::Tick;
 
     fn quote(symbol: &str, last: f64) -> Quote {
         Quote {
@@ -705,6 +644,15 @@ mod tests {
         Channel::Quotes(symbol.into())
     }
 
+    fn quote_state(symbol: &str, seq: Seq, last: f64) -> ChannelState {
+        ChannelState {
+            channel: q(symbol),
+            seq,
+            data: Data::Quote(quote(symbol, last)),
+        }
+    }
+
+    /// A page whose grid window holds A and B (of 3,000), with A selected.
     fn page(seq: Seq) -> PageState {
         PageState {
             snapshot: Snapshot {
@@ -712,16 +660,8 @@ mod tests {
                 ts: Utc::now(),
                 reason: Some(SnapshotReason::Page),
                 channels: vec![
-                    ChannelState {
-                        channel: q("A"),
-                        seq,
-                        data: Data::Quote(quote("A", 10.0)),
-                    },
-                    ChannelState {
-                        channel: q("B"),
-                        seq: 3,
-                        data: Data::Quote(quote("B", 20.0)),
-                    },
+                    quote_state("A", seq, 10.0),
+                    quote_state("B", 3, 20.0),
                     ChannelState {
                         channel: Channel::Scores(League::Hockey),
                         seq: 1,
@@ -738,6 +678,12 @@ mod tests {
             sparks: vec![vec![9.0, 9.5], vec![]],
             selected: "A".into(),
             interval: None,
+            view: ViewSpec {
+                limit: 40,
+                ..ViewSpec::default()
+            },
+            rows: vec!["A".into(), "B".into()],
+            total: 3_000,
         }
     }
 
@@ -745,19 +691,21 @@ mod tests {
         WireUpdate { channel, seq, data }
     }
 
-    #[test]
-    fn sparklines_travel_compactly_and_come_back_to_the_cent() {
-        let p = PageState {
-            sparks: vec![vec![223.8, 223.85, 223.79, 223.79], vec![], vec![0.05]],
-            ..PageState::default()
-        };
-        let json = serde_json::to_string(&p).unwrap();
-        assert!(
-            json.contains(r#""sparks":["22380 5 -6 0","","5"]"#),
-            "{json}"
-        );
-        let back: PageState = serde_json::from_str(&json).unwrap();
-        assert_eq!(back.sparks, p.sparks);
+    fn batch(updates: Vec<WireUpdate>) -> Batch {
+        Batch {
+            n: 0,
+            ts: Utc::now(),
+            updates,
+        }
+    }
+
+    fn order(dash: &Dashboard) -> Vec<String> {
+        dash.grid
+            .order
+            .get_untracked()
+            .iter()
+            .map(|r| r.symbol.to_string())
+            .collect()
     }
 
     #[test]
@@ -765,28 +713,25 @@ mod tests {
         let owner = Owner::new();
         owner.set();
         let dash = Dashboard::new(&page(5));
-        assert_eq!(dash.rows.get_untracked().len(), 2);
-        let row_a = dash.rows.get_untracked()[0].clone();
+        assert_eq!(order(&dash), ["A", "B"]);
+        assert_eq!(dash.grid.total.get_untracked(), 3_000);
+        let row_a = dash.row("A").unwrap();
         assert_eq!(
             row_a.spark.get_untracked(),
             vec![9.0, 9.5],
             "sparkline from the page"
         );
-        let gaps = dash.apply_batch(Batch {
-            n: 0,
-            ts: Utc::now(),
-            updates: vec![
-                update(q("A"), 6, Data::Quote(quote("A", 10.5))),
-                update(q("B"), 4, Data::Quote(quote("B", 19.0))),
-                update(
-                    Channel::Scores(League::Hockey),
-                    2,
-                    Data::Games(vec![game(1, 1, 3, League::Hockey)]),
-                ),
-                // Already applied: skipped, not a gap.
-                update(q("B"), 3, Data::Quote(quote("B", 1.0))),
-            ],
-        });
+        let gaps = dash.apply_batch(batch(vec![
+            update(q("A"), 6, Data::Quote(quote("A", 10.5))),
+            update(q("B"), 4, Data::Quote(quote("B", 19.0))),
+            update(
+                Channel::Scores(League::Hockey),
+                2,
+                Data::Games(vec![game(1, 1, 3, League::Hockey)]),
+            ),
+            // Already applied: skipped, not a gap.
+            update(q("B"), 3, Data::Quote(quote("B", 1.0))),
+        ]));
         assert!(gaps.is_empty());
         assert_eq!(
             row_a.last.get_untracked(),
@@ -795,7 +740,7 @@ mod tests {
         );
         assert_eq!(row_a.tick.get_untracked(), Tick::Up);
         assert_eq!(row_a.flash.get_untracked(), 1);
-        assert_eq!(dash.rows.get_untracked()[1].last.get_untracked(), 19.0);
+        assert_eq!(dash.row("B").unwrap().last.get_untracked(), 19.0);
         let games = dash.games.get_untracked();
         assert_eq!(
             games.iter().map(|g| g.slot).collect::<Vec<_>>(),
@@ -810,11 +755,7 @@ mod tests {
         assert_eq!(games[1].scored.get_untracked(), 1);
         assert_eq!(dash.updates.get_untracked(), 3);
 
-        let gaps = dash.apply_batch(Batch {
-            n: 0,
-            ts: Utc::now(),
-            updates: vec![update(q("A"), 8, Data::Quote(quote("A", 1.0)))],
-        });
+        let gaps = dash.apply_batch(batch(vec![update(q("A"), 8, Data::Quote(quote("A", 1.0)))]));
         assert_eq!(
             gaps,
             vec![Gap {
@@ -843,7 +784,55 @@ mod tests {
             "snapshot resets the row in place"
         );
         assert_eq!(row_a.tick.get_untracked(), Tick::Down);
-        assert_eq!(dash.channels().len(), 2 + League::ALL.len() + 2);
+        // Subscribed by the dashboard itself: the scores, the breadth, the detail panel (A's
+        // candles, trades and quote); the grid's rows come through its view.
+        assert_eq!(dash.channels().len(), League::ALL.len() + 1 + 3);
+    }
+
+    #[test]
+    fn rows_that_leave_the_window_are_forgotten_unless_shown_elsewhere() {
+        let owner = Owner::new();
+        owner.set();
+        let dash = Dashboard::new(&page(5));
+        dash.prefs.watch.update(|w| {
+            w.insert("B".into());
+        });
+        // The window moves: C and D in, A and B out.
+        dash.apply_rows(GRID_VIEW, 3_000, 2, vec!["C".into(), "D".into()]);
+        assert_eq!(order(&dash), ["C", "D"]);
+        assert_eq!(dash.grid.offset.get_untracked(), 2);
+        let c = dash.row("C").unwrap();
+        assert!(!c.loaded.get_untracked(), "C waits for its quote");
+        assert!(dash.row("A").is_some(), "A is selected: kept");
+        assert!(dash.row("B").is_some(), "B is watched: kept");
+        // An update before C's snapshot is not applied (no position yet).
+        dash.apply_batch(batch(vec![update(q("C"), 2, Data::Quote(quote("C", 3.0)))]));
+        assert!(!c.loaded.get_untracked());
+        dash.apply_snapshot(Snapshot {
+            epoch: 1,
+            ts: Utc::now(),
+            reason: Some(SnapshotReason::Subscribed),
+            channels: vec![quote_state("C", 2, 3.0)],
+        });
+        assert!(c.loaded.get_untracked());
+        assert_eq!(c.last.get_untracked(), 3.0);
+        assert_eq!(c.flash.get_untracked(), 0, "a first quote does not flash");
+        // B unwatched and not in the window: gone, with its position.
+        dash.prefs.watch.update(|w| {
+            w.remove("B");
+        });
+        dash.release(&[q("B")]);
+        assert!(dash.row("B").is_none());
+        assert!(!dash.resume().from.contains_key(&q("B")));
+        // A late update for B is dropped, not turned into a row.
+        dash.apply_batch(batch(vec![update(q("B"), 4, Data::Quote(quote("B", 1.0)))]));
+        assert!(dash.row("B").is_none());
+        // D leaves too: nothing shows it.
+        dash.apply_rows(GRID_VIEW, 3_000, 2, vec!["C".into()]);
+        assert!(dash.row("D").is_none());
+        // Another view's rows are not the grid's.
+        dash.apply_rows(7, 10, 0, vec!["Z".into()]);
+        assert_eq!(order(&dash), ["C"]);
     }
 
     #[test]
@@ -870,15 +859,11 @@ mod tests {
                 data: Data::Candles(vec![candle(0, 1.0), candle(1, 1.5)]),
             }],
         });
-        dash.apply_batch(Batch {
-            n: 0,
-            ts: Utc::now(),
-            updates: vec![update(
-                candles.clone(),
-                2,
-                Data::Candles(vec![candle(1, 1.7), candle(2, 1.8)]),
-            )],
-        });
+        dash.apply_batch(batch(vec![update(
+            candles.clone(),
+            2,
+            Data::Candles(vec![candle(1, 1.7), candle(2, 1.8)]),
+        )]));
         let closes: Vec<f64> = dash
             .detail
             .candles
@@ -900,55 +885,53 @@ mod tests {
             !dash.resume().from.contains_key(&candles),
             "old channel no longer resumed"
         );
+        assert!(dash.row("A").is_some(), "A is still in the grid's window");
         // A late update for the old selection is ignored.
-        dash.apply_batch(Batch {
-            n: 0,
-            ts: Utc::now(),
-            updates: vec![update(candles, 3, Data::Candles(vec![candle(3, 9.0)]))],
-        });
+        dash.apply_batch(batch(vec![update(
+            candles,
+            3,
+            Data::Candles(vec![candle(3, 9.0)]),
+        )]));
         assert!(dash.detail.candles.get_untracked().is_empty());
     }
 
     #[test]
-    fn sorting_filtering_and_alerts() {
+    fn sorting_asks_the_server_and_alerts_speak_once_per_crossing() {
         let owner = Owner::new();
         owner.set();
         let dash = Dashboard::new(&page(1));
-        dash.prefs.sort.set((SortKey::Last, true));
-        let order: Vec<String> = dash
-            .visible_rows()
-            .iter()
-            .map(|r| r.symbol.to_string())
-            .collect();
-        assert_eq!(order, vec!["B", "A"]);
-        dash.prefs.filter.set("a".into());
-        assert_eq!(dash.visible_rows().len(), 1);
+        dash.grid.spec.update(|s| s.offset = 400);
+        dash.sort_by(SortKey::ChangePct);
+        let spec = dash.grid.spec.get_untracked();
+        assert_eq!(
+            (spec.sort, spec.desc, spec.offset),
+            (SortKey::ChangePct, true, 0)
+        );
+        dash.sort_by(SortKey::ChangePct);
+        assert!(
+            !dash.grid.spec.get_untracked().desc,
+            "a second click reverses"
+        );
+        dash.filter_by("aa".into());
+        assert_eq!(dash.grid.spec.get_untracked().filter, "aa");
 
         // Alerts are off by default: nothing is announced.
         dash.prefs.watch.update(|w| {
             w.insert("A".into());
         });
-        dash.apply_batch(Batch {
-            n: 0,
-            ts: Utc::now(),
-            updates: vec![update(q("A"), 2, Data::Quote(quote("A", 10.2)))],
-        });
+        dash.apply_batch(batch(vec![update(
+            q("A"),
+            2,
+            Data::Quote(quote("A", 10.2)),
+        )]));
         dash.next_announcement();
         assert_eq!(dash.announcement.get_untracked(), "");
         dash.prefs.alerts.set(true);
-        dash.apply_batch(Batch {
-            n: 0,
-            ts: Utc::now(),
-            updates: vec![update(q("A"), 3, Data::Quote(quote("A", 9.8)))],
-        });
+        dash.apply_batch(batch(vec![update(q("A"), 3, Data::Quote(quote("A", 9.8)))]));
         dash.next_announcement();
         assert_eq!(dash.announcement.get_untracked(), "A down 2.00% at 9.80");
         // Staying beyond the threshold is not news.
-        dash.apply_batch(Batch {
-            n: 0,
-            ts: Utc::now(),
-            updates: vec![update(q("A"), 4, Data::Quote(quote("A", 9.7)))],
-        });
+        dash.apply_batch(batch(vec![update(q("A"), 4, Data::Quote(quote("A", 9.7)))]));
         dash.announcement.set(String::new());
         dash.next_announcement();
         assert_eq!(dash.announcement.get_untracked(), "");

@@ -1,4 +1,4 @@
-//! The ticker tape: the watchlist's symbols (or the first few when it is empty) scrolling
+//! The ticker tape: the watchlist's symbols (or the grid's first few when it is empty) scrolling
 //! across the top with last price and change. With reduced motion it stands still and scrolls
 //! by hand.
 
@@ -6,7 +6,8 @@
 
 use crate::ui::format::{percent, price};
 use crate::ui::market::direction;
-use crate::ui::store::{Dashboard, QuoteRow};
+use crate::ui::rows::{pct, QuoteRow};
+use crate::ui::store::Dashboard;
 use leptos::prelude::*;
 
 /// Symbols shown when nothing is starred.
@@ -18,7 +19,7 @@ fn TapeItem(row: QuoteRow) -> impl IntoView {
         symbol, last, open, ..
     } = row;
     let change = move || last.get() - open.get();
-    let pct = move || crate::ui::store::pct(last.get(), open.get());
+    let pct = move || pct(last.get(), open.get());
     view! {
         <li class="tape-item">
             <span class="tape-sym">{symbol.to_string()}</span>
@@ -39,19 +40,14 @@ fn TapeItem(row: QuoteRow) -> impl IntoView {
 pub(crate) fn TickerTape() -> impl IntoView {
     let dash = expect_context::<Dashboard>();
     let items = Memo::new(move |_| {
-        let watch = dash.prefs.watch.get();
-        dash.rows.with(|rows| {
-            let watched: Vec<QuoteRow> = rows
-                .iter()
-                .filter(|r| watch.contains(r.symbol.as_ref()))
-                .cloned()
-                .collect();
-            if watched.is_empty() {
-                rows.iter().take(DEFAULT_COUNT).cloned().collect()
-            } else {
-                watched
-            }
-        })
+        let watched = dash.watched_rows();
+        if watched.is_empty() {
+            dash.grid
+                .order
+                .with(|rows| rows.iter().take(DEFAULT_COUNT).cloned().collect())
+        } else {
+            watched
+        }
     });
     view! {
         // Focusable: with reduced motion the tape scrolls by hand, keyboard included.

@@ -438,6 +438,15 @@ impl Follower {
         ws.send(Message::text(serde_json::to_string(&sub).unwrap()))
             .await
             .map_err(|e| e.to_string())?;
+        // Follow the list of symbols (no names now, only what is listed from here on).
+        let follow = ClientMsg::Symbols {
+            id: 0,
+            offset: 0,
+            limit: 0,
+        };
+        ws.send(Message::text(serde_json::to_string(&follow).unwrap()))
+            .await
+            .map_err(|e| e.to_string())?;
         self.ws = Some(ws);
         Ok(())
     }

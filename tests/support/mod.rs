@@ -103,11 +103,25 @@ impl Client {
             next_id: 1,
         };
         match c.next().await {
-            ServerMsg::Welcome { epoch, symbols, .. } => {
-                c.epoch = epoch;
-                c.symbols = symbols;
-            }
+            ServerMsg::Welcome { epoch, .. } => c.epoch = epoch,
             other => panic!("the first message must be a welcome, got {other:?}"),
+        }
+        // The names of the universe (and, from then on, its new listings).
+        c.send(&ClientMsg::Symbols {
+            id: 0,
+            offset: 0,
+            limit: 10_000,
+        })
+        .await;
+        loop {
+            match c.next().await {
+                ServerMsg::Symbols { symbols, .. } => {
+                    c.symbols = symbols;
+                    break;
+                }
+                ServerMsg::Heartbeat { .. } => continue,
+                other => panic!("expected the list of symbols, got {other:?}"),
+            }
         }
         c
     }

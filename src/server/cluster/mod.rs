@@ -37,5 +37,5 @@ pub(crate) mod publish_queue;
 pub(crate) mod role;
 pub(crate) mod store;
 
-pub use role::Role;
 pub(crate) use node::{run, NodeConfig};
+pub use role::Role;

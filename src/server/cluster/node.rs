@@ -4,15 +4,15 @@
 
 use super::checkpoint;
 use super::publish_queue::{self, Settled};
-use super::store::{self, Refused, Store};
 use super::role::Role;
-use crate::server::sources::simulator::SimConfig;
+use super::store::{self, Refused, Store};
 use crate::protocol::{Epoch, SnapshotReason};
 use crate::server::feed::clock::micros_now;
 use crate::server::feed::hub::{Hub, HubImage};
 use crate::server::feed::numbering::prepare;
 use crate::server::health::Health;
 use crate::server::metrics;
+use crate::server::sources::simulator::SimConfig;
 use crate::server::sources::simulator::Simulator;
 use crate::server::sources::Draw;
 use chrono::Utc;

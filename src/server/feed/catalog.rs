@@ -2,19 +2,25 @@
 //!
 //! Channel names are strings on the wire; inside the server a channel is a [`ChannelId`], an
 //! index into per-channel tables, so routing an event or checking a subscription is an array
-//! access instead of a string hash. The leagues' score channels come first and each symbol's
-//! four channels follow, so a symbol added later (a publisher's new listing) takes the next ids
-//! and no existing id moves. A catalog is immutable; growing it makes a new one.
+//! access instead of a string hash. The leagues' score channels and the market's breadth come
+//! first and each symbol's four channels follow, so a symbol added later (a publisher's new
+//! listing) takes the next ids and no existing id moves. A catalog is immutable; growing it
+//! makes a new one.
 
 use crate::protocol::{Channel, ErrorCode, Interval, League};
 use std::collections::HashMap;
 
-/// Dense index of a channel: ids `0..4` are the leagues' scores (in `League::ALL` order); per
-/// symbol `i`, ids `4 + 4i ..= 4 + 4i + 3` are its quotes, trades, 1 s and 1 min candles.
+/// Dense index of a channel: ids `0..4` are the leagues' scores (in `League::ALL` order), id 4
+/// the market's breadth; per symbol `i`, ids `5 + 4i ..= 5 + 4i + 3` are its quotes, trades,
+/// 1 s and 1 min candles.
 pub(crate) type ChannelId = u32;
 
 const PER_SYMBOL: u32 = 4;
 const LEAGUES: u32 = League::ALL.len() as u32;
+/// The market's breadth.
+pub(crate) const BREADTH: ChannelId = LEAGUES;
+/// Channels before the first symbol's.
+const FIXED: u32 = LEAGUES + 1;
 
 /// What kind of stream a channel is, which decides how a lagging client catches up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,6 +29,7 @@ pub(crate) enum Kind {
     Trades,
     Candles(Interval),
     Scores(League),
+    Breadth,
 }
 
 #[derive(Clone, Debug)]
@@ -55,7 +62,7 @@ impl Catalog {
 
     /// How many channels there are; ids are `0..len()`.
     pub(crate) fn len(&self) -> usize {
-        (LEAGUES + self.symbols.len() as u32 * PER_SYMBOL) as usize
+        (FIXED + self.symbols.len() as u32 * PER_SYMBOL) as usize
     }
 
     pub(crate) fn symbol_index(&self, symbol: &str) -> Option<u32> {
@@ -63,15 +70,15 @@ impl Catalog {
     }
 
     pub(crate) fn quotes(symbol: u32) -> ChannelId {
-        LEAGUES + symbol * PER_SYMBOL
+        FIXED + symbol * PER_SYMBOL
     }
 
     pub(crate) fn trades(symbol: u32) -> ChannelId {
-        LEAGUES + symbol * PER_SYMBOL + 1
+        FIXED + symbol * PER_SYMBOL + 1
     }
 
     pub(crate) fn candles(symbol: u32, interval: Interval) -> ChannelId {
-        LEAGUES
+        FIXED
             + symbol * PER_SYMBOL
             + match interval {
                 Interval::OneSecond => 2,
@@ -101,6 +108,7 @@ impl Catalog {
             Channel::Trades(s) => Self::trades(symbol(s)?),
             Channel::Candles(s, i) => Self::candles(symbol(s)?, *i),
             Channel::Scores(l) => Self::scores(*l),
+            Channel::Breadth => BREADTH,
         })
     }
 
@@ -109,7 +117,10 @@ impl Catalog {
         if id < LEAGUES {
             return (Kind::Scores(League::ALL[id as usize]), 0);
         }
-        let rel = id - LEAGUES;
+        if id == BREADTH {
+            return (Kind::Breadth, 0);
+        }
+        let rel = id - FIXED;
         let kind = match rel % PER_SYMBOL {
             0 => Kind::Quotes,
             1 => Kind::Trades,
@@ -128,6 +139,7 @@ impl Catalog {
             Kind::Trades => Channel::Trades(name()),
             Kind::Candles(i) => Channel::Candles(name(), i),
             Kind::Scores(l) => Channel::Scores(l),
+            Kind::Breadth => Channel::Breadth,
         }
     }
 }
@@ -139,7 +151,7 @@ mod tests {
     #[test]
     fn ids_and_names_map_both_ways() {
         let c = Catalog::new(vec!["AAPL".into(), "MSFT".into()]);
-        assert_eq!(c.len(), 12);
+        assert_eq!(c.len(), 13);
         for id in 0..c.len() as ChannelId {
             assert_eq!(c.id(&c.channel(id)), Ok(id));
         }
@@ -160,6 +172,8 @@ mod tests {
         let before: Vec<Channel> = (0..c.len() as ChannelId).map(|i| c.channel(i)).collect();
         let grown = c.with_symbol("ZZZ".into());
         assert_eq!(grown.len(), c.len() + 4);
+        assert_eq!(Catalog::kind(BREADTH), (Kind::Breadth, 0));
+        assert_eq!(c.id(&Channel::Breadth), Ok(BREADTH));
         for (i, ch) in before.iter().enumerate() {
             assert_eq!(&grown.channel(i as ChannelId), ch);
         }

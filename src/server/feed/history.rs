@@ -252,7 +252,7 @@ impl Windows {
     pub(crate) fn of(&self, id: ChannelId) -> Option<Duration> {
         match Catalog::kind(id).0 {
             Kind::Trades => self.events,
-            Kind::Quotes | Kind::Candles(_) | Kind::Scores(_) => self.states,
+            Kind::Quotes | Kind::Candles(_) | Kind::Scores(_) | Kind::Breadth => self.states,
         }
     }
 

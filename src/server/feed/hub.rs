@@ -542,8 +542,8 @@ impl Hub {
         (snapshot, n)
     }
 
-    /// [`Hub::snapshot`] and every symbol's sparkline samples (oldest first, in symbol
-    /// order), taken at the same tick.
+    /// [`Hub::snapshot`] and the sparkline samples (oldest first) of each quote in it, in
+    /// its order, taken at the same tick.
     pub(crate) fn snapshot_with_sparks(
         &self,
         channels: &[Channel],
@@ -572,7 +572,17 @@ impl Hub {
                 })
                 .collect(),
         };
-        (snapshot, inner.state.sparks(), inner.n)
+        // The sparklines of the snapshot's quotes, in its order.
+        let sparks = snapshot
+            .channels
+            .iter()
+            .filter_map(|c| match &c.channel {
+                Channel::Quotes(symbol) => catalog.symbol_index(symbol),
+                _ => None,
+            })
+            .map(|i| inner.state.spark_of(i as usize))
+            .collect();
+        (snapshot, sparks, inner.n)
     }
 
     /// The channels a dashboard shows: every league's scores and every symbol's quotes.

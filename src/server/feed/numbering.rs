@@ -1,15 +1,19 @@
-//! The producer: turns a tick's events into numbered, encoded channel updates and commits them.
+//! Numbering a tick: its events become numbered, encoded channel updates, ready to commit.
 //!
 //! Events (a quote, a trade, a game) come from the sources (the simulator by default). For each
-//! tick they are routed to their channels (a trade also changes its symbol's candles), each
-//! changed channel gets its next seq and the tick the next tick number, and every update is
-//! encoded once. The result ([`Commit`]) is applied to the local hub, and in a cluster first
+//! tick they are routed to their channels (a trade also changes its symbol's candles; once a
+//! second the market's breadth is recomputed from the quotes the tick leaves), each changed
+//! channel gets its next seq and the tick the next tick number, and every update is encoded
+//! once. The result ([`Commit`]) is applied to the local hub, and in a cluster first
 //! made durable and numbered in Redis (see `cluster`), so that every node applies the same
 //! thing.
 
-use crate::protocol::{Data, Event, Interval, Quote, Update};
-use crate::server::feed::catalog::{Catalog, ChannelId};
-use crate::server::feed::hub::{Commit, Hub, Numbered};
+use super::breadth;
+use super::candles::Series;
+use super::catalog::{Catalog, ChannelId, Kind, BREADTH};
+use super::hub::{Commit, Hub, Numbered};
+use super::state::LiveState;
+use crate::protocol::{Candle, Data, Event, Interval, Quote, Trade, Update};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -29,47 +33,19 @@ pub(crate) fn prepare(
     }
     let listed = hub.catalog().symbols().len();
     let (epoch, n, changed) = hub.read(|state, epoch, n, seq| {
-        let mut changed: BTreeMap<ChannelId, Data> = BTreeMap::new();
-        let mut trades: BTreeMap<u32, Vec<crate::protocol::Trade>> = BTreeMap::new();
-        for event in events {
-            match event {
-                Event::Quote(q) => {
-                    if let Some(i) = catalog.symbol_index(&q.symbol) {
-                        changed.insert(Catalog::quotes(i), Data::Quote(q));
-                    }
-                }
-                Event::Trade(t) => {
-                    if let Some(i) = catalog.symbol_index(&t.symbol) {
-                        trades.entry(i).or_default().push(t);
-                    }
-                }
-                Event::Game(g) => {
-                    match changed
-                        .entry(Catalog::scores(g.league))
-                        .or_insert_with(|| Data::Games(Vec::new()))
-                    {
-                        Data::Games(v) => {
-                            v.retain(|old| old.slot != g.slot);
-                            v.push(g);
-                        }
-                        _ => unreachable!("a scores channel holds games"),
-                    }
-                }
+        let mut changed = route(&catalog, events, |i, interval, prints| {
+            // A symbol listed in this tick has no candles yet.
+            if (i as usize) < listed {
+                state.candle_changes(i, interval, prints)
+            } else {
+                Series::new(interval, 1).changes(prints)
             }
-        }
-        for (i, prints) in trades {
-            for interval in Interval::ALL {
-                // A symbol listed in this tick has no candles yet.
-                let candles = if (i as usize) < listed {
-                    state.candle_changes(i, interval, &prints)
-                } else {
-                    crate::server::feed::candles::Series::new(interval, 1).changes(&prints)
-                };
-                if !candles.is_empty() {
-                    changed.insert(Catalog::candles(i, interval), Data::Candles(candles));
-                }
+        });
+        if state.breadth_due(ts) {
+            let breadth = breadth_after(state, &new_symbols, &changed);
+            if breadth != *state.breadth() {
+                changed.insert(BREADTH, Data::Breadth(breadth));
             }
-            changed.insert(Catalog::trades(i), Data::Trades(prints));
         }
         let numbered: Vec<(ChannelId, u64, Data)> = changed
             .into_iter()
@@ -97,6 +73,69 @@ pub(crate) fn prepare(
         updates,
         inbox: None,
     }
+}
+
+/// Routes a tick's events to their channels: a quote to its symbol's quotes, a symbol's trades
+/// (all of the tick's in one update) to its trades and, through `candles`, to its candles,
+/// games to their league's scores. Events for symbols `catalog` does not list are dropped.
+fn route(
+    catalog: &Catalog,
+    events: Vec<Event>,
+    candles: impl Fn(u32, Interval, &[Trade]) -> Vec<Candle>,
+) -> BTreeMap<ChannelId, Data> {
+    let mut changed: BTreeMap<ChannelId, Data> = BTreeMap::new();
+    let mut trades: BTreeMap<u32, Vec<Trade>> = BTreeMap::new();
+    for event in events {
+        match event {
+            Event::Quote(q) => {
+                if let Some(i) = catalog.symbol_index(&q.symbol) {
+                    changed.insert(Catalog::quotes(i), Data::Quote(q));
+                }
+            }
+            Event::Trade(t) => {
+                if let Some(i) = catalog.symbol_index(&t.symbol) {
+                    trades.entry(i).or_default().push(t);
+                }
+            }
+            Event::Game(g) => {
+                if let Data::Games(v) = changed
+                    .entry(Catalog::scores(g.league))
+                    .or_insert_with(|| Data::Games(Vec::new()))
+                {
+                    v.retain(|old| old.slot != g.slot);
+                    v.push(g);
+                }
+            }
+        }
+    }
+    for (i, prints) in trades {
+        for interval in Interval::ALL {
+            let changes = candles(i, interval, &prints);
+            if !changes.is_empty() {
+                changed.insert(Catalog::candles(i, interval), Data::Candles(changes));
+            }
+        }
+        changed.insert(Catalog::trades(i), Data::Trades(prints));
+    }
+    changed
+}
+
+/// The breadth of the market as this tick leaves it: the state's quotes, with this tick's new
+/// ones in their place and the symbols it lists after them.
+fn breadth_after(
+    state: &LiveState,
+    new_symbols: &[Quote],
+    changed: &BTreeMap<ChannelId, Data>,
+) -> crate::protocol::Breadth {
+    let mut quotes: Vec<&Quote> = state.quotes().iter().chain(new_symbols).collect();
+    for (id, data) in changed {
+        if let (Kind::Quotes, Data::Quote(q)) = (Catalog::kind(*id).0, data) {
+            if let Some(slot) = quotes.get_mut(Catalog::kind(*id).1 as usize) {
+                *slot = q;
+            }
+        }
+    }
+    breadth::of(&quotes)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! cluster hold the same market. A quote replaces the symbol's row, trades are appended to a
 //! bounded tape, candles are upserted (see `candles`), games are replaced by slot.
 
-use crate::protocol::{Data, Game, Interval, Quote, Trade};
+use crate::protocol::{Breadth, Data, Game, Interval, Quote, Trade};
 use crate::server::feed::candles::Series;
 use crate::server::feed::catalog::{Catalog, ChannelId, Kind};
 use chrono::{DateTime, Utc};
@@ -31,6 +31,9 @@ pub(crate) struct LiveState {
     /// Per symbol, the last price sampled every `SPARK_STEP`, for the page's sparklines.
     sparks: Vec<VecDeque<f64>>,
     next_spark: DateTime<Utc>,
+    /// The market's breadth, and the tick time it was last computed at.
+    breadth: Breadth,
+    breadth_at: DateTime<Utc>,
 }
 
 fn interval_slot(interval: Interval) -> usize {
@@ -60,7 +63,26 @@ impl LiveState {
             candles: (0..n).map(|_| series_pair()).collect(),
             games,
             next_spark: ts + SPARK_STEP,
+            breadth: Breadth::default(),
+            breadth_at: ts,
         }
+        .with_breadth()
+    }
+
+    /// This state with its breadth computed from its quotes.
+    fn with_breadth(mut self) -> Self {
+        self.breadth = super::breadth::of(&self.quotes.iter().collect::<Vec<_>>());
+        self
+    }
+
+    /// The market's breadth as last published.
+    pub(crate) fn breadth(&self) -> &Breadth {
+        &self.breadth
+    }
+
+    /// Whether a tick at `ts` should recompute the breadth (once a second of tick time).
+    pub(crate) fn breadth_due(&self, ts: DateTime<Utc>) -> bool {
+        ts - self.breadth_at >= super::breadth::EVERY
     }
 
     /// Adds a symbol (the catalog's next) with its first quote.
@@ -111,6 +133,10 @@ impl LiveState {
                     pair[interval_slot(interval)].apply(candles);
                 }
             }
+            (Kind::Breadth, Data::Breadth(b)) => {
+                self.breadth = b.clone();
+                self.breadth_at = self.ts;
+            }
             (Kind::Scores(_), Data::Games(games)) => {
                 for g in games {
                     match self.games.iter_mut().find(|old| old.slot == g.slot) {
@@ -138,6 +164,7 @@ impl LiveState {
             Kind::Candles(interval) => {
                 Data::Candles(self.candles[i][interval_slot(interval)].history())
             }
+            Kind::Breadth => Data::Breadth(self.breadth.clone()),
             Kind::Scores(league) => Data::Games(
                 self.games
                     .iter()
@@ -172,6 +199,14 @@ impl LiveState {
             .iter()
             .map(|s| s.iter().copied().collect())
             .collect()
+    }
+
+    /// Symbol `i`'s sparkline samples, oldest first.
+    pub(crate) fn spark_of(&self, i: usize) -> Vec<f64> {
+        self.sparks
+            .get(i)
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default()
     }
 
     /// When the next sparkline sample is due.

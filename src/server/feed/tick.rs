@@ -48,6 +48,41 @@ pub(crate) struct Tick {
     pub(crate) updates: Vec<Encoded>,
     /// The batch frame with every update, built once by the first session that wants all.
     full: OnceLock<Bytes>,
+    /// Where each channel's update is in `updates`, built once by the first set that looks.
+    index: OnceLock<TickIndex>,
+}
+
+/// A tick's updates by channel: a dense table over the channels the tick reaches up to (a
+/// few tens of thousands of entries at most, filled once per tick), so that a set of channels
+/// finds its updates in one lookup each, however many updates the tick holds.
+#[derive(Debug)]
+pub(crate) struct TickIndex {
+    positions: Vec<u32>,
+}
+
+impl TickIndex {
+    const NONE: u32 = u32::MAX;
+
+    fn of(updates: &[Encoded]) -> Self {
+        let len = updates
+            .iter()
+            .map(|u| u.channel as usize + 1)
+            .max()
+            .unwrap_or(0);
+        let mut positions = vec![Self::NONE; len];
+        for (i, u) in updates.iter().enumerate() {
+            positions[u.channel as usize] = i as u32;
+        }
+        TickIndex { positions }
+    }
+
+    /// The position of channel `id`'s update in the tick, if it has one.
+    pub(crate) fn position(&self, id: ChannelId) -> Option<usize> {
+        match self.positions.get(id as usize) {
+            Some(&p) if p != Self::NONE => Some(p as usize),
+            _ => None,
+        }
+    }
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -61,7 +96,13 @@ impl Tick {
             kind,
             updates,
             full: OnceLock::new(),
+            index: OnceLock::new(),
         }
+    }
+
+    /// Where each channel's update is.
+    pub(crate) fn index(&self) -> &TickIndex {
+        self.index.get_or_init(|| TickIndex::of(&self.updates))
     }
 
     /// The whole tick as one batch frame.

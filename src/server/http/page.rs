@@ -1,55 +1,107 @@
-//! What the server-rendered page shows, taken from the hub's live state at one tick.
+//! What the server-rendered page shows, taken from the hub's live state at one tick: the
+//! grid's first screenful of the view the address asks for (`?sort=change_pct&desc=1`,
+//! `filter`, `offset`, `symbol`; by default the listing from its first row), the selected
+//! symbol's quote, candles and trades, the scores and the breadth. Not the universe: at 10,000
+//! symbols the page carries 40 rows, and the browser asks for the rest of its window once it
+//! runs.
 
-use crate::protocol::{Channel, Data, Interval, SnapshotReason};
-use crate::server::feed::hub::Hub;
+use crate::protocol::{Channel, Epoch, Interval, League, SnapshotReason, SortKey, ViewSpec};
+use crate::server::feed::ranking::RankKey;
 use crate::server::feed::tick::TickNo;
-use crate::ui::market::{HYDRATED_ROWS, WINDOW_FROM};
-use crate::ui::store::{PageRest, PageState, CHART_CANDLES};
+use crate::server::transport::feed_view::FeedView;
+use crate::ui::grid::FIRST_ROWS;
+use crate::ui::page_state::PageState;
+use crate::ui::store::CHART_CANDLES;
+use std::collections::HashMap;
 
-/// The live state the page shows, all taken at one tick: every quote and game, the sparklines,
-/// and the detail panel's candles and trades for the first symbol. For a large grid, the quotes
-/// past the hydrated rows (and their sparklines) go in a second part that the browser reads
-/// after hydration: decoding 500 quotes was a third of hydration's long task.
-pub(crate) fn page_state(hub: &Hub) -> (PageState, Option<PageRest>, PageKey) {
+/// What a page request asks for (from its address).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub(crate) struct PageRequest {
+    pub(crate) view: ViewSpec,
+    pub(crate) symbol: Option<String>,
+}
+
+impl PageRequest {
+    /// The request's view and selection; what does not parse is left at its default (a page
+    /// is always served).
+    pub(crate) fn from_query(query: &HashMap<String, String>) -> Self {
+        let sort = query
+            .get("sort")
+            .and_then(|s| {
+                serde_json::from_value::<SortKey>(serde_json::Value::String(s.clone())).ok()
+            })
+            .unwrap_or_default();
+        let filter: String = query
+            .get("filter")
+            .map(|f| {
+                f.chars()
+                    .take(crate::server::transport::views::MAX_FILTER)
+                    .collect()
+            })
+            .unwrap_or_default();
+        PageRequest {
+            view: ViewSpec {
+                sort,
+                desc: matches!(query.get("desc").map(String::as_str), Some("1" | "true")),
+                filter,
+                offset: query
+                    .get("offset")
+                    .and_then(|o| o.parse().ok())
+                    .unwrap_or(0),
+                limit: FIRST_ROWS,
+                hold: false,
+            },
+            symbol: query.get("symbol").filter(|s| !s.is_empty()).cloned(),
+        }
+    }
+}
+
+/// What a page depends on: the epoch, the tick, the number of channels, and the request.
+pub(crate) type PageKey = (Epoch, TickNo, usize, PageRequest);
+
+/// The page's state for `request`, all taken at one tick.
+pub(crate) fn page_state(feed: &FeedView, request: &PageRequest) -> (PageState, PageKey) {
+    let hub = &feed.hub;
     let catalog = hub.catalog();
-    let selected = catalog.symbols().first().cloned().unwrap_or_default();
+    let spec = &request.view;
+    let ranking = feed
+        .rankings
+        .get(hub, &RankKey::new(spec.sort, spec.desc, &spec.filter));
+    let rows: Vec<String> = ranking
+        .window(spec.offset as usize, spec.limit as usize)
+        .iter()
+        .map(|&i| catalog.symbols()[i as usize].clone())
+        .collect();
+    let selected = request
+        .symbol
+        .clone()
+        .filter(|s| catalog.symbol_index(s).is_some())
+        .or_else(|| rows.first().cloned())
+        .or_else(|| catalog.symbols().first().cloned())
+        .unwrap_or_default();
     let interval = Interval::OneSecond;
-    let mut channels = hub.dashboard_channels();
-    channels.push(Channel::Candles(selected.clone(), interval));
-    channels.push(Channel::Trades(selected.clone()));
+    let mut channels: Vec<Channel> = rows.iter().map(|s| Channel::Quotes(s.clone())).collect();
+    if !rows.contains(&selected) && !selected.is_empty() {
+        channels.push(Channel::Quotes(selected.clone()));
+    }
+    channels.extend(League::ALL.into_iter().map(Channel::Scores));
+    channels.push(Channel::Breadth);
+    if !selected.is_empty() {
+        channels.push(Channel::Candles(selected.clone(), interval));
+        channels.push(Channel::Trades(selected.clone()));
+    }
     let (snapshot, sparks, n) =
         hub.snapshot_with_sparks(&channels, SnapshotReason::Page, CHART_CANDLES);
-    let key = (snapshot.epoch, n, catalog.len());
-    let mut page = PageState {
+    let key = (snapshot.epoch, n, catalog.len(), request.clone());
+    let page = PageState {
         snapshot,
         tick: n,
         sparks,
         selected,
         interval: Some(interval),
+        view: spec.clone(),
+        rows,
+        total: ranking.order.len() as u32,
     };
-    if catalog.symbols().len() <= WINDOW_FROM {
-        return (page, None, key);
-    }
-    let mut rest = PageRest {
-        snapshot: page.snapshot.clone(),
-        sparks: page.sparks.split_off(HYDRATED_ROWS.min(page.sparks.len())),
-    };
-    rest.snapshot.channels.clear();
-    let mut quotes = 0;
-    let all = std::mem::take(&mut page.snapshot.channels);
-    for state in all {
-        let later = matches!(state.data, Data::Quote(_)) && {
-            quotes += 1;
-            quotes > HYDRATED_ROWS
-        };
-        if later {
-            rest.snapshot.channels.push(state);
-        } else {
-            page.snapshot.channels.push(state);
-        }
-    }
-    (page, Some(rest), key)
+    (page, key)
 }
-
-/// What a page depends on: the epoch, the tick and the number of channels.
-pub(crate) type PageKey = (crate::protocol::Epoch, TickNo, usize);

@@ -16,32 +16,40 @@
 //!   instead of queueing.
 
 use crate::app::shell;
-use crate::server::feed::hub::Hub;
-use crate::server::http::page::page_state;
+use crate::server::http::page::{page_state, PageKey, PageRequest};
+use crate::server::transport::feed_view::FeedView;
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use leptos::prelude::{provide_context, LeptosOptions};
+use std::collections::HashMap;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Semaphore;
 
 /// `GET /`: the whole page (not streamed out of order), so that it is a complete, readable
-/// snapshot even with JavaScript disabled; rendered at most once per tick. The snapshot (with
-/// each channel's seq) is embedded for hydration, so the client resumes the feed from exactly
-/// what the HTML shows.
+/// snapshot even with JavaScript disabled; rendered at most once per tick (for each view an
+/// address asks for). The snapshot (with each channel's seq) is embedded for hydration, so the
+/// client resumes the feed from exactly what the HTML shows.
 pub(crate) async fn page(
     axum::extract::State(pages): axum::extract::State<Arc<PageCache>>,
+    axum::extract::Query(query): axum::extract::Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    pages.respond(&headers).await
+    pages
+        .respond(&headers, PageRequest::from_query(&query))
+        .await
 }
+
+/// Pages kept, one per request (view and selection) of the current tick: past it the cache
+/// starts again (addresses with views are many, a tick is 100 ms).
+const KEEP: usize = 64;
 
 /// One rendered page and its encodings.
 pub(crate) struct Rendered {
-    pub(crate) key: crate::server::http::page::PageKey,
+    pub(crate) key: PageKey,
     pub(crate) html: Bytes,
     pub(crate) gzip: Bytes,
     pub(crate) brotli: Bytes,
@@ -56,9 +64,9 @@ pub(crate) struct PageStats {
 }
 
 pub(crate) struct PageCache {
-    hub: Arc<Hub>,
+    feed: Arc<FeedView>,
     options: LeptosOptions,
-    latest: Mutex<Option<Arc<Rendered>>>,
+    latest: Mutex<HashMap<PageRequest, Arc<Rendered>>>,
     /// Held by the one request rendering; the others wait on it, then find the page.
     rendering: tokio::sync::Mutex<()>,
     /// Page requests in flight (cache hits included), bounded.
@@ -91,7 +99,7 @@ fn wants(headers: &HeaderMap, coding: &str) -> bool {
 impl PageCache {
     /// A cache rendering on its own thread; at most `max_pending` page requests in flight.
     pub(crate) fn new(
-        hub: Arc<Hub>,
+        feed: Arc<FeedView>,
         options: LeptosOptions,
         max_pending: usize,
     ) -> std::io::Result<Self> {
@@ -110,9 +118,9 @@ impl PageCache {
             .name("livetape-render-rt".into())
             .spawn(move || runtime.block_on(std::future::pending::<()>()))?;
         Ok(PageCache {
-            hub,
+            feed,
             options,
-            latest: Mutex::new(None),
+            latest: Mutex::new(HashMap::new()),
             rendering: tokio::sync::Mutex::new(()),
             pending: Semaphore::new(max_pending.max(1)),
             renderer,
@@ -120,47 +128,49 @@ impl PageCache {
         })
     }
 
-    fn current_key(&self) -> crate::server::http::page::PageKey {
-        (self.hub.epoch(), self.hub.n(), self.hub.catalog().len())
-    }
-
-    fn fresh(&self) -> Option<Arc<Rendered>> {
-        let key = self.current_key();
+    fn fresh(&self, request: &PageRequest) -> Option<Arc<Rendered>> {
+        let hub = &self.feed.hub;
+        let (epoch, n, channels) = (hub.epoch(), hub.n(), hub.catalog().len());
         self.latest
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-            .filter(|r| r.key == key)
+            .get(request)
+            .filter(|r| (r.key.0, r.key.1, r.key.2) == (epoch, n, channels))
             .cloned()
     }
 
-    /// The page for the hub's current tick, rendering it if nobody has yet.
-    pub(crate) async fn page(&self) -> Result<Arc<Rendered>, String> {
-        if let Some(r) = self.fresh() {
+    /// The page for `request` at the hub's current tick, rendering it if nobody has yet.
+    pub(crate) async fn page(&self, request: PageRequest) -> Result<Arc<Rendered>, String> {
+        if let Some(r) = self.fresh(&request) {
             self.stats.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(r);
         }
         let _rendering = self.rendering.lock().await;
         // Someone may have rendered this tick while we waited.
-        if let Some(r) = self.fresh() {
+        if let Some(r) = self.fresh(&request) {
             self.stats.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(r);
         }
-        let hub = self.hub.clone();
+        let feed = self.feed.clone();
         let options = self.options.clone();
+        let asked = request.clone();
         let rendered = self
             .renderer
-            .spawn(async move { render(hub, options).await })
+            .spawn(async move { render(feed, asked, options).await })
             .await
             .map_err(|e| format!("the render task failed: {e}"))??;
         let rendered = Arc::new(rendered);
         self.stats.renders.fetch_add(1, Ordering::Relaxed);
-        *self.latest.lock().unwrap_or_else(|p| p.into_inner()) = Some(rendered.clone());
+        let mut latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
+        if latest.len() >= KEEP {
+            latest.clear();
+        }
+        latest.insert(request, rendered.clone());
         Ok(rendered)
     }
 
     /// The `/` handler's work: the page in the best encoding the client takes, or 503.
-    pub(crate) async fn respond(&self, headers: &HeaderMap) -> Response {
+    pub(crate) async fn respond(&self, headers: &HeaderMap, request: PageRequest) -> Response {
         let Ok(_permit) = self.pending.try_acquire() else {
             self.stats.shed.fetch_add(1, Ordering::Relaxed);
             crate::server::metrics::refused(503, "pages_in_flight");
@@ -173,7 +183,7 @@ impl PageCache {
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             return res;
         };
-        let page = match self.page().await {
+        let page = match self.page(request).await {
             Ok(p) => p,
             Err(err) => {
                 tracing::error!(%err, "cannot render the page");
@@ -207,17 +217,16 @@ impl PageCache {
     }
 }
 
-/// Renders the page for the hub's current tick and compresses it.
-async fn render(hub: Arc<Hub>, options: LeptosOptions) -> Result<Rendered, String> {
+/// Renders the page for `request` at the hub's current tick and compresses it.
+async fn render(
+    feed: Arc<FeedView>,
+    request: PageRequest,
+    options: LeptosOptions,
+) -> Result<Rendered, String> {
     use http_body_util::BodyExt;
-    let (page, rest, key) = page_state(&hub);
+    let (page, key) = page_state(&feed, &request);
     let handler = leptos_axum::render_app_async_with_context(
-        move || {
-            provide_context(page.clone());
-            if let Some(rest) = rest.clone() {
-                provide_context(rest);
-            }
-        },
+        move || provide_context(page.clone()),
         move || shell(options.clone()),
     );
     let response = handler(Request::new(Body::empty())).await.into_response();
@@ -274,23 +283,30 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn past_the_limit_a_page_request_gets_a_fast_503_with_retry_after() {
-        let hub = Arc::new(Hub::new(
+        let hub = Arc::new(crate::server::feed::hub::Hub::new(
             1,
             crate::server::feed::state::LiveState::new(chrono::Utc::now(), vec![], vec![]),
             8,
             8,
         ));
+        let feed = Arc::new(FeedView::new(hub, None));
         let pages =
-            PageCache::new(hub, LeptosOptions::builder().output_name("t").build(), 1).unwrap();
+            PageCache::new(feed, LeptosOptions::builder().output_name("t").build(), 1).unwrap();
         let held = pages.pending.try_acquire().unwrap();
-        let res = pages.respond(&HeaderMap::new()).await;
+        let res = pages
+            .respond(&HeaderMap::new(), PageRequest::default())
+            .await;
         assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(res.headers()[header::RETRY_AFTER], "1");
         assert_eq!(pages.stats.shed.load(Ordering::Relaxed), 1);
         drop(held);
-        let res = pages.respond(&HeaderMap::new()).await;
+        let res = pages
+            .respond(&HeaderMap::new(), PageRequest::default())
+            .await;
         assert_eq!(res.status(), StatusCode::OK);
-        let again = pages.respond(&HeaderMap::new()).await;
+        let again = pages
+            .respond(&HeaderMap::new(), PageRequest::default())
+            .await;
         assert_eq!(again.status(), StatusCode::OK);
         assert_eq!(
             pages.stats.renders.load(Ordering::Relaxed),

@@ -15,8 +15,9 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
@@ -65,40 +66,15 @@ pub async fn serve(
     // Connections in flight, so that shutdown can wait for them (not for upgraded ones:
     // hyper hands those over and the connection task ends).
     let connections = TaskTracker::new();
-    let per_ip = std::sync::Arc::new(std::sync::Mutex::new(HashMap::<IpAddr, usize>::new()));
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(err) => {
-                    // Out of file descriptors and the like: wait instead of spinning.
-                    tracing::warn!(%err, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = shutdown.cancelled() => break,
-        };
+    let per_ip = Arc::new(Mutex::new(HashMap::<IpAddr, usize>::new()));
+    while let Some((stream, peer)) = accept(&listener, &shutdown).await {
         let _ = stream.set_nodelay(true);
         // One address holding too many connections (slow or idle ones, say) is cut off at
         // the door; its other connections go on.
-        let ip = peer.ip();
-        let counted = !limits.trusted_proxies.contains(&ip);
-        if counted {
-            let mut map = per_ip.lock().unwrap_or_else(|p| p.into_inner());
-            let n = map.entry(ip).or_insert(0);
-            if *n >= limits.max_per_ip {
-                drop(map);
-                crate::server::metrics::refused(429, "tcp_connections_per_address");
-                drop(stream);
-                continue;
-            }
-            *n += 1;
-        }
-        let hold = TcpHold(std::sync::Arc::new(PerIp {
-            map: counted.then(|| per_ip.clone()),
-            ip,
-        }));
+        let Some(hold) = hold_for(&per_ip, &limits, peer.ip()) else {
+            crate::server::metrics::refused(429, "tcp_connections_per_address");
+            continue;
+        };
         let router = router.clone();
         let held = hold.clone();
         let service = TowerToHyperService::new(tower::service_fn(
@@ -142,11 +118,53 @@ pub async fn serve(
     Ok(())
 }
 
+/// The next connection, or `None` once shutdown is asked for.
+async fn accept(
+    listener: &TcpListener,
+    shutdown: &CancellationToken,
+) -> Option<(TcpStream, SocketAddr)> {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => return Some(a),
+                Err(err) => {
+                    // Out of file descriptors and the like: wait instead of spinning.
+                    tracing::warn!(%err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            _ = shutdown.cancelled() => return None,
+        }
+    }
+}
+
+/// Counts a connection from `ip` (trusted proxies are not counted); `None` when `ip` holds
+/// its share already.
+fn hold_for(
+    per_ip: &Arc<Mutex<HashMap<IpAddr, usize>>>,
+    limits: &HttpLimits,
+    ip: IpAddr,
+) -> Option<TcpHold> {
+    let counted = !limits.trusted_proxies.contains(&ip);
+    if counted {
+        let mut map = per_ip.lock().unwrap_or_else(|p| p.into_inner());
+        let n = map.entry(ip).or_insert(0);
+        if *n >= limits.max_per_ip {
+            return None;
+        }
+        *n += 1;
+    }
+    Some(TcpHold(Arc::new(PerIp {
+        map: counted.then(|| per_ip.clone()),
+        ip,
+    })))
+}
+
 /// Counts a TCP connection against its address for as long as someone holds it: the HTTP
 /// connection task, and after an upgrade the WebSocket session (hyper's task ends at the
 /// upgrade, the socket does not).
 #[derive(Clone)]
-pub(crate) struct TcpHold(std::sync::Arc<PerIp>);
+pub(crate) struct TcpHold(Arc<PerIp>);
 
 impl std::fmt::Debug for TcpHold {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -155,7 +173,7 @@ impl std::fmt::Debug for TcpHold {
 }
 
 struct PerIp {
-    map: Option<std::sync::Arc<std::sync::Mutex<HashMap<IpAddr, usize>>>>,
+    map: Option<Arc<Mutex<HashMap<IpAddr, usize>>>>,
     ip: IpAddr,
 }
 

@@ -135,18 +135,8 @@ pub fn close_payload(code: u16, reason: &str) -> Vec<u8> {
     out
 }
 
-/// Parses one client frame from the start of `buf`. `Ok(None)`: not all of it is here yet.
-/// Frames with a payload over `max_payload` are refused (1009) from their header alone.
-/// `deflate`: permessage-deflate was agreed, so RSV1 may mark the first frame of a message.
-pub fn parse(
-    buf: &[u8],
-    max_payload: usize,
-    deflate: bool,
-) -> Result<Option<(Frame, usize)>, Violation> {
-    if buf.len() < 2 {
-        return Ok(None);
-    }
-    let (b0, b1) = (buf[0], buf[1]);
+/// FIN, RSV1 (compressed) and the opcode, checked against what was agreed.
+fn first_byte(b0: u8, deflate: bool) -> Result<(bool, bool, Opcode), Violation> {
     let fin = b0 & 0x80 != 0;
     let compressed = b0 & 0x40 != 0;
     if b0 & 0x30 != 0 || (compressed && !deflate) {
@@ -163,13 +153,12 @@ pub fn parse(
             "RSV1 is only for the first frame of a data message",
         ));
     }
-    if b1 & 0x80 == 0 {
-        return Err(Violation::new(
-            close_code::PROTOCOL,
-            "client frames must be masked",
-        ));
-    }
-    let (len, mut at) = match b1 & 0x7F {
+    Ok((fin, compressed, opcode))
+}
+
+/// The payload length and where the mask starts; `None` until the whole length is here.
+fn payload_length(buf: &[u8]) -> Result<Option<(u64, usize)>, Violation> {
+    Ok(Some(match buf[1] & 0x7F {
         126 => {
             if buf.len() < 4 {
                 return Ok(None);
@@ -192,7 +181,11 @@ pub fn parse(
             (len, 10)
         }
         n => (u64::from(n), 2),
-    };
+    }))
+}
+
+/// Control frames are whole and short; nothing is over the limit.
+fn check_length(opcode: Opcode, fin: bool, len: u64, max_payload: usize) -> Result<(), Violation> {
     if opcode.is_control() {
         if !fin {
             return Err(Violation::new(
@@ -213,6 +206,31 @@ pub fn parse(
             format!("message too big: the limit is {} KiB", max_payload / 1024),
         ));
     }
+    Ok(())
+}
+
+/// Parses one client frame from the start of `buf`. `Ok(None)`: not all of it is here yet.
+/// Frames with a payload over `max_payload` are refused (1009) from their header alone.
+/// `deflate`: permessage-deflate was agreed, so RSV1 may mark the first frame of a message.
+pub fn parse(
+    buf: &[u8],
+    max_payload: usize,
+    deflate: bool,
+) -> Result<Option<(Frame, usize)>, Violation> {
+    if buf.len() < 2 {
+        return Ok(None);
+    }
+    let (fin, compressed, opcode) = first_byte(buf[0], deflate)?;
+    if buf[1] & 0x80 == 0 {
+        return Err(Violation::new(
+            close_code::PROTOCOL,
+            "client frames must be masked",
+        ));
+    }
+    let Some((len, mut at)) = payload_length(buf)? else {
+        return Ok(None);
+    };
+    check_length(opcode, fin, len, max_payload)?;
     let len = len as usize;
     if buf.len() < at + 4 + len {
         return Ok(None);

@@ -65,10 +65,6 @@ pub(crate) fn admit(
     events: Vec<PublishEvent>,
     draw: &mut Draw,
 ) -> Result<Vec<String>, Rejection> {
-    let reject = |index: usize, message: String| Rejection {
-        index: Some(index),
-        message,
-    };
     let catalog = hub.catalog();
     // The current quotes of the symbols these events name (for defaults).
     let named: Vec<Option<Quote>> = hub.read(|state, _, _, _| {
@@ -80,100 +76,120 @@ pub(crate) fn admit(
             })
             .collect()
     });
-    let mut out = Vec::with_capacity(events.len());
-    let mut listed: Vec<Quote> = Vec::new();
+    let mut request = Admitted::default();
     for (i, (event, current)) in events.into_iter().zip(named).enumerate() {
-        event.check().map_err(|m| reject(i, m))?;
+        let reject = |message: String| Rejection {
+            index: Some(i),
+            message,
+        };
+        event.check().map_err(reject)?;
         if let Some(ts) = event.ts() {
-            if ts > now + rules.max_skew {
-                return Err(reject(
-                    i,
-                    format!(
-                        "timestamp {} is {} ms in the future (clock skew allowed: {} ms)",
-                        ts.to_rfc3339(),
-                        (ts - now).num_milliseconds(),
-                        rules.max_skew.num_milliseconds()
-                    ),
-                ));
-            }
-            if ts < now - rules.max_age {
-                return Err(reject(
-                    i,
-                    format!(
-                        "timestamp {} is older than {} s",
-                        ts.to_rfc3339(),
-                        rules.max_age.num_seconds()
-                    ),
-                ));
-            }
+            check_time(rules, now, ts).map_err(reject)?;
         }
         // The symbol as listed before this event: on the market, earlier in this tick, or
         // earlier in this request.
-        let symbol = event.symbol().map(str::to_string);
-        let before: Option<Quote> = match &symbol {
-            None => None,
-            Some(s) => current
+        let before: Option<Quote> = event.symbol().and_then(|s| {
+            current
                 .or_else(|| draw.lists(s).cloned())
-                .or_else(|| listed.iter().rev().find(|q| &q.symbol == s).cloned()),
-        };
-        match event.into_parts(now) {
-            Published::Quote {
-                mut quote,
-                open_given,
-                volume_given,
-            } => match before {
-                Some(prev) => {
-                    if !open_given {
-                        quote.open = prev.open;
-                    }
-                    if !volume_given {
-                        quote.volume = prev.volume;
-                    }
-                    out.push(Event::Quote(quote));
+                .or_else(|| request.listed.iter().rev().find(|q| q.symbol == s).cloned())
+        });
+        request
+            .take(rules, event.into_parts(now), before)
+            .map_err(reject)?;
+    }
+    Ok(request.into_draw(draw))
+}
+
+/// A timestamp within the window a publisher may use.
+fn check_time(rules: &Rules, now: DateTime<Utc>, ts: DateTime<Utc>) -> Result<(), String> {
+    if ts > now + rules.max_skew {
+        return Err(format!(
+            "timestamp {} is {} ms in the future (clock skew allowed: {} ms)",
+            ts.to_rfc3339(),
+            (ts - now).num_milliseconds(),
+            rules.max_skew.num_milliseconds()
+        ));
+    }
+    if ts < now - rules.max_age {
+        return Err(format!(
+            "timestamp {} is older than {} s",
+            ts.to_rfc3339(),
+            rules.max_age.num_seconds()
+        ));
+    }
+    Ok(())
+}
+
+/// One request's events as they pass, and the symbols it lists.
+#[derive(Default)]
+struct Admitted {
+    events: Vec<Event>,
+    listed: Vec<Quote>,
+}
+
+impl Admitted {
+    /// Takes one event, given the symbol's quote before it (`None`: not listed yet).
+    fn take(
+        &mut self,
+        rules: &Rules,
+        event: Published,
+        before: Option<Quote>,
+    ) -> Result<(), String> {
+        match (event, before) {
+            (
+                Published::Quote {
+                    mut quote,
+                    open_given,
+                    volume_given,
+                },
+                Some(prev),
+            ) => {
+                if !open_given {
+                    quote.open = prev.open;
                 }
-                None if rules.allow_new_symbols => {
-                    listed.push(quote.clone());
-                    out.push(Event::Quote(quote));
+                if !volume_given {
+                    quote.volume = prev.volume;
                 }
-                None => {
-                    return Err(reject(
-                        i,
-                        format!(
-                            "unknown symbol {} (the server lists new symbols only with --allow-new-symbols)",
-                            quote.symbol
-                        ),
-                    ))
-                }
-            },
-            Published::Trade(trade) => {
-                if before.is_none() {
-                    return Err(reject(
-                        i,
-                        if rules.allow_new_symbols {
-                            format!(
-                                "unknown symbol {}: list it with a quote first (in this request or before)",
-                                trade.symbol
-                            )
-                        } else {
-                            format!("unknown symbol {}", trade.symbol)
-                        },
-                    ));
-                }
-                out.push(Event::Trade(trade));
+                self.events.push(Event::Quote(quote));
             }
-            Published::Game(game) => out.push(Event::Game(game)),
+            (Published::Quote { quote, .. }, None) if rules.allow_new_symbols => {
+                self.listed.push(quote.clone());
+                self.events.push(Event::Quote(quote));
+            }
+            (Published::Quote { quote, .. }, None) => {
+                return Err(format!(
+                "unknown symbol {} (the server lists new symbols only with --allow-new-symbols)",
+                quote.symbol
+            ))
+            }
+            (Published::Trade(trade), Some(_)) => self.events.push(Event::Trade(trade)),
+            (Published::Trade(trade), None) if rules.allow_new_symbols => {
+                return Err(format!(
+                    "unknown symbol {}: list it with a quote first (in this request or before)",
+                    trade.symbol
+                ))
+            }
+            (Published::Trade(trade), None) => {
+                return Err(format!("unknown symbol {}", trade.symbol))
+            }
+            (Published::Game(game), _) => self.events.push(Event::Game(game)),
         }
+        Ok(())
     }
-    // A symbol listed twice in one request is listed once, with its last quote.
-    let mut names: Vec<String> = Vec::new();
-    for q in listed.iter().rev() {
-        if !names.contains(&q.symbol) {
-            names.push(q.symbol.clone());
-            draw.new_symbols.push(q.clone());
+
+    /// Adds the request to the tick; returns the symbols it listed. A symbol listed twice in
+    /// one request is listed once, with its last quote.
+    fn into_draw(self, draw: &mut Draw) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for q in self.listed.iter().rev() {
+            if !names.contains(&q.symbol) {
+                names.push(q.symbol.clone());
+                draw.new_symbols.push(q.clone());
+            }
         }
+        draw.events.extend(self.events);
+        names
     }
-    draw.events.extend(out);
-    Ok(names)
 }
 
 #[cfg(test)]

@@ -10,10 +10,10 @@
 //! line replayed as a tick), later in time by the recording's length each round, so that
 //! time never runs backwards.
 
+use super::draw::Draw;
 use crate::protocol::publish::{PublishBatch, Published};
 use crate::protocol::{Event, Game, Quote};
 use crate::server::feed::hub::Hub;
-use super::draw::Draw;
 use chrono::{DateTime, Duration, Utc};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

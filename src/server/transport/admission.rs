@@ -40,6 +40,8 @@ pub struct Limits {
     pub send_timeout: Duration,
     /// A client this many ticks behind is conflated rather than replayed.
     pub lag_ticks: u64,
+    /// How often a session's views follow their rankings (the tick interval).
+    pub view_refresh: Duration,
 }
 
 impl Default for Limits {
@@ -53,6 +55,7 @@ impl Default for Limits {
             burst: 40.0,
             send_timeout: Duration::from_secs(10),
             lag_ticks: 256,
+            view_refresh: Duration::from_millis(100),
         }
     }
 }

@@ -14,51 +14,42 @@ use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
-/// A set of channel ids as a bitmap; trailing zero words are trimmed so that equal sets are
-/// equal values (and hash alike).
+/// A set of channel ids, sorted: equal sets are equal values (and hash alike). A viewer's set
+/// is a few dozen channels of a universe of tens of thousands: 200 bytes as a list, where a
+/// bitmap over the universe took 5 KB per distinct set.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub(crate) struct ChannelSet {
-    words: Vec<u64>,
+    ids: Vec<ChannelId>,
 }
 
 impl ChannelSet {
     pub(crate) fn contains(&self, id: ChannelId) -> bool {
-        let (w, b) = (id as usize / 64, id % 64);
-        self.words.get(w).is_some_and(|word| word & (1 << b) != 0)
+        self.ids.binary_search(&id).is_ok()
     }
 
     pub(crate) fn insert(&mut self, id: ChannelId) {
-        let (w, b) = (id as usize / 64, id % 64);
-        if self.words.len() <= w {
-            self.words.resize(w + 1, 0);
+        if let Err(at) = self.ids.binary_search(&id) {
+            self.ids.insert(at, id);
         }
-        self.words[w] |= 1 << b;
     }
 
     pub(crate) fn remove(&mut self, id: ChannelId) {
-        let (w, b) = (id as usize / 64, id % 64);
-        if let Some(word) = self.words.get_mut(w) {
-            *word &= !(1 << b);
-        }
-        while self.words.last() == Some(&0) {
-            self.words.pop();
+        if let Ok(at) = self.ids.binary_search(&id) {
+            self.ids.remove(at);
         }
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.words.iter().map(|w| w.count_ones() as usize).sum()
+        self.ids.len()
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.words.is_empty()
+        self.ids.is_empty()
     }
 
+    /// The ids, in order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = ChannelId> + '_ {
-        self.words.iter().enumerate().flat_map(|(w, &word)| {
-            (0..64u32)
-                .filter(move |b| word & (1 << b) != 0)
-                .map(move |b| (w * 64) as u32 + b)
-        })
+        self.ids.iter().copied()
     }
 }
 
@@ -87,22 +78,30 @@ impl SubSet {
         cache.1.clone()
     }
 
+    /// The frame from the tick's shared bytes. It finds the set's updates by walking the
+    /// shorter of the two lists: a viewer's 50 channels looked up in the tick's index (built
+    /// once per tick for all sets), or a tick of 3 updates tested against a dashboard's set.
+    /// Either way the updates come out in the tick's order (channel order).
     fn build(&self, tick: &Tick) -> Option<Bytes> {
-        let wanted = tick
-            .updates
-            .iter()
-            .filter(|u| self.channels.contains(u.channel))
-            .count();
-        match wanted {
+        let ids = &self.channels.ids;
+        let wanted: Vec<usize> = if ids.len() < tick.updates.len() {
+            let index = tick.index();
+            ids.iter().filter_map(|&id| index.position(id)).collect()
+        } else {
+            tick.updates
+                .iter()
+                .enumerate()
+                .filter(|(_, u)| self.channels.contains(u.channel))
+                .map(|(i, _)| i)
+                .collect()
+        };
+        match wanted.len() {
             0 => None,
             n if n == tick.updates.len() => Some(tick.full_frame()),
             _ => Some(batch_frame(
                 tick.n,
                 tick.ts,
-                tick.updates
-                    .iter()
-                    .filter(|u| self.channels.contains(u.channel))
-                    .map(|u| &u.json[..]),
+                wanted.iter().map(|&i| &tick.updates[i].json[..]),
             )),
         }
     }

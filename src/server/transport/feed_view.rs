@@ -3,14 +3,16 @@
 use super::channel_sets::Interner;
 use crate::server::feed::archive::Archive;
 use crate::server::feed::hub::Hub;
+use crate::server::feed::ranking::Rankings;
 use std::sync::Arc;
 
-/// The feed as the transports see it: the hub, where older updates may be read, and the
-/// channel sets the sessions hold.
+/// The feed as the transports see it: the hub, where older updates may be read, the channel
+/// sets the sessions hold, and the rankings their views share.
 pub(crate) struct FeedView {
     pub(crate) hub: Arc<Hub>,
     archive: Option<Arc<dyn Archive>>,
     pub(crate) sets: Interner,
+    pub(crate) rankings: Rankings,
 }
 
 impl FeedView {
@@ -19,6 +21,7 @@ impl FeedView {
             hub,
             archive,
             sets: Interner::default(),
+            rankings: Rankings::default(),
         }
     }
 

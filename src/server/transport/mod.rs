@@ -9,13 +9,15 @@
 //!   frame per tick.
 //! - `subscriber`: one client's channels and position, whatever the transport: what to send of
 //!   each tick, snapshots, resumes, and catching up a slow reader.
+//! - `views`: a connection's windows of the ranked universe, kept current as prices move.
 //! - `websocket`: `/ws`: the endpoint, the session, the outlet (a socket's write side) and the
 //!   fan-out that writes ticks to sessions in sync without waking them.
 //! - `sse`: `/sse`: the same messages as Server-Sent Events, positions in the URL.
 
 pub(crate) mod admission;
-pub(crate) mod feed_view;
 pub(crate) mod channel_sets;
+pub(crate) mod feed_view;
 pub(crate) mod sse;
 pub(crate) mod subscriber;
+pub(crate) mod views;
 pub(crate) mod websocket;

@@ -86,6 +86,7 @@ fn kind_slot(kind: Kind) -> usize {
         Kind::Trades => 1,
         Kind::Candles(_) => 2,
         Kind::Scores(_) => 3,
+        Kind::Breadth => 4,
     }
 }
 
@@ -94,7 +95,7 @@ fn count_kinds(set: &ChannelSet, sign: i64) {
     if set.is_empty() {
         return;
     }
-    let mut by_kind = [0i64; 4];
+    let mut by_kind = [0i64; metrics::KINDS.len()];
     for id in set.iter() {
         by_kind[kind_slot(Catalog::kind(id).0)] += 1;
     }
@@ -149,6 +150,11 @@ impl Subscriber {
 
     pub(crate) fn feed(&self) -> &FeedView {
         &self.feed
+    }
+
+    /// The feed, to hold across a call that also borrows the subscriber.
+    pub(crate) fn feed_arc(&self) -> std::sync::Arc<FeedView> {
+        self.feed.clone()
     }
 
     pub(crate) fn channels(&self) -> &ChannelSet {
@@ -318,11 +324,13 @@ impl Subscriber {
                         n,
                         or_else: SnapshotReason::Lagged,
                     },
-                    Kind::Quotes | Kind::Candles(_) | Kind::Scores(_) => Start::LatestSince {
-                        epoch: self.epoch,
-                        n,
-                        reason: SnapshotReason::Lagged,
-                    },
+                    Kind::Quotes | Kind::Candles(_) | Kind::Scores(_) | Kind::Breadth => {
+                        Start::LatestSince {
+                            epoch: self.epoch,
+                            n,
+                            reason: SnapshotReason::Lagged,
+                        }
+                    }
                 };
                 (id, start)
             })

@@ -11,7 +11,11 @@
 //! - `epoch`, and `after=N` (resume every channel after tick N: a client that has applied
 //!   every batch up to tick N, batches say their tick) and/or `from=CH@SEQ,..` (resume those
 //!   channels after those seqs, as `/ws`'s `resume` does);
-//! - `fresh=CH,..`: channels the client holds nothing of yet (a new selection): a snapshot.
+//! - `fresh=CH,..`: channels the client holds nothing of yet (a new selection): a snapshot;
+//! - `sort`, `desc`, `filter`, `offset`, `limit`: a view of the ranked universe, as `/ws`'s
+//!   `view` request opens one (its rows are sent as `rows` events, their quotes start with a
+//!   snapshot unless `from` gives their seq);
+//! - `symbols=1`: the list of symbols after the welcome, and `listed` events after it.
 //!
 //! Every batch carries an `id:` of `EPOCH.TICK`: the browser sends it back as
 //! `Last-Event-ID` when its `EventSource` reconnects by itself, and the stream resumes from
@@ -32,6 +36,7 @@ use crate::protocol::{ErrorCode, ErrorReply, ServerMsg};
 use crate::server::net::serve::client_ip;
 use crate::server::transport::admission::{Gate, Visitor};
 use crate::server::transport::feed_view::FeedView;
+use crate::server::transport::views;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -43,7 +48,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_stream::StreamExt as _;
 
-pub use position::{parse_channels, parse_position};
+pub use position::{parse_channels, parse_position, parse_view};
 
 /// Why a request cannot be served: HTTP 400 with the protocol's error as JSON.
 fn bad(code: ErrorCode, message: String) -> Response {
@@ -84,6 +89,20 @@ fn read_request(
     }
     let last_event_id = headers.get("last-event-id").and_then(|v| v.to_str().ok());
     let position = parse_position(query, last_event_id)?;
+    let view = parse_view(query)?;
+    if let Some(v) = &view {
+        views::Views::default().check(1, v)?;
+        if channels.len() + v.limit as usize > limits_max {
+            return Err((
+                ErrorCode::TooManySubscriptions,
+                format!(
+                    "{} channels and a view of {} rows: the limit is {limits_max} per connection",
+                    channels.len(),
+                    v.limit
+                ),
+            ));
+        }
+    }
     let ids = channels
         .iter()
         .map(|c| catalog.id(c))
@@ -92,6 +111,8 @@ fn read_request(
         ids,
         channels,
         position,
+        view,
+        symbols: matches!(query.get("symbols").map(String::as_str), Some("1" | "true")),
     })
 }
 

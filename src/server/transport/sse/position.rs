@@ -2,7 +2,9 @@
 //! way back from the client on an event stream), or in `Last-Event-ID` when the browser's
 //! `EventSource` reconnects by itself.
 
-use crate::protocol::{Channel, ChannelError, Epoch, ErrorCode, League, Seq, SnapshotReason};
+use crate::protocol::{
+    Channel, ChannelError, Epoch, ErrorCode, League, Seq, SnapshotReason, SortKey, ViewSpec,
+};
 use crate::server::feed::catalog::ChannelId;
 use crate::server::feed::hub::Start;
 use crate::server::feed::tick::TickNo;
@@ -42,6 +44,35 @@ pub fn parse_channels(text: &str, symbols: &[String]) -> Result<Vec<Channel>, (E
         }
     }
     Ok(out)
+}
+
+/// The view the query asks for (`sort`, `desc`, `filter`, `offset`, `limit`), if it gives a
+/// `limit`: a window of the ranked universe, as `/ws`'s `view` request opens one.
+pub fn parse_view(
+    query: &HashMap<String, String>,
+) -> Result<Option<ViewSpec>, (ErrorCode, String)> {
+    let Some(limit) = query.get("limit") else {
+        return Ok(None);
+    };
+    let bad = |what: &str| (ErrorCode::BadView, format!("bad {what}"));
+    let sort = match query.get("sort") {
+        None => SortKey::Listing,
+        Some(s) => serde_json::from_value(serde_json::Value::String(s.clone())).map_err(|_| {
+            bad("sort: expected listing, symbol, bid, ask, last, change, change_pct or volume")
+        })?,
+    };
+    Ok(Some(ViewSpec {
+        sort,
+        desc: matches!(query.get("desc").map(String::as_str), Some("1" | "true")),
+        filter: query.get("filter").cloned().unwrap_or_default(),
+        offset: query
+            .get("offset")
+            .map(|o| o.parse().map_err(|_| bad("offset")))
+            .transpose()?
+            .unwrap_or(0),
+        limit: limit.parse().map_err(|_| bad("limit"))?,
+        hold: false,
+    }))
 }
 
 /// The resume position from the query and the `Last-Event-ID` header (which wins: it is
@@ -195,5 +226,38 @@ mod tests {
             assert!(parse_position(&bad, None).is_err(), "{bad:?}");
         }
         assert!(parse_position(&q(&[]), Some("garbage")).is_err());
+    }
+
+    #[test]
+    fn a_view_from_the_query() {
+        assert_eq!(
+            parse_view(&q(&[("sort", "volume")])).unwrap(),
+            None,
+            "no limit, no view"
+        );
+        let v = parse_view(&q(&[
+            ("sort", "change_pct"),
+            ("desc", "1"),
+            ("filter", "aa"),
+            ("offset", "40"),
+            ("limit", "60"),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (v.sort, v.desc, v.filter.as_str(), v.offset, v.limit),
+            (SortKey::ChangePct, true, "aa", 40, 60)
+        );
+        for bad in [
+            q(&[("limit", "x")]),
+            q(&[("limit", "5"), ("sort", "height")]),
+            q(&[("limit", "5"), ("offset", "-1")]),
+        ] {
+            assert_eq!(
+                parse_view(&bad).unwrap_err().0,
+                ErrorCode::BadView,
+                "{bad:?}"
+            );
+        }
     }
 }

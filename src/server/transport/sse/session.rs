@@ -3,14 +3,17 @@
 //! reconnects with its last event id).
 
 use super::position::{starts, Position};
-use crate::protocol::{Channel, Epoch, ServerMsg};
+use crate::protocol::{Channel, Epoch, Resume, ServerMsg, ViewSpec};
 use crate::server::feed::archive::older_updates;
 use crate::server::feed::catalog::ChannelId;
+use crate::server::feed::hub::Start;
 use crate::server::feed::tick::{Tick, TickNo};
 use crate::server::metrics;
 use crate::server::transport::admission::Limits;
-use crate::server::transport::subscriber::{Forward, Out, OutKind, Subscriber};
+use crate::server::transport::channel_sets::ChannelSet;
 use crate::server::transport::feed_view::FeedView;
+use crate::server::transport::subscriber::{Forward, Out, OutKind, Subscriber};
+use crate::server::transport::views::{Change, Views, MAX_VIEW_ROWS};
 use bytes::Bytes;
 use chrono::Utc;
 use std::sync::atomic::Ordering;
@@ -29,7 +32,15 @@ pub(crate) struct Request {
     pub(crate) ids: Vec<ChannelId>,
     pub(crate) channels: Vec<Channel>,
     pub(crate) position: Position,
+    /// A window of the ranked universe (view 1), kept current as on `/ws`.
+    pub(crate) view: Option<ViewSpec>,
+    /// The client follows the list of symbols: a `symbols` event after the welcome, then
+    /// `listed` events.
+    pub(crate) symbols: bool,
 }
+
+/// The number of the one view a stream may hold.
+const VIEW: u32 = 1;
 
 /// One message as an event: its type, its data line, and the position it completes.
 pub(crate) fn event(kind: &str, json: &[u8], through: Option<(Epoch, TickNo)>) -> Bytes {
@@ -59,6 +70,11 @@ struct Gone;
 
 struct Session {
     sub: Subscriber,
+    /// The channels the URL names (the view holds the others).
+    explicit: ChannelSet,
+    views: Views,
+    /// How many symbols the client knows of, when it follows the list.
+    told: Option<usize>,
     tx: mpsc::Sender<Bytes>,
     limits: Limits,
     /// Events sent, lag events.
@@ -90,29 +106,80 @@ impl Session {
         Ok(())
     }
 
-    /// `retry:` and the welcome, in one write; returns how many symbols it listed.
-    async fn greet(&mut self) -> Result<usize, Gone> {
+    /// `retry:` and the welcome, in one write, and the list of symbols if the client follows
+    /// it.
+    async fn greet(&mut self, symbols: bool) -> Result<(), Gone> {
         let hub = self.sub.hub().clone();
-        let symbols = hub.catalog().symbols().to_vec();
-        let told = symbols.len();
+        let catalog = hub.catalog();
         let welcome = ServerMsg::Welcome {
             epoch: hub.epoch(),
             ts: Utc::now(),
             heartbeat_ms: self.limits.heartbeat.as_millis() as u32,
             max_subscriptions: self.limits.max_subscriptions as u32,
-            symbols,
+            universe: catalog.symbols().len() as u32,
+            max_view_rows: MAX_VIEW_ROWS as u32,
+            max_views: 1,
         };
         let mut head = format!("retry: {RETRY_MS}\n\n").into_bytes();
         head.extend_from_slice(&event("welcome", welcome.encode().as_bytes(), None));
-        self.emit(Bytes::from(head)).await.map(|()| told)
+        if symbols {
+            let list = ServerMsg::Symbols {
+                id: 0,
+                total: catalog.symbols().len() as u32,
+                offset: 0,
+                symbols: catalog.symbols().to_vec(),
+            };
+            head.extend_from_slice(&event("symbols", list.encode().as_bytes(), None));
+            self.told = Some(catalog.symbols().len());
+        }
+        self.emit(Bytes::from(head)).await
     }
 
-    /// The stream's channels, answered from its position.
+    /// The stream's channels, answered from its position, then its view.
     async fn open(&mut self, request: &Request) -> Result<(), Gone> {
         let starts = starts(&request.ids, &request.channels, &request.position);
-        let older = older_updates(self.sub.feed().archive(), self.sub.hub(), &starts).await;
-        let outs = self.sub.open_with(&starts, &older);
+        for &(id, _) in &starts {
+            self.explicit.insert(id);
+        }
+        self.open_starts(&starts).await?;
+        if let Some(spec) = request.view.clone() {
+            let feed = self.sub.feed_arc();
+            let change = self.views.set(VIEW, spec, &feed.rankings, &feed.hub);
+            let resume = request.position.epoch.map(|epoch| Resume {
+                epoch,
+                from: request.position.from.clone(),
+            });
+            self.apply(change, resume.as_ref()).await?;
+        }
+        Ok(())
+    }
+
+    async fn open_starts(&mut self, starts: &[(ChannelId, Start)]) -> Result<(), Gone> {
+        let older = older_updates(self.sub.feed().archive(), self.sub.hub(), starts).await;
+        let outs = self.sub.open_with(starts, &older);
         self.emit_outs(outs).await
+    }
+
+    /// Follows the ranking of the stream's view (every tick).
+    async fn refresh_views(&mut self) -> Result<(), Gone> {
+        let feed = self.sub.feed_arc();
+        let change = self.views.refresh(&feed.rankings, &feed.hub);
+        self.apply(change, None).await
+    }
+
+    /// Carries out a change of the view: leavers closed, the `rows` event, joiners opened.
+    async fn apply(&mut self, change: Change, resume: Option<&Resume>) -> Result<(), Gone> {
+        if change.is_empty() {
+            return Ok(());
+        }
+        let catalog = self.sub.hub().catalog();
+        let plan = change.plan(&self.explicit, self.sub.channels(), resume, &catalog);
+        self.sub.close(&plan.close);
+        for msg in &plan.rows {
+            self.emit(event("rows", msg.encode().as_bytes(), None))
+                .await?;
+        }
+        self.open_starts(&plan.open).await
     }
 
     /// What a tick (or a lag) means for this stream.
@@ -132,19 +199,21 @@ impl Session {
         })
     }
 
-    /// Symbols listed after the first `told`.
-    async fn tell_listed(&mut self, told: &mut usize) -> Result<(), Gone> {
+    /// Symbols listed since the client last heard of the list, if it follows it.
+    async fn tell_listed(&mut self) -> Result<(), Gone> {
+        let Some(told) = self.told else {
+            return Ok(());
+        };
         let catalog = self.sub.hub().catalog();
         let all = catalog.symbols();
-        if all.len() <= *told {
-            *told = all.len();
+        self.told = Some(all.len());
+        if all.len() <= told {
             return Ok(());
         }
         let listed = ServerMsg::Listed {
-            symbols: all[*told..].to_vec(),
+            symbols: all[told..].to_vec(),
         }
         .encode();
-        *told = all.len();
         self.emit(event("listed", listed.as_bytes(), None)).await
     }
 
@@ -173,6 +242,9 @@ pub(crate) async fn run(
     listings.borrow_and_update();
     let mut s = Session {
         sub: Subscriber::new(feed),
+        explicit: ChannelSet::default(),
+        views: Views::default(),
+        told: None,
         tx,
         limits,
         sent: 0,
@@ -190,10 +262,12 @@ async fn stream(
     listings: &mut tokio::sync::watch::Receiver<usize>,
     shutdown: CancellationToken,
 ) -> Result<(), Gone> {
-    let mut told = s.greet().await?;
+    s.greet(request.symbols).await?;
     s.open(request).await?;
     let mut timer = tokio::time::interval(s.limits.heartbeat.min(Duration::from_secs(1)));
     timer.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut view_timer = tokio::time::interval(s.limits.view_refresh);
+    view_timer.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let cancelled = shutdown.cancelled();
     tokio::pin!(cancelled);
     loop {
@@ -204,8 +278,9 @@ async fn stream(
                 let outs = s.on_tick(tick)?;
                 s.emit_outs(outs).await?;
             }
-            Ok(()) = listings.changed() => s.tell_listed(&mut told).await?,
+            Ok(()) = listings.changed() => s.tell_listed().await?,
             _ = timer.tick() => s.beat().await?,
+            _ = view_timer.tick(), if !s.views.is_empty() => s.refresh_views().await?,
         }
     }
 }

@@ -13,19 +13,16 @@
 
 use super::fanout::FanOut;
 use super::outlet::Outlet;
-use crate::protocol::{
-    Channel, ClientMsg, ErrorCode, ErrorReply, Resume, ServerMsg, SnapshotReason,
-};
+use crate::protocol::{ClientMsg, ErrorCode, ErrorReply, ServerMsg};
 use crate::server::bucket::Bucket;
-use crate::server::feed::archive::older_updates;
-use crate::server::feed::catalog::ChannelId;
-use crate::server::feed::hub::Start;
 use crate::server::feed::tick::{Tick, TickKind};
 use crate::server::rfc6455::conn::{Conn, Incoming, ReadError};
 use crate::server::rfc6455::frame::{close_code, close_payload, Opcode};
 use crate::server::transport::admission::Limits;
-use crate::server::transport::subscriber::{Forward, Out, OutKind, Subscriber};
+use crate::server::transport::channel_sets::ChannelSet;
 use crate::server::transport::feed_view::FeedView;
+use crate::server::transport::subscriber::{Forward, Out, OutKind, Subscriber};
+use crate::server::transport::views::{Views, MAX_VIEWS, MAX_VIEW_ROWS};
 use bytes::Bytes;
 use chrono::Utc;
 use std::sync::Arc;
@@ -41,7 +38,7 @@ const INVALID_COST: f64 = 5.0;
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 /// Why the loop stops sending.
-enum Stop {
+pub(super) enum Stop {
     /// The socket is gone or stuck: nothing more can be sent.
     Dead,
     /// We sent Close: read until the client answers or the grace period ends.
@@ -57,14 +54,20 @@ pub(crate) struct Ended {
     pub(crate) lag_events: u64,
 }
 
-struct Session {
+pub(super) struct Session {
     conn: Conn,
     outlet: Arc<Outlet>,
     fanout: Arc<FanOut>,
-    sub: Subscriber,
+    pub(super) sub: Subscriber,
+    /// Channels the client subscribed to itself (its views hold the others).
+    pub(super) explicit: ChannelSet,
+    pub(super) views: Views,
+    /// How many symbols the client knows of, once it asked for the list (then it is told of
+    /// new listings).
+    pub(super) told: Option<usize>,
     /// The hub's ticks while detached; `None` while attached.
     rx: Option<broadcast::Receiver<Arc<Tick>>>,
-    limits: Limits,
+    pub(super) limits: Limits,
     bucket: Bucket,
     last_heard: Instant,
     ended: Ended,
@@ -93,6 +96,9 @@ pub(crate) async fn run(
         outlet,
         fanout,
         sub: Subscriber::new(feed),
+        explicit: ChannelSet::default(),
+        views: Views::default(),
+        told: None,
         rx,
         bucket: Bucket::new(limits.rate_per_sec, limits.burst),
         limits,
@@ -102,12 +108,15 @@ pub(crate) async fn run(
     // Taken before the catalog is read for the welcome: a listing in between is not missed.
     let mut listings = s.sub.hub().listings();
     listings.borrow_and_update();
-    let Ok(mut told) = s.greet().await else {
+    if s.greet().await.is_err() {
         return s.finish();
-    };
+    }
 
     let mut timer = tokio::time::interval(s.limits.heartbeat.min(s.limits.ping_interval));
     timer.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    // Views follow their rankings at most once a tick.
+    let mut view_timer = tokio::time::interval(s.limits.view_refresh);
+    view_timer.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut last_ping = Instant::now();
     // Pinned once: a fresh `cancelled()` per wake would register with the token's shared
     // waiter list on every loop of every session.
@@ -146,7 +155,8 @@ pub(crate) async fn run(
                 }
             },
             _ = timer.tick(), if closing.is_none() => s.on_timer(&mut last_ping).await,
-            Ok(()) = listings.changed(), if closing.is_none() => s.tell_listed(&mut told).await,
+            Ok(()) = listings.changed(), if closing.is_none() => s.tell_listed().await,
+            _ = view_timer.tick(), if closing.is_none() && !s.views.is_empty() => s.refresh_views().await,
             _ = tokio::time::sleep_until(closing.unwrap_or_else(Instant::now)), if closing.is_some() => break,
         };
         match step {
@@ -169,21 +179,18 @@ fn sent(result: std::io::Result<()>) -> Result<(), Stop> {
 }
 
 impl Session {
-    /// The welcome; returns how many symbols it listed.
-    async fn greet(&mut self) -> Result<usize, Stop> {
-        let symbols = self.sub.hub().catalog().symbols().to_vec();
-        let told = symbols.len();
+    /// The welcome.
+    async fn greet(&mut self) -> Result<(), Stop> {
         let welcome = ServerMsg::Welcome {
             epoch: self.sub.hub().epoch(),
             ts: Utc::now(),
             heartbeat_ms: self.limits.heartbeat.as_millis() as u32,
             max_subscriptions: self.limits.max_subscriptions as u32,
-            symbols,
+            universe: self.sub.hub().catalog().symbols().len() as u32,
+            max_view_rows: MAX_VIEW_ROWS as u32,
+            max_views: MAX_VIEWS as u32,
         };
-        // Returned rather than kept: locals of an async fn live as long as its future, and
-        // every session would keep its copy of the symbol list (24 B a symbol plus the name)
-        // for as long as it is connected (massif: 24 KB a client with 1,000 symbols).
-        self.send_msg(&welcome).await.map(|()| told)
+        self.send_msg(&welcome).await
     }
 
     fn finish(self) -> Ended {
@@ -221,33 +228,35 @@ impl Session {
         self.send_text(out.json.clone(), shared).await
     }
 
-    async fn send_outs(&mut self, outs: Vec<Out>) -> Result<(), Stop> {
+    pub(super) async fn send_outs(&mut self, outs: Vec<Out>) -> Result<(), Stop> {
         for out in &outs {
             self.send_out(out).await?;
         }
         Ok(())
     }
 
-    /// Tells the client of symbols listed after the first `told`.
-    async fn tell_listed(&mut self, told: &mut usize) -> Result<(), Stop> {
+    /// Tells a client that follows the list of symbols of those listed since it last heard.
+    async fn tell_listed(&mut self) -> Result<(), Stop> {
+        let Some(told) = self.told else {
+            return Ok(());
+        };
         let catalog = self.sub.hub().catalog();
         let symbols = catalog.symbols();
-        if symbols.len() <= *told {
-            *told = symbols.len();
+        self.told = Some(symbols.len());
+        if symbols.len() <= told {
             return Ok(());
         }
-        let added = symbols[*told..].to_vec();
-        *told = symbols.len();
+        let added = symbols[told..].to_vec();
         self.send_msg(&ServerMsg::Listed { symbols: added }).await
     }
 
-    async fn send_msg(&mut self, msg: &ServerMsg) -> Result<(), Stop> {
+    pub(super) async fn send_msg(&mut self, msg: &ServerMsg) -> Result<(), Stop> {
         self.send_text(Bytes::from(msg.encode()), false).await
     }
 
     /// Takes tick delivery back from the fan-out (before anything that changes what or where
     /// the session streams). The receiver is taken first, so that no tick falls in between.
-    fn detach(&mut self) {
+    pub(super) fn detach(&mut self) {
         if self.rx.is_none() {
             self.rx = Some(self.sub.hub().receiver());
             let synced = self.outlet.detach();
@@ -257,7 +266,7 @@ impl Session {
 
     /// Hands tick delivery to the fan-out once the session is in sync; ticks still in the
     /// receiver are written here (or were already, by the fan-out).
-    async fn attach_if_in_sync(&mut self) -> Result<(), Stop> {
+    pub(super) async fn attach_if_in_sync(&mut self) -> Result<(), Stop> {
         if self.rx.is_none()
             || !self.sub.in_sync()
             || self.sub.is_empty()
@@ -420,31 +429,13 @@ impl Session {
                         .close(close_code::POLICY, "rate limit exceeded: too many requests")
                         .await;
                 }
-                match request {
-                    ClientMsg::Ping { id } => {
-                        self.send_msg(&ServerMsg::Pong { id, ts: Utc::now() }).await
-                    }
-                    ClientMsg::Subscribe {
-                        id,
-                        channels,
-                        resume,
-                    } => self.subscribe(id, channels, resume).await,
-                    ClientMsg::Unsubscribe { id, channels } => {
-                        self.detach();
-                        let catalog = self.sub.hub().catalog();
-                        let ids: Vec<_> =
-                            channels.iter().filter_map(|c| catalog.id(c).ok()).collect();
-                        self.sub.close(&ids);
-                        self.send_msg(&ServerMsg::Ack { id, channels }).await?;
-                        self.attach_if_in_sync().await
-                    }
-                }
+                self.request(request).await
             }
         }
     }
 
     /// Answers an invalid message with its error; too many of them close the connection.
-    async fn refuse(&mut self, reply: ErrorReply) -> Result<(), Stop> {
+    pub(super) async fn refuse(&mut self, reply: ErrorReply) -> Result<(), Stop> {
         crate::server::metrics::error_sent(reply.code);
         if !self.bucket.take(INVALID_COST) {
             return self
@@ -453,78 +444,4 @@ impl Session {
         }
         self.send_msg(&ServerMsg::Error(reply)).await
     }
-
-    async fn subscribe(
-        &mut self,
-        id: u64,
-        channels: Vec<Channel>,
-        resume: Option<Resume>,
-    ) -> Result<(), Stop> {
-        let ids = match self.sub.resolve(&channels) {
-            Ok(ids) => ids,
-            Err((code, message)) => {
-                return self
-                    .refuse(ErrorReply {
-                        id: Some(id),
-                        code,
-                        message,
-                    })
-                    .await
-            }
-        };
-        let added = ids
-            .iter()
-            .filter(|c| !self.sub.channels().contains(**c))
-            .collect::<std::collections::BTreeSet<_>>()
-            .len();
-        if self.sub.len() + added > self.limits.max_subscriptions {
-            return self
-                .refuse(ErrorReply {
-                    id: Some(id),
-                    code: ErrorCode::TooManySubscriptions,
-                    message: format!(
-                        "subscribing to {added} more channels would exceed the limit of {} per connection",
-                        self.limits.max_subscriptions
-                    ),
-                })
-                .await;
-        }
-        self.detach();
-        let starts = starts(&ids, &channels, resume.as_ref(), |c| {
-            self.sub.channels().contains(c)
-        });
-        self.send_msg(&ServerMsg::Ack { id, channels }).await?;
-        let older = older_updates(self.sub.feed().archive(), self.sub.hub(), &starts).await;
-        let outs = self.sub.open_with(&starts, &older);
-        self.send_outs(outs).await?;
-        self.attach_if_in_sync().await
-    }
-}
-
-/// What a subscribe asks for each channel: a resume where the client gave a position, a
-/// snapshot for a new channel, nothing for one already streaming without a position.
-pub(crate) fn starts(
-    ids: &[ChannelId],
-    channels: &[Channel],
-    resume: Option<&Resume>,
-    held: impl Fn(ChannelId) -> bool,
-) -> Vec<(ChannelId, Start)> {
-    let mut seen = std::collections::BTreeSet::new();
-    ids.iter()
-        .zip(channels)
-        .filter(|(&cid, _)| seen.insert(cid))
-        .filter_map(|(&cid, channel)| {
-            let from = resume.and_then(|r| r.from.get(channel).map(|&s| (r.epoch, s)));
-            let start = match from {
-                Some((epoch, seq)) => Start::After {
-                    epoch,
-                    seq,
-                    or_else: SnapshotReason::HistoryExhausted,
-                },
-                None if held(cid) => return None,
-                None => Start::Snapshot(SnapshotReason::Subscribed),
-            };
-            Some((cid, start))
-        })
-        .collect()
 }
