@@ -68,11 +68,23 @@ fn every_example_in_the_protocol_doc_parses_and_every_message_has_one() {
             "heartbeat",
             "listed",
             "pong",
+            "rows",
             "snapshot",
+            "symbols",
             "welcome"
         ])
     );
-    assert_eq!(client_types, expect(&["ping", "subscribe", "unsubscribe"]));
+    assert_eq!(
+        client_types,
+        expect(&[
+            "close_view",
+            "ping",
+            "subscribe",
+            "symbols",
+            "unsubscribe",
+            "view"
+        ])
+    );
 }
 
 /// Every fenced block of a Markdown text: its info string and its body.

@@ -195,7 +195,15 @@ pub(crate) fn MarketTable() -> impl IntoView {
             // Hydration leaves an element's inner HTML as the server wrote it, and a browser
             // that runs scripts keeps a noscript's content as text it never lays out.
             <noscript inner_html=snapshot></noscript>
-            <div class="table-wrap js-only" node_ref=wrap on:scroll=move |_| measure()>
+            // Focusable, so that PgUp/PgDn/Home/End scroll the universe from the keyboard.
+            <div
+                class="table-wrap js-only"
+                node_ref=wrap
+                tabindex="0"
+                role="region"
+                aria-label="Market grid"
+                on:scroll=move |_| measure()
+            >
                 <table class="quotes" aria-rowcount=move || grid.total.get() + 1>
                     <caption class="sr-only">
                         "Live quotes, ranked by the server over every symbol. Select a symbol to chart it; star it to add it to the watchlist."
