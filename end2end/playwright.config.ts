@@ -5,7 +5,7 @@ import { defineConfig } from '@playwright/test';
 // variable) the server cargo-leptos started on :3000 is reused.
 const port = Number(process.env.E2E_PORT ?? 3000);
 const bin = process.env.LIVETAPE_BIN ?? 'target/release/livetape';
-/** The large market's address (500 symbols), for tests of the windowed grid. */
+/** The whole market (10,000 symbols), for tests of the windowed grid: tests/grid.spec.ts. */
 export const bigMarket = `http://127.0.0.1:${port + 2}/`;
 
 export default defineConfig({
@@ -45,8 +45,8 @@ export default defineConfig({
       stderr: 'pipe',
     },
     {
-      // A large market (500 symbols) for the windowed grid: tests/grid.spec.ts.
-      command: `${bin} --addr 127.0.0.1:${port + 2} --symbols 500 --warmup-secs 5`,
+      // A whole market (10,000 symbols): tests/grid.spec.ts.
+      command: `${bin} --addr 127.0.0.1:${port + 2} --symbols 10000 --warmup-secs 5`,
       cwd: '..',
       url: `http://127.0.0.1:${port + 2}/`,
       reuseExistingServer: !process.env.CI,

@@ -54,6 +54,8 @@ struct Viewer {
     strays: BTreeSet<Channel>,
     gaps: u64,
     rows_messages: u64,
+    /// `rows` messages whose sparklines were not exactly those of the rows new to the window.
+    spark_errors: Vec<String>,
 }
 
 impl Viewer {
@@ -78,8 +80,17 @@ impl Viewer {
                 total,
                 offset,
                 symbols,
+                sparks,
             } => {
                 self.rows_messages += 1;
+                // Exactly the rows new to the window bring their sparkline, each with samples.
+                let had = self.window(*view);
+                let new: BTreeSet<&String> = symbols.iter().filter(|s| !had.contains(s)).collect();
+                let sent: BTreeSet<&String> = sparks.keys().collect();
+                if new != sent || sparks.values().any(|s| s.0.is_empty()) {
+                    self.spark_errors
+                        .push(format!("new rows {new:?}, sparklines for {sent:?}"));
+                }
                 self.rows
                     .insert(*view, (*n, *total, *offset, symbols.clone()));
                 let held: Vec<String> = self.rows.values().flat_map(|r| r.3.clone()).collect();
@@ -216,6 +227,7 @@ async fn a_view_streams_its_window_and_follows_the_ranking_of_the_whole_universe
         viewer.rows_messages
     );
     assert_eq!(viewer.gaps, 0);
+    assert_eq!(viewer.spark_errors, Vec::<String>::new());
     assert!(
         viewer.strays.is_empty(),
         "quotes outside the window: {:?}",
@@ -295,6 +307,7 @@ async fn scrolling_moves_the_subscriptions_and_a_held_view_stands_still_but_stay
         "held rows stay live"
     );
     assert_eq!(viewer.gaps, 0);
+    assert_eq!(viewer.spark_errors, Vec::<String>::new());
     // Closing the view drops its rows, not the subscription of its own.
     c.send(&ClientMsg::CloseView { id: 7, view: 1 }).await;
     follow(&mut c, &mut viewer, Duration::from_millis(300), &extra).await;

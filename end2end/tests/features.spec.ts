@@ -92,9 +92,9 @@ test('selecting a symbol backfills its candle chart and trades; intervals switch
   await live(page);
   const chart = page.locator('svg.candles');
   await expect.poll(async () => Number(await chart.getAttribute('data-count'))).toBeGreaterThan(0);
-  await page.getByRole('button', { name: 'Chart MSFT' }).click();
+  await page.locator('table.quotes').getByRole('button', { name: 'Chart MSFT' }).click();
   await expect(page.locator('.detail-sym')).toHaveText('MSFT');
-  await expect(page.getByRole('button', { name: 'Chart MSFT' })).toHaveAttribute('aria-current', 'true');
+  await expect(page.locator('table.quotes').getByRole('button', { name: 'Chart MSFT' })).toHaveAttribute('aria-current', 'true');
   // The server's history arrives at once (the page has been up for a few seconds at least).
   await expect.poll(async () => Number(await chart.getAttribute('data-count')), { timeout: 5_000 }).toBeGreaterThan(1);
   await expect(chart).toHaveAttribute('aria-label', /^MSFT candles, \d+ shown, last close [\d,]+\.\d\d$/);
@@ -162,7 +162,7 @@ test('keyboard: every control is reachable and shows focus', async ({ page }) =>
   }
   expect(sawStar && sawPick).toBe(true);
   // Enter on a focused symbol charts it.
-  await page.getByRole('button', { name: 'Chart GOOGL' }).focus();
+  await page.locator('table.quotes').getByRole('button', { name: 'Chart GOOGL' }).focus();
   await page.keyboard.press('Enter');
   await expect(page.locator('.detail-sym')).toHaveText('GOOGL');
 });

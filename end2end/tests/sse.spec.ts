@@ -80,7 +80,7 @@ test('?transport=sse uses the event stream from the start', async ({ page }) => 
       expect(results.violations.map((v) => `${scheme}: ${v.id} ${v.nodes[0]?.target}`)).toEqual([]);
     }
     // Choosing another symbol reopens the stream with its channels: the chart fills in.
-    await page.getByRole('button', { name: 'Chart MSFT' }).click();
+    await page.locator('table.quotes').getByRole('button', { name: 'Chart MSFT' }).click();
     await expect(page.locator('.detail-sym')).toHaveText('MSFT');
     await expect.poll(async () => Number(await page.locator('svg.candles').getAttribute('data-count'))).toBeGreaterThan(0);
     await expect(page.locator('.gaps')).toHaveText('0');

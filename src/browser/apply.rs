@@ -4,6 +4,7 @@ use crate::browser::requests::{repair, start_stream};
 use crate::browser::state::{mark_data, next_id, Via, PROBE_FIRST, STATE};
 use crate::browser::stream::{precise_now, schedule_probe};
 use crate::protocol::{Batch, Channel, ErrorCode, ErrorReply, ServerMsg};
+use crate::ui::rows::set_if_changed;
 use crate::ui::store::{Dashboard, Link, Notice};
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use leptos::prelude::*;
@@ -77,8 +78,14 @@ fn owed_nothing_more(dash: Dashboard) {
 pub(crate) fn apply(dash: Dashboard, via: Via, msg: ServerMsg) {
     match msg {
         ServerMsg::Welcome {
-            ts, heartbeat_ms, ..
-        } => welcome(dash, via, ts, heartbeat_ms),
+            ts,
+            heartbeat_ms,
+            universe,
+            ..
+        } => {
+            set_if_changed(dash.grid.universe, universe);
+            welcome(dash, via, ts, heartbeat_ms)
+        }
         ServerMsg::Ack { id, channels } => ack(dash, via, id, &channels),
         ServerMsg::Snapshot(snapshot) => {
             dash.apply_snapshot(snapshot);
@@ -91,8 +98,9 @@ pub(crate) fn apply(dash: Dashboard, via: Via, msg: ServerMsg) {
             total,
             offset,
             symbols,
+            sparks,
             ..
-        } => dash.apply_rows(view, total, offset, symbols),
+        } => dash.apply_rows(view, total, offset, symbols, sparks),
         ServerMsg::Pong { id, ts } => {
             let now = precise_now();
             STATE.with_borrow_mut(|s| s.clock.pong(id, ts, now));

@@ -3,6 +3,7 @@
 
 use super::channel::{Channel, Epoch, Seq};
 use super::market::{Breadth, Candle, Game, Quote, SortKey, Trade};
+use super::sparkline::Sparkline;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -171,6 +172,10 @@ pub enum ServerMsg {
         total: u32,
         offset: u32,
         symbols: Vec<String>,
+        /// The recent prices of the rows new to the window (not in the view's last `rows`),
+        /// so that they draw their trend at once.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        sparks: BTreeMap<String, Sparkline>,
     },
     /// Sent when nothing else was sent for `heartbeat_ms`.
     Heartbeat {

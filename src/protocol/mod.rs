@@ -25,11 +25,13 @@
 //! - `messages`: what the server sends and what a client asks.
 //! - `wire`: the short JSON of market data inside batches and snapshots.
 //! - `publish`: the body of `POST /api/publish` (and of a recording's lines).
+//! - `sparkline`: a row's recent prices, compactly.
 
 mod channel;
 mod market;
 mod messages;
 pub mod publish;
+pub mod sparkline;
 mod wire;
 
 pub use channel::{Channel, ChannelError, Epoch, Seq};
@@ -41,6 +43,7 @@ pub use messages::{
     Batch, ChannelState, ClientMsg, Data, ErrorCode, ErrorReply, Resume, ServerMsg, Snapshot,
     SnapshotReason, Update, ViewSpec,
 };
+pub use sparkline::Sparkline;
 pub use wire::{ItemOut, RawItem};
 
 #[cfg(test)]

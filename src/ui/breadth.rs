@@ -44,9 +44,11 @@ fn Movers(
                         let dir = direction(m.change_pct);
                         view! {
                             <li>
-                                <button type="button" class="pick" on:click=pick aria-label=format!("Chart {symbol}")>
+                                // Without a script the symbol is text: there is no chart to open.
+                                <button type="button" class="pick js-only" on:click=pick aria-label=format!("Chart {symbol}")>
                                     {symbol.clone()}
                                 </button>
+                                <span class="pick no-js-only">{symbol.clone()}</span>
                                 <span class="num last">{price(m.last)}</span>
                                 <span class=format!("num figure {}", if by_volume { "flat" } else { dir })>{figure}</span>
                             </li>

@@ -32,6 +32,8 @@ pub(crate) struct Grid {
     pub(crate) spec: RwSignal<ViewSpec>,
     /// Symbols that match the filter: the rows the table is as tall as.
     pub(crate) total: RwSignal<u32>,
+    /// Symbols the server lists (the welcome says how many).
+    pub(crate) universe: RwSignal<u32>,
     /// Where `order` starts in the ranking.
     pub(crate) offset: RwSignal<u32>,
     /// The window's rows, in the server's order.
@@ -39,11 +41,12 @@ pub(crate) struct Grid {
 }
 
 impl Grid {
-    pub(crate) fn new(spec: ViewSpec, total: u32, order: Vec<QuoteRow>) -> Self {
+    pub(crate) fn new(spec: ViewSpec, total: u32, universe: u32, order: Vec<QuoteRow>) -> Self {
         Grid {
             offset: RwSignal::new(spec.offset),
             spec: RwSignal::new(spec),
             total: RwSignal::new(total),
+            universe: RwSignal::new(universe),
             order: RwSignal::new(order),
         }
     }
@@ -68,10 +71,12 @@ pub(crate) fn window_of(
     if rows == 0 || row_px.is_nan() || row_px <= 0.0 {
         return (0, rows.min(FIRST_ROWS as usize));
     }
-    let first = ((view_top - body_top) / row_px).floor().max(0.0) as usize;
+    // A view past the end (the ranking shrank under it) still renders the last rows, so that
+    // there is always a row to measure and to scroll back with.
+    let first = (((view_top - body_top) / row_px).floor().max(0.0) as usize).min(rows - 1);
     let last = ((view_bottom - body_top) / row_px).ceil().max(0.0) as usize;
-    let end = last.saturating_add(OVERSCAN).min(rows);
-    let start = first.saturating_sub(OVERSCAN).min(end);
+    let end = last.max(first + 1).saturating_add(OVERSCAN).min(rows);
+    let start = first.saturating_sub(OVERSCAN);
     (start, end)
 }
 
@@ -128,7 +133,12 @@ mod tests {
         assert_eq!(window_of(10_000, f64::NAN, 0.0, 0.0, 800.0), (0, 40));
         assert_eq!(window_of(0, 37.0, 0.0, 0.0, 800.0), (0, 0));
         // A body far below the view: nothing of it is visible, only the overscan from row 0.
-        assert_eq!(window_of(500, 37.0, 5000.0, 0.0, 800.0), (0, OVERSCAN));
+        assert_eq!(window_of(500, 37.0, 5000.0, 0.0, 800.0), (0, 1 + OVERSCAN));
+        // A view past the end of a ranking that shrank: the last rows, never none.
+        assert_eq!(
+            window_of(10, 37.0, -10_000.0, 0.0, 800.0),
+            (10 - 1 - OVERSCAN.min(9), 10)
+        );
     }
 
     #[test]

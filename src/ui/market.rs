@@ -14,6 +14,8 @@
 #![cfg_attr(not(feature = "hydrate"), allow(dead_code))]
 
 use crate::protocol::SortKey;
+#[cfg(feature = "ssr")]
+use crate::protocol::ViewSpec;
 use crate::ui::format::{age, grouped, percent, price, signed};
 #[cfg(feature = "hydrate")]
 use crate::ui::grid::window_of;
@@ -120,7 +122,17 @@ pub(crate) fn MarketTable() -> impl IntoView {
         let end = range.get().1.min(grid.total.get() as usize);
         (grid.total.get() as usize).saturating_sub(end) as f64 * row_px.get()
     };
-    let measure = move || measure(wrap, body, grid.total.get_untracked(), row_px, range);
+    let head_px = RwSignal::new(0.0_f64);
+    let sizer_px = move || head_px.get() + grid.total.get() as f64 * row_px.get();
+    let measure = move || {
+        measure(
+            wrap,
+            body,
+            grid.total.get_untracked(),
+            (row_px, head_px),
+            range,
+        )
+    };
     // After hydration: follow scrolling, resizing, and the ranking's size. The first measure
     // runs in a task of its own: it lays out the server-rendered table, which would otherwise
     // add to hydration's task.
@@ -163,13 +175,24 @@ pub(crate) fn MarketTable() -> impl IntoView {
         }
     };
     #[cfg(feature = "ssr")]
-    let snapshot = snapshot_grid(&grid.order.get_untracked(), grid.total.get_untracked());
+    let snapshot = snapshot_grid(
+        &grid.order.get_untracked(),
+        grid.total.get_untracked(),
+        &grid.spec.get_untracked(),
+    );
     #[cfg(not(feature = "ssr"))]
     let snapshot = String::new();
     let count = move || {
         let total = grid.total.get();
         let filtered = grid.spec.with(|s| !s.filter.trim().is_empty());
-        if filtered {
+        let universe = grid.universe.get();
+        if filtered && universe > 0 {
+            format!(
+                "{} of {} symbols",
+                grouped(u64::from(total)),
+                grouped(u64::from(universe))
+            )
+        } else if filtered {
             format!("{} matching", grouped(u64::from(total)))
         } else {
             format!("{} symbols", grouped(u64::from(total)))
@@ -204,6 +227,10 @@ pub(crate) fn MarketTable() -> impl IntoView {
                 aria-label="Market grid"
                 on:scroll=move |_| measure()
             >
+                // As tall as the whole ranking whatever is rendered, so that the scroll
+                // position never depends on the moment the spacers and the rows are updated
+                // (the browser would clamp it to a shorter table in between).
+                <div class="sizer" style:min-height=move || format!("{}px", sizer_px())>
                 <table class="quotes" aria-rowcount=move || grid.total.get() + 1>
                     <caption class="sr-only">
                         "Live quotes, ranked by the server over every symbol. Select a symbol to chart it; star it to add it to the watchlist."
@@ -243,6 +270,7 @@ pub(crate) fn MarketTable() -> impl IntoView {
                         </tr>
                     </tbody>
                 </table>
+                </div>
             </div>
         </section>
     }
@@ -254,15 +282,17 @@ fn measure(
     wrap: NodeRef<leptos::html::Div>,
     body: NodeRef<leptos::html::Tbody>,
     rows: u32,
-    row_px: RwSignal<f64>,
+    (row_px, head_px): (RwSignal<f64>, RwSignal<f64>),
     range: RwSignal<(usize, usize)>,
 ) {
     #[cfg(feature = "hydrate")]
     if let (Some(wrap), Some(body)) = (wrap.get_untracked(), body.get_untracked()) {
-        let Some(row) = body.query_selector("tr[data-row]").ok().flatten() else {
-            return;
+        // Every row is one height (the style sees to it); with no row rendered (a window past
+        // the end after a resize), the last height measured still holds.
+        let px = match body.query_selector("tr[data-row]").ok().flatten() {
+            Some(row) => row.get_bounding_client_rect().height(),
+            None => row_px.get_untracked(),
         };
-        let px = row.get_bounding_client_rect().height();
         let view = wrap.get_bounding_client_rect();
         let screen = web_sys::window()
             .and_then(|w| w.inner_height().ok())
@@ -279,6 +309,12 @@ fn measure(
         if row_px.get_untracked() != px {
             row_px.set(px);
         }
+        // The header's height: where the body starts in the scrolled content.
+        let head = (body.get_bounding_client_rect().top() + wrap.scroll_top() as f64 - view.top())
+            .max(0.0);
+        if (head_px.get_untracked() - head).abs() > 0.5 {
+            head_px.set(head);
+        }
         if range.get_untracked() != next {
             range.set(next);
         }
@@ -287,14 +323,40 @@ fn measure(
 
 /// The window as a snapshot, for the page without JavaScript: the rows the server rendered,
 /// as it saw them, and no control that would need a script (no sorting, stars or chart
-/// buttons).
+/// buttons); plain links page through the ranking (the page renders the window its address
+/// asks for).
 #[cfg(feature = "ssr")]
-pub(crate) fn snapshot_grid(rows: &[QuoteRow], total: u32) -> String {
+pub(crate) fn snapshot_grid(rows: &[QuoteRow], total: u32, spec: &ViewSpec) -> String {
     let rows: Vec<QuoteRow> = rows.to_vec();
-    let shown = rows.len();
+    let (first, shown) = (spec.offset as usize, rows.len());
+    let page = (spec.limit as usize).max(1);
+    let total = total as usize;
+    let previous = (first > 0).then(|| {
+        let to = first.saturating_sub(page);
+        view! { <a href=page_address(spec, to)>{format!("← Rows {}–{}", to + 1, first)}</a> }
+    });
+    let next = (first + shown < total).then(|| {
+        let from = first + shown;
+        let to = (from + page).min(total);
+        view! { <a href=page_address(spec, from)>{format!("Rows {}–{} →", from + 1, to)}</a> }
+    });
+    let range = if shown == 0 {
+        format!("None of {} symbols.", grouped(total as u64))
+    } else {
+        format!(
+            "Rows {}–{} of {} symbols.",
+            first + 1,
+            first + shown,
+            grouped(total as u64)
+        )
+    };
     view! {
         <div class="table-wrap snapshot">
-            <p class="muted">{format!("The first {shown} of {} symbols.", grouped(u64::from(total)))}</p>
+            <nav class="pages muted" aria-label="Pages of the market">
+                <span>{range}</span>
+                {previous}
+                {next}
+            </nav>
             <table class="quotes">
                 <caption class="sr-only">"Quotes when the page was made"</caption>
                 <thead>
@@ -316,6 +378,33 @@ pub(crate) fn snapshot_grid(rows: &[QuoteRow], total: u32) -> String {
         </div>
     }
     .to_html()
+}
+
+/// The page's address for the window of `spec` that starts at row `offset`.
+#[cfg(feature = "ssr")]
+fn page_address(spec: &ViewSpec, offset: usize) -> String {
+    let sort = serde_json::to_value(spec.sort)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    let mut query = format!("?offset={offset}");
+    if spec.sort != SortKey::Listing {
+        query.push_str(&format!("&sort={sort}"));
+    }
+    if spec.desc {
+        query.push_str("&desc=1");
+    }
+    if !spec.filter.is_empty() {
+        query.push_str("&filter=");
+        for b in spec.filter.bytes() {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                query.push(b as char);
+            } else {
+                query.push_str(&format!("%{b:02X}"));
+            }
+        }
+    }
+    query
 }
 
 #[cfg(feature = "ssr")]

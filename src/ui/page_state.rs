@@ -28,42 +28,24 @@ pub struct PageState {
     pub rows: Vec<String>,
     #[serde(default)]
     pub total: u32,
+    /// Symbols the server lists: what the filter searches.
+    #[serde(default)]
+    pub universe: u32,
 }
 
-/// Sparklines in the page as one string per row: the first price in cents, then the change
-/// in cents from each sample to the next (`"22380 5 -3 0"`). Samples are prices at the cent,
-/// so nothing is lost, and integers parse far faster than floats in the browser.
+/// Sparklines in the page as one string per row (see [`crate::protocol::sparkline`]).
 pub(crate) mod spark_codec {
+    use crate::protocol::sparkline::{decode, encode};
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub(crate) fn serialize<S: Serializer>(rows: &[Vec<f64>], s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(rows.iter().map(|row| {
-            let mut out = String::with_capacity(row.len() * 4);
-            let mut prev = 0i64;
-            for (i, p) in row.iter().enumerate() {
-                let cents = (p * 100.0).round() as i64;
-                if i > 0 {
-                    out.push(' ');
-                }
-                out.push_str(&(cents - prev).to_string());
-                prev = cents;
-            }
-            out
-        }))
+        s.collect_seq(rows.iter().map(|row| encode(row)))
     }
 
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<f64>>, D::Error> {
         let rows = Vec::<String>::deserialize(d)?;
         rows.iter()
-            .map(|row| {
-                let mut cents = 0i64;
-                row.split_ascii_whitespace()
-                    .map(|delta| {
-                        cents += delta.parse::<i64>().map_err(serde::de::Error::custom)?;
-                        Ok(cents as f64 / 100.0)
-                    })
-                    .collect()
-            })
+            .map(|row| decode(row).map_err(serde::de::Error::custom))
             .collect()
     }
 }

@@ -15,7 +15,7 @@
 
 use crate::protocol::{
     Batch, Breadth, Candle, Channel, Data, Epoch, Game, GameStatus, Interval, League, Quote,
-    Resume, Seq, Snapshot, SortKey, Trade, ViewSpec,
+    Resume, Seq, Snapshot, SortKey, Sparkline, Trade, ViewSpec,
 };
 use crate::ui::grid::Grid;
 use crate::ui::page_state::PageState;
@@ -172,7 +172,7 @@ impl Dashboard {
             .collect();
         let dash = Dashboard {
             index: RwSignal::new(index),
-            grid: Grid::new(page.view.clone(), page.total, order),
+            grid: Grid::new(page.view.clone(), page.total, page.universe, order),
             games: RwSignal::new(Vec::new()),
             breadth: RwSignal::new(Breadth::default()),
             detail: Detail {
@@ -339,7 +339,14 @@ impl Dashboard {
     /// A view's window as the server sent it: the grid's rows in order (a row whose quote has
     /// not arrived yet waits for its snapshot); rows that left it are forgotten unless
     /// something else shows them.
-    pub(crate) fn apply_rows(&self, view: u32, total: u32, offset: u32, symbols: Vec<String>) {
+    pub(crate) fn apply_rows(
+        &self,
+        view: u32,
+        total: u32,
+        offset: u32,
+        symbols: Vec<String>,
+        mut sparks: BTreeMap<String, Sparkline>,
+    ) {
         if view != GRID_VIEW {
             return;
         }
@@ -347,13 +354,27 @@ impl Dashboard {
         let order: Vec<QuoteRow> = symbols
             .iter()
             .map(|s| {
-                self.index
-                    .with_untracked(|i| i.get(s.as_str()).cloned())
-                    .unwrap_or_else(|| {
+                let spark = sparks.remove(s.as_str());
+                let row = self.index.with_untracked(|i| i.get(s.as_str()).cloned());
+                match row {
+                    Some(row) => {
+                        // A row the page holds keeps its own sparkline unless it had none.
+                        if let Some(spark) = spark {
+                            if row.spark.with_untracked(|p| p.len() < 2) {
+                                row.spark.set(spark.0);
+                            }
+                        }
+                        row
+                    }
+                    None => {
                         let row = QuoteRow::pending(s);
+                        if let Some(spark) = spark {
+                            row.spark.set(spark.0);
+                        }
                         created.push(row.clone());
                         row
-                    })
+                    }
+                }
             })
             .collect();
         if !created.is_empty() {
@@ -684,6 +705,7 @@ mod tests {
             },
             rows: vec!["A".into(), "B".into()],
             total: 3_000,
+            universe: 3_000,
         }
     }
 
@@ -798,8 +820,12 @@ mod tests {
             w.insert("B".into());
         });
         // The window moves: C and D in, A and B out.
-        dash.apply_rows(GRID_VIEW, 3_000, 2, vec!["C".into(), "D".into()]);
+        // C's sparkline comes with it; D came without one.
+        let sparks = BTreeMap::from([("C".to_string(), Sparkline(vec![2.5, 2.75]))]);
+        dash.apply_rows(GRID_VIEW, 3_000, 2, vec!["C".into(), "D".into()], sparks);
         assert_eq!(order(&dash), ["C", "D"]);
+        assert_eq!(dash.row("C").unwrap().spark.get_untracked(), [2.5, 2.75]);
+        assert!(dash.row("D").unwrap().spark.get_untracked().is_empty());
         assert_eq!(dash.grid.offset.get_untracked(), 2);
         let c = dash.row("C").unwrap();
         assert!(!c.loaded.get_untracked(), "C waits for its quote");
@@ -828,10 +854,10 @@ mod tests {
         dash.apply_batch(batch(vec![update(q("B"), 4, Data::Quote(quote("B", 1.0)))]));
         assert!(dash.row("B").is_none());
         // D leaves too: nothing shows it.
-        dash.apply_rows(GRID_VIEW, 3_000, 2, vec!["C".into()]);
+        dash.apply_rows(GRID_VIEW, 3_000, 2, vec!["C".into()], BTreeMap::new());
         assert!(dash.row("D").is_none());
         // Another view's rows are not the grid's.
-        dash.apply_rows(7, 10, 0, vec!["Z".into()]);
+        dash.apply_rows(7, 10, 0, vec!["Z".into()], BTreeMap::new());
         assert_eq!(order(&dash), ["C"]);
     }
 

@@ -585,6 +585,15 @@ impl Hub {
         (snapshot, sparks, inner.n)
     }
 
+    /// The sparkline samples (oldest first) of symbols `symbols` (catalog indices).
+    pub(crate) fn sparks_of(&self, symbols: &[u32]) -> Vec<Vec<f64>> {
+        let inner = self.lock();
+        symbols
+            .iter()
+            .map(|&i| inner.state.spark_of(i as usize))
+            .collect()
+    }
+
     /// The channels a dashboard shows: every league's scores and every symbol's quotes.
     pub(crate) fn dashboard_channels(&self) -> Vec<Channel> {
         crate::protocol::League::ALL

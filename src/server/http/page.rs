@@ -102,6 +102,7 @@ pub(crate) fn page_state(feed: &FeedView, request: &PageRequest) -> (PageState, 
         view: spec.clone(),
         rows,
         total: ranking.order.len() as u32,
+        universe: catalog.len() as u32,
     };
     (page, key)
 }

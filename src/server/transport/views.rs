@@ -13,7 +13,7 @@
 //! A held view (the user points at its rows) keeps its rows and order; its quotes stay live.
 
 use super::channel_sets::ChannelSet;
-use crate::protocol::{ErrorCode, Resume, ServerMsg, SnapshotReason, ViewSpec};
+use crate::protocol::{ErrorCode, Resume, ServerMsg, SnapshotReason, Sparkline, ViewSpec};
 use crate::server::feed::catalog::{Catalog, ChannelId};
 use crate::server::feed::hub::{Hub, Start};
 use crate::server::feed::ranking::{RankKey, Rankings};
@@ -170,10 +170,12 @@ impl Views {
         hub: &Hub,
     ) -> Change {
         let before = self.channels();
+        // The rows the client already has (and their sparklines).
+        let shown = self.views.remove(&id).map(|v| v.rows).unwrap_or_default();
         let mut view = View {
             key: RankKey::new(spec.sort, spec.desc, &spec.filter),
             spec,
-            rows: Vec::new(),
+            rows: shown,
             total: 0,
             n: 0,
         };
@@ -228,10 +230,26 @@ fn window(
     if !force && rows == view.rows.as_slice() && ranking.order.len() == view.total {
         return None;
     }
+    // Rows new to the window bring their sparklines (one lock for all of them).
+    let mut had = view.rows.clone();
+    had.sort_unstable();
+    let new: Vec<u32> = rows
+        .iter()
+        .copied()
+        .filter(|s| had.binary_search(s).is_err())
+        .collect();
+    let catalog = hub.catalog();
+    let sparks = if new.is_empty() {
+        BTreeMap::new()
+    } else {
+        new.iter()
+            .zip(hub.sparks_of(&new))
+            .map(|(&s, spark)| (catalog.symbols()[s as usize].clone(), Sparkline(spark)))
+            .collect()
+    };
     view.rows = rows.to_vec();
     view.total = ranking.order.len();
     view.n = ranking.n;
-    let catalog = hub.catalog();
     Some(ServerMsg::Rows {
         view: id,
         n: ranking.n,
@@ -242,5 +260,6 @@ fn window(
             .iter()
             .map(|&s| catalog.symbols()[s as usize].clone())
             .collect(),
+        sparks,
     })
 }
