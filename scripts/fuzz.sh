@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # make fuzz: every fuzz target for $1 seconds (default 300) with cargo-fuzz on nightly.
-# Installs the nightly toolchain and cargo-fuzz when missing. New corpus entries are merged
-# (minimised) into fuzz/corpus/<target>; a crash is copied to fuzz/regressions/<target>
-# (tests/fuzz_corpus.rs replays it in make test) and the run fails.
+# Installs the nightly toolchain and cargo-fuzz when missing. The corpus is committed as one
+# archive per target (fuzz/corpus/<target>.tar.gz: thousands of small files do not belong in
+# the repository's tree); it is unpacked into target/fuzz-corpus/<target>, fuzzed, minimised
+# (cargo fuzz cmin) and packed again, reproducibly (sorted names, no times or owners), so an
+# unchanged corpus gives a byte-identical archive. A crash is copied to
+# fuzz/regressions/<target> (tests/fuzz_corpus.rs replays both in make test) and the run fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-300}"
@@ -23,11 +26,13 @@ summary=()
 mkdir -p target
 for t in "${targets[@]}"; do
   echo "==> cargo fuzz run $t for ${secs}s"
-  mkdir -p "fuzz/corpus/$t" "fuzz/regressions/$t"
+  corpus="target/fuzz-corpus/$t"
+  rm -rf "$corpus" && mkdir -p "$corpus" "fuzz/regressions/$t"
+  [ -f "fuzz/corpus/$t.tar.gz" ] && tar -xzf "fuzz/corpus/$t.tar.gz" -C "$corpus"
   log="target/fuzz-$t.log"
   # libFuzzer adds what it finds to the corpus dir; cmin then keeps the smallest set with
   # the same coverage, which is what is committed.
-  if cargo +nightly fuzz run "$t" "fuzz/corpus/$t" -- \
+  if cargo +nightly fuzz run "$t" "$corpus" -- \
       -max_total_time="$secs" -max_len=8192 -timeout=10 -rss_limit_mb=2048 \
       -print_final_stats=1 >"$log" 2>&1; then
     status=ok
@@ -39,8 +44,11 @@ for t in "${targets[@]}"; do
     done
   fi
   runs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -oE '[0-9]+$' || echo "?")
-  cargo +nightly fuzz cmin "$t" "fuzz/corpus/$t" >/dev/null 2>&1 || true
-  summary+=("$t: $status, $runs executions in ${secs}s, corpus $(ls "fuzz/corpus/$t" | wc -l) inputs")
+  cargo +nightly fuzz cmin "$t" "$corpus" >/dev/null 2>&1 || true
+  (cd "$corpus" && find . -type f -printf '%P\n' | LC_ALL=C sort \
+    | tar --owner=0 --group=0 --numeric-owner --mtime=@0 -cf - -T - | gzip -n -9) \
+    >"fuzz/corpus/$t.tar.gz"
+  summary+=("$t: $status, $runs executions in ${secs}s, corpus $(ls "$corpus" | wc -l) inputs")
   tail -n 3 "$log"
 done
 echo
