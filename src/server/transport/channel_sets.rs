@@ -78,23 +78,9 @@ impl SubSet {
         cache.1.clone()
     }
 
-    /// The frame from the tick's shared bytes. It finds the set's updates by walking the
-    /// shorter of the two lists: a viewer's 50 channels looked up in the tick's index (built
-    /// once per tick for all sets), or a tick of 3 updates tested against a dashboard's set.
-    /// Either way the updates come out in the tick's order (channel order).
+    /// The frame from the tick's shared bytes.
     fn build(&self, tick: &Tick) -> Option<Bytes> {
-        let ids = &self.channels.ids;
-        let wanted: Vec<usize> = if ids.len() < tick.updates.len() {
-            let index = tick.index();
-            ids.iter().filter_map(|&id| index.position(id)).collect()
-        } else {
-            tick.updates
-                .iter()
-                .enumerate()
-                .filter(|(_, u)| self.channels.contains(u.channel))
-                .map(|(i, _)| i)
-                .collect()
-        };
+        let wanted = self.channels.updates_in(tick);
         match wanted.len() {
             0 => None,
             n if n == tick.updates.len() => Some(tick.full_frame()),
@@ -103,6 +89,29 @@ impl SubSet {
                 tick.ts,
                 wanted.iter().map(|&i| &tick.updates[i].json[..]),
             )),
+        }
+    }
+}
+
+impl ChannelSet {
+    /// Where this set's updates are in `tick.updates`, in the tick's order (channel order).
+    /// It walks the shorter of the two lists: a viewer's 50 channels looked up in the tick's
+    /// index (built once per tick for all sets), or a tick of 3 updates tested against a
+    /// dashboard's set. Either way no set scans a tick much longer than itself.
+    pub(crate) fn updates_in(&self, tick: &Tick) -> Vec<usize> {
+        if self.ids.len() < tick.updates.len() {
+            let index = tick.index();
+            self.ids
+                .iter()
+                .filter_map(|&id| index.position(id))
+                .collect()
+        } else {
+            tick.updates
+                .iter()
+                .enumerate()
+                .filter(|(_, u)| self.contains(u.channel))
+                .map(|(i, _)| i)
+                .collect()
         }
     }
 }
@@ -200,5 +209,35 @@ mod tests {
         assert!(interner.intern(set(&[9])).frame(&t).is_none());
         drop((a, b, all));
         assert_eq!(interner.live(), 0);
+    }
+
+    proptest::proptest! {
+        /// A set's frame holds exactly its channels' updates, in the tick's order, whichever
+        /// way `updates_in` walks (index lookup for a set smaller than the tick, a scan
+        /// otherwise): checked against the plain filter over random sets and ticks.
+        #[test]
+        fn a_sets_frame_holds_exactly_its_channels_updates(
+            tick_ids in proptest::collection::btree_set(0u32..400, 0..120),
+            set_ids in proptest::collection::btree_set(0u32..400, 0..120),
+        ) {
+            let tick_ids: Vec<ChannelId> = tick_ids.into_iter().collect();
+            let t = tick(&tick_ids);
+            let s = set(&set_ids.iter().copied().collect::<Vec<_>>());
+            let reference: Vec<usize> = (0..tick_ids.len())
+                .filter(|&i| set_ids.contains(&tick_ids[i]))
+                .collect();
+            proptest::prop_assert_eq!(s.updates_in(&t), reference.clone());
+            let frame = SubSet::new(s).frame(&t);
+            match frame {
+                None => proptest::prop_assert!(reference.is_empty()),
+                Some(f) => {
+                    let text = std::str::from_utf8(&f).unwrap().to_string();
+                    let expected: Vec<String> =
+                        reference.iter().map(|&i| format!("{{\"id\":{}}}", tick_ids[i])).collect();
+                    let expected = format!("[{}]}}", expected.join(","));
+                    proptest::prop_assert!(text.ends_with(&expected), "{} vs {}", text, expected);
+                }
+            }
+        }
     }
 }

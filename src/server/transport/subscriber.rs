@@ -228,16 +228,20 @@ impl Subscriber {
             self.pending.clear();
             self.set.frame(tick)
         } else {
-            // Some channels are already covered through this tick.
-            let wanted: Vec<&[u8]> = tick
-                .updates
-                .iter()
+            // Some channels are already covered through this tick (just subscribed: their
+            // snapshot was taken at or after it). The set's updates are found as for the
+            // shared frame, by lookup, not by a scan of the whole tick.
+            let wanted: Vec<&[u8]> = self
+                .set
+                .channels
+                .updates_in(tick)
+                .into_iter()
+                .map(|i| &tick.updates[i])
                 .filter(|u| {
-                    self.set.channels.contains(u.channel)
-                        && !self
-                            .pending
-                            .iter()
-                            .any(|(c, n)| *c == u.channel && *n >= tick.n)
+                    !self
+                        .pending
+                        .iter()
+                        .any(|(c, n)| *c == u.channel && *n >= tick.n)
                 })
                 .map(|u| &u.json[..])
                 .collect();

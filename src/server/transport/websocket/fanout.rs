@@ -21,6 +21,7 @@ use crate::server::rfc6455::deflate;
 use crate::server::transport::channel_sets::SubSet;
 use crate::server::transport::websocket::outlet::{Delivery, Outlet};
 use bytes::Bytes;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast::error::RecvError;
@@ -31,9 +32,19 @@ struct Group {
     members: Vec<(Arc<Outlet>, u64)>,
 }
 
+/// A group's key: the address of its interned set (equal sets are one `SubSet`, and the group
+/// holds it, so the address is neither reused nor shared while the group exists). With
+/// personalised sets there is a group per client: attaching and merging find a group by this
+/// key in a map, not by a walk over every group.
+type SetKey = usize;
+
+fn key(set: &Arc<SubSet>) -> SetKey {
+    Arc::as_ptr(set) as SetKey
+}
+
 #[derive(Default)]
 struct Shard {
-    groups: Mutex<Vec<Group>>,
+    groups: Mutex<HashMap<SetKey, Group>>,
 }
 
 /// What the shards have written, for metrics.
@@ -83,13 +94,14 @@ impl FanOut {
     pub(crate) fn attach(&self, outlet: Arc<Outlet>, generation: u64, set: Arc<SubSet>) {
         let shard = &self.shards[self.next.fetch_add(1, Ordering::Relaxed) % self.shards.len()];
         let mut groups = shard.groups.lock().unwrap_or_else(|p| p.into_inner());
-        match groups.iter_mut().find(|g| Arc::ptr_eq(&g.set, &set)) {
-            Some(g) => g.members.push((outlet, generation)),
-            None => groups.push(Group {
+        groups
+            .entry(key(&set))
+            .or_insert_with(|| Group {
                 set,
-                members: vec![(outlet, generation)],
-            }),
-        }
+                members: Vec::new(),
+            })
+            .members
+            .push((outlet, generation));
     }
 
     /// One shard's pass over a tick. The list is taken out for the pass, so attaching never
@@ -99,7 +111,7 @@ impl FanOut {
         let mut groups =
             std::mem::take(&mut *shard.groups.lock().unwrap_or_else(|p| p.into_inner()));
         let (mut frames, mut bytes) = (0, 0);
-        for group in &mut groups {
+        for group in groups.values_mut() {
             if let TickKind::Reset(_) = tick.kind {
                 for (outlet, _) in group.members.drain(..) {
                     outlet.kick();
@@ -133,7 +145,7 @@ impl FanOut {
                 }
             });
         }
-        groups.retain(|g| !g.members.is_empty());
+        groups.retain(|_, g| !g.members.is_empty());
         if frames > 0 {
             // The pass's last write is its slowest: one sample per shard and tick.
             let late = chrono::Utc::now() - tick.ts;
@@ -144,10 +156,12 @@ impl FanOut {
         self.counters.frames.fetch_add(frames, Ordering::Relaxed);
         self.counters.bytes.fetch_add(bytes, Ordering::Relaxed);
         let mut shared = shard.groups.lock().unwrap_or_else(|p| p.into_inner());
-        for added in shared.drain(..) {
-            match groups.iter_mut().find(|g| Arc::ptr_eq(&g.set, &added.set)) {
+        for (k, added) in shared.drain() {
+            match groups.get_mut(&k) {
                 Some(g) => g.members.extend(added.members),
-                None => groups.push(added),
+                None => {
+                    groups.insert(k, added);
+                }
             }
         }
         *shared = groups;
@@ -160,7 +174,7 @@ impl FanOut {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner()),
         );
-        for g in groups {
+        for g in groups.into_values() {
             for (outlet, _) in g.members {
                 outlet.kick();
             }
