@@ -523,3 +523,86 @@ async fn a_batch_published_to_one_edge_reaches_every_edge_numbered_once() {
     acme.read_for(Duration::from_millis(300)).await.unwrap();
     assert!(acme.positions.contains_key(&Channel::Quotes("ACME".into())));
 }
+
+/// A ranking is a function of the feed, not of the node: two edges fed by one producer send
+/// the same window of the same view for the same tick (ties broken by listing on both).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ranking_is_the_same_on_every_edge_for_the_same_tick() {
+    use livetape::protocol::{ClientMsg, ServerMsg, SortKey, ViewSpec};
+    use std::collections::BTreeMap;
+
+    let redis = Redis::start(false).await;
+    let producer = Node::start(
+        "producer",
+        &redis,
+        &["--symbols", "1000", "--quote-rate", "1"],
+    )
+    .await;
+    producer.wait_ready().await;
+    let edges = [
+        Node::start("edge", &redis, &[]).await,
+        Node::start("edge", &redis, &[]).await,
+    ];
+    let mut viewers = Vec::new();
+    for edge in &edges {
+        edge.wait_ready().await;
+        let mut f = Follower::new(Vec::new());
+        connect(&mut f, edge.port).await;
+        let view = ClientMsg::View {
+            id: 1,
+            view: 1,
+            spec: ViewSpec {
+                sort: SortKey::ChangePct,
+                desc: true,
+                // The middle of the ranking, where symbols are closest and trade places
+                // every tick (the top movers settle as the day goes on).
+                offset: 500,
+                limit: 25,
+                ..ViewSpec::default()
+            },
+            resume: None,
+        };
+        f.send(&view).await.unwrap();
+        viewers.push(f);
+    }
+    // Each edge's windows by tick, read side by side for a few seconds.
+    let mut windows: Vec<BTreeMap<u64, (u32, Vec<String>)>> = vec![BTreeMap::new(); 2];
+    let until = Instant::now() + Duration::from_secs(6);
+    while Instant::now() < until {
+        for (i, f) in viewers.iter_mut().enumerate() {
+            loop {
+                match f.step(Duration::from_millis(20)).await {
+                    Ok(Some(ServerMsg::Rows {
+                        n, total, symbols, ..
+                    })) => {
+                        windows[i].insert(n, (total, symbols));
+                    }
+                    Ok(_) => {}
+                    Err(e) if e == "timeout" => break,
+                    Err(e) => panic!("edge {i}: {e}"),
+                }
+            }
+        }
+    }
+    let common: Vec<u64> = windows[0]
+        .keys()
+        .filter(|n| windows[1].contains_key(n))
+        .copied()
+        .collect();
+    println!(
+        "windows: edge 1 {}, edge 2 {}, at the same tick {}",
+        windows[0].len(),
+        windows[1].len(),
+        common.len()
+    );
+    // The middle of a fast market's ranking changes most ticks: many ticks in common.
+    assert!(common.len() >= 10, "too few ticks in common: {common:?}");
+    for n in &common {
+        let (a, b) = (&windows[0][n], &windows[1][n]);
+        assert_eq!(a.0, 1000, "the whole universe is ranked");
+        assert_eq!(a, b, "tick {n}: the edges rank differently");
+    }
+    // And both saw the ranking move.
+    let distinct: std::collections::BTreeSet<_> = common.iter().map(|n| &windows[0][n].1).collect();
+    assert!(distinct.len() >= 3, "the ranking never moved");
+}

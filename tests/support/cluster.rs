@@ -451,6 +451,14 @@ impl Follower {
         Ok(())
     }
 
+    /// Sends one request on the open connection.
+    pub async fn send(&mut self, msg: &ClientMsg) -> Result<(), String> {
+        let ws = self.ws.as_mut().ok_or("not connected")?;
+        ws.send(Message::text(serde_json::to_string(msg).unwrap()))
+            .await
+            .map_err(|e| e.to_string())
+    }
+
     pub fn connected(&self) -> bool {
         self.ws.is_some()
     }
