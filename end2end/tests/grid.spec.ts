@@ -1,7 +1,7 @@
 import { test, expect, type Page } from '@playwright/test';
 import AxeBuilder from '@axe-core/playwright';
-import { request as httpRequest } from 'node:http';
 import { bigMarket } from '../playwright.config';
+import { sentBytes } from './livetape';
 
 // A whole market: 10,000 symbols. The server renders the first screenful; the browser keeps
 // only the rows in view (and an overscan) in the DOM and streams only its window of the
@@ -15,18 +15,6 @@ const quoteRows = (page: Page) => page.locator('table.quotes tbody tr[data-symbo
 const shot = (page: Page, name: string) => page.screenshot({ path: `test-results/market-10k-${name}.png` });
 
 /** The response body's size as sent, with the encoding a browser asks for. */
-function sentBytes(url: string, encoding: string): Promise<{ bytes: number; encoding: string }> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { headers: { 'accept-encoding': encoding } }, (res) => {
-      let bytes = 0;
-      res.on('data', (c: Buffer) => (bytes += c.length));
-      res.on('end', () => resolve({ bytes, encoding: String(res.headers['content-encoding'] ?? '') }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
 /** Asks the server, over a WebSocket of its own, for a window of a ranking (a `view`) and
  * returns the first `rows` answer's symbols and total. */
 async function serverRanking(page: Page, spec: Record<string, unknown>): Promise<{ symbols: string[]; total: number }> {

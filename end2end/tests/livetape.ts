@@ -1,5 +1,6 @@
 // Starting a livetape server of our own for a test (the binary under test, on loopback).
 import { spawn, type ChildProcess } from 'node:child_process';
+import { request as httpRequest } from 'node:http';
 import path from 'node:path';
 
 export const root = path.resolve(__dirname, '..', '..');
@@ -22,4 +23,17 @@ export async function startLivetape(port: number, args: string[] = []): Promise<
   }
   child.kill('SIGKILL');
   throw new Error('server did not start');
+}
+
+/** The bytes the server sends for `url` when the client accepts `encoding`, and the encoding it chose. */
+export function sentBytes(url: string, encoding: string): Promise<{ bytes: number; encoding: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { headers: { 'accept-encoding': encoding } }, (res) => {
+      let bytes = 0;
+      res.on('data', (c: Buffer) => (bytes += c.length));
+      res.on('end', () => resolve({ bytes, encoding: String(res.headers['content-encoding'] ?? '') }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
 }

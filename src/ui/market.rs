@@ -94,6 +94,67 @@ impl Line {
     }
 }
 
+/// The panel's title, the filter over the whole universe and the count of what it matches.
+#[component]
+fn MarketHead() -> impl IntoView {
+    let dash = expect_context::<Dashboard>();
+    let grid = dash.grid;
+    let count = move || {
+        let total = grid.total.get();
+        let filtered = grid.spec.with(|s| !s.filter.trim().is_empty());
+        let universe = grid.universe.get();
+        if filtered && universe > 0 {
+            format!(
+                "{} of {} symbols",
+                grouped(u64::from(total)),
+                grouped(u64::from(universe))
+            )
+        } else if filtered {
+            format!("{} matching", grouped(u64::from(total)))
+        } else {
+            format!("{} symbols", grouped(u64::from(total)))
+        }
+    };
+    view! {
+        <header class="panel-head">
+            <h2 id="market-title">"Market"</h2>
+            <label class="filter js-only">
+                <span class="sr-only">"Filter symbols"</span>
+                <input
+                    type="search"
+                    placeholder="Filter symbols"
+                    autocomplete="off"
+                    spellcheck="false"
+                    prop:value=move || grid.spec.with(|s| s.filter.clone())
+                    on:input=move |ev| dash.filter_by(event_target_value(&ev))
+                />
+            </label>
+            <span class="muted count">{count}</span>
+        </header>
+    }
+}
+
+/// The grid's column headers; each sortable one asks the server for the ranking by it.
+#[component]
+fn GridHead() -> impl IntoView {
+    view! {
+        <thead>
+            <tr>
+                <th scope="col" class="star-col"><span class="sr-only">"Watch"</span></th>
+                <SortHeader key=SortKey::Symbol label="Symbol"/>
+                <SortHeader key=SortKey::Bid label="Bid" class="num mid"/>
+                <SortHeader key=SortKey::Ask label="Ask" class="num mid"/>
+                <SortHeader key=SortKey::Last label="Last" class="num"/>
+                <SortHeader key=SortKey::Change label="Chg" class="num mid"/>
+                <SortHeader key=SortKey::ChangePct label="% Chg" class="num"/>
+                <SortHeader key=SortKey::Volume label="Volume" class="num wide"/>
+                <th scope="col" class="wide spark-col">"Trend"</th>
+                <th scope="col" class="num wide">"Age"</th>
+            </tr>
+        </thead>
+    }
+}
+
 #[component]
 pub(crate) fn MarketTable() -> impl IntoView {
     let dash = expect_context::<Dashboard>();
@@ -182,39 +243,9 @@ pub(crate) fn MarketTable() -> impl IntoView {
     );
     #[cfg(not(feature = "ssr"))]
     let snapshot = String::new();
-    let count = move || {
-        let total = grid.total.get();
-        let filtered = grid.spec.with(|s| !s.filter.trim().is_empty());
-        let universe = grid.universe.get();
-        if filtered && universe > 0 {
-            format!(
-                "{} of {} symbols",
-                grouped(u64::from(total)),
-                grouped(u64::from(universe))
-            )
-        } else if filtered {
-            format!("{} matching", grouped(u64::from(total)))
-        } else {
-            format!("{} symbols", grouped(u64::from(total)))
-        }
-    };
     view! {
         <section class="panel market" aria-labelledby="market-title">
-            <header class="panel-head">
-                <h2 id="market-title">"Market"</h2>
-                <label class="filter js-only">
-                    <span class="sr-only">"Filter symbols"</span>
-                    <input
-                        type="search"
-                        placeholder="Filter symbols"
-                        autocomplete="off"
-                        spellcheck="false"
-                        prop:value=move || grid.spec.with(|s| s.filter.clone())
-                        on:input=move |ev| dash.filter_by(event_target_value(&ev))
-                    />
-                </label>
-                <span class="muted count">{count}</span>
-            </header>
+            <MarketHead/>
             // Hydration leaves an element's inner HTML as the server wrote it, and a browser
             // that runs scripts keeps a noscript's content as text it never lays out.
             <noscript inner_html=snapshot></noscript>
@@ -235,20 +266,7 @@ pub(crate) fn MarketTable() -> impl IntoView {
                     <caption class="sr-only">
                         "Live quotes, ranked by the server over every symbol. Select a symbol to chart it; star it to add it to the watchlist."
                     </caption>
-                    <thead>
-                        <tr>
-                            <th scope="col" class="star-col"><span class="sr-only">"Watch"</span></th>
-                            <SortHeader key=SortKey::Symbol label="Symbol"/>
-                            <SortHeader key=SortKey::Bid label="Bid" class="num mid"/>
-                            <SortHeader key=SortKey::Ask label="Ask" class="num mid"/>
-                            <SortHeader key=SortKey::Last label="Last" class="num"/>
-                            <SortHeader key=SortKey::Change label="Chg" class="num mid"/>
-                            <SortHeader key=SortKey::ChangePct label="% Chg" class="num"/>
-                            <SortHeader key=SortKey::Volume label="Volume" class="num wide"/>
-                            <th scope="col" class="wide spark-col">"Trend"</th>
-                            <th scope="col" class="num wide">"Age"</th>
-                        </tr>
-                    </thead>
+                    <GridHead/>
                     <tbody
                         node_ref=body
                         on:pointerenter=move |_| hold(true)
