@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
-# Runs the soak of `make test` (10,000 clients, 60 s) RUNS times and tallies the verdicts and
-# the memory readings, to show that its verdict is reliable (docs/benchmarks.md, "The soak's
-# memory verdict"). Usage:
+# Runs the soak of `make test` (5,000 clients, or CLIENTS; 60 s) RUNS times and tallies the
+# verdicts and the memory readings, to show that its verdict is reliable (docs/soak.md). Usage:
 #
 #   scripts/soak_reliability.sh [RUNS] [idle|hog] [SERVER_BIN]
 #
@@ -11,6 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-20}
+CLIENTS=${CLIENTS:-5000}
 MODE=${2:-idle}
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 BIN=${3:-$TARGET_DIR/release/livetape}
@@ -25,25 +25,29 @@ if [ "$MODE" = hog ]; then
   hog=$!
   trap 'kill $hog 2>/dev/null || true' EXIT
 fi
-printf 'run\tmode\tresult\tslope_mib_per_min\tkib_per_reconnect\tresidual_mib\tper_conn_kib\tfailures\n' >"$OUT/runs.tsv"
+printf 'run\tmode\tresult\tsecs\treturn_kib_per_conn\tslope_mib_per_min\tkib_per_reconnect\tresidual_mib\tper_conn_kib\tbeyond_history\tfailures\n' >"$OUT/runs.tsv"
 passed=0
 for i in $(seq 1 "$RUNS"); do
   dir="$OUT/$MODE-$i"
   mkdir -p "$dir"
-  if "$SOAK" --server-bin "$BIN" --clients 10000 --secs 60 --out "$dir" --seed "$i" \
+  start=$SECONDS
+  if "$SOAK" --server-bin "$BIN" --clients "$CLIENTS" --secs 60 --out "$dir" --seed "$i" \
     >"$dir/stdout.txt" 2>"$dir/stderr.txt"; then
     result=pass
     passed=$((passed + 1))
   else
     result=fail
   fi
+  secs=$((SECONDS - start))
   line=$(grep -m1 '^| server RSS' "$dir/soak.md" || true)
+  ret=$(sed -n 's/.*after the return [0-9.]* MiB (\([-+0-9.]*\) KiB per connection it opened.*/\1/p' <<<"$line")
+  beyond=$(grep -m1 '^| resumes from beyond the history' "$dir/soak.md" | sed 's/.*| \([0-9]*\) |$/\1/' || true)
   slope=$(sed -n 's/.*trend \([-+0-9.]*\) MiB\/min.*/\1/p' <<<"$line")
   per=$(sed -n 's/.*(\([-+0-9.]*\) KiB per reconnect.*/\1/p' <<<"$line")
   residual=$(sed -n 's/.*(\([-+0-9.]*\) MiB above idle.*/\1/p' <<<"$line")
   conn=$(sed -n 's/.*; \([0-9.]*\) KiB per open connection.*/\1/p' <<<"$line")
   why=$(grep -m1 '^soak failed' "$dir/stderr.txt" | sed 's/^soak failed: //' || true)
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$i" "$MODE" "$result" "$slope" "$per" "$residual" "$conn" "$why" \
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$i" "$MODE" "$result" "$secs" "$ret" "$slope" "$per" "$residual" "$conn" "$beyond" "$why" \
     | tee -a "$OUT/runs.tsv"
 done
 echo "$passed of $RUNS passed ($MODE, $BIN); $OUT/runs.tsv"
