@@ -10,6 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-20}
+# The first run's number (and seed): FIRST=11 continues a campaign that stopped after run 10.
+FIRST=${FIRST:-1}
 CLIENTS=${CLIENTS:-5000}
 MODE=${2:-idle}
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
@@ -27,7 +29,7 @@ if [ "$MODE" = hog ]; then
 fi
 printf 'run\tmode\tresult\tsecs\treturn_kib_per_conn\tslope_mib_per_min\tkib_per_reconnect\tresidual_mib\tper_conn_kib\tbeyond_history\tfailures\n' >"$OUT/runs.tsv"
 passed=0
-for i in $(seq 1 "$RUNS"); do
+for i in $(seq "$FIRST" $((FIRST + RUNS - 1))); do
   dir="$OUT/$MODE-$i"
   mkdir -p "$dir"
   start=$SECONDS
