@@ -66,6 +66,15 @@ impl Viewer {
             .unwrap_or_default()
     }
 
+    /// Every row of every view, and every symbol subscribed on its own, has its quote.
+    fn settled(&self, extra: &[String]) -> bool {
+        self.rows
+            .values()
+            .flat_map(|r| r.3.iter())
+            .chain(extra)
+            .all(|s| self.quotes.contains_key(&Channel::Quotes(s.clone())))
+    }
+
     fn holds(&self, symbol: &str, extra: &[String]) -> bool {
         self.rows.values().any(|r| r.3.iter().any(|s| s == symbol))
             || extra.iter().any(|s| s == symbol)
@@ -130,14 +139,26 @@ impl Viewer {
     }
 }
 
-/// Reads for `d`, applying everything to `viewer`.
+/// Reads for `d`, applying everything to `viewer`, then on until every row the viewer holds
+/// has its quote: a `rows` message and the snapshot of the rows new to it are two messages,
+/// and stopping between them would judge a state no client keeps. A server that never sends
+/// the snapshot still fails: the reading ends after five more seconds either way.
 async fn follow(c: &mut Client, viewer: &mut Viewer, d: Duration, extra: &[String]) {
     let until = Instant::now() + d;
-    while Instant::now() < until {
-        let left = until - Instant::now();
+    let settle_by = until + Duration::from_secs(5);
+    loop {
+        let now = Instant::now();
+        if now >= settle_by || (now >= until && viewer.settled(extra)) {
+            return;
+        }
+        let left = if now < until {
+            until - now
+        } else {
+            settle_by - now
+        };
         let msg = match tokio::time::timeout(left, c.next_within(Duration::from_secs(5))).await {
             Ok(msg) => msg,
-            Err(_) => return,
+            Err(_) => continue,
         };
         if let ServerMsg::Error(e) = &msg {
             panic!("refused: {e:?}");

@@ -44,17 +44,27 @@ test('sort by any column, filter by text', async ({ page }) => {
   const header = page.locator('th', { has: page.getByRole('button', { name: /^Last/ }) });
   await header.getByRole('button').click();
   await expect(header).toHaveAttribute('aria-sort', 'descending');
-  const lasts = await page.locator('tbody td.last').evaluateAll((tds) => tds.map((td) => td.textContent ?? ''));
-  const values = lasts.map(num);
-  const sorted = [...values].sort((a, b) => b - a);
-  expect(values).toEqual(sorted);
+  // The server ranks the universe and sends the window's new rows: the header answers at
+  // once, the rows a round trip later, and between a ranking and the next prices the order
+  // may be a tick old. So the rows are read until they are in order (a page that never sorts
+  // still fails, after the timeout).
+  const lastsInOrder = async (desc: boolean) => {
+    const values = (await page.locator('tbody td.last').evaluateAll((tds) => tds.map((td) => td.textContent ?? ''))).map(num);
+    const sorted = [...values].sort((a, b) => (desc ? b - a : a - b));
+    return values.length > 0 && values.every((v, i) => v === sorted[i]);
+  };
+  await expect.poll(() => lastsInOrder(true), { timeout: 5_000 }).toBe(true);
   await header.getByRole('button').click();
   await expect(header).toHaveAttribute('aria-sort', 'ascending');
+  await expect.poll(() => lastsInOrder(false), { timeout: 5_000 }).toBe(true);
 
   const symbolHeader = page.locator('th', { has: page.getByRole('button', { name: /^Symbol/ }) });
   await symbolHeader.getByRole('button').click();
-  const symbols = await page.locator('tbody th.sym').allInnerTexts();
-  expect(symbols).toEqual([...symbols].sort());
+  await expect(symbolHeader).toHaveAttribute('aria-sort', 'ascending');
+  await expect.poll(async () => {
+    const symbols = await page.locator('tbody th.sym').allInnerTexts();
+    return symbols.length > 0 && symbols.join() === [...symbols].sort().join();
+  }, { timeout: 5_000 }).toBe(true);
 
   await page.getByPlaceholder('Filter symbols').fill('aa');
   await expect(page.locator('table.quotes tbody tr[data-symbol]')).toHaveCount(1);
