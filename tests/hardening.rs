@@ -131,11 +131,18 @@ async fn one_address_may_hold_only_so_many_connections_and_others_are_unaffected
         .await
         .expect("another address is served");
     held.pop();
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let tcp = tcp_from([127, 0, 0, 5], s.addr).await;
-    tokio_tungstenite::client_async(&url, tcp)
-        .await
-        .expect("a connection freed is a connection to use");
+    // The server frees the slot when it sees the close, a moment later: tried until then.
+    let until = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let tcp = tcp_from([127, 0, 0, 5], s.addr).await;
+        match tokio_tungstenite::client_async(&url, tcp).await {
+            Ok(_) => break,
+            Err(e) if tokio::time::Instant::now() >= until => {
+                panic!("a connection freed is a connection to use: {e}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
 }
 
 /// A WebSocket handshake through "the balancer" (127.0.0.7) for `client`: the HTTP status.

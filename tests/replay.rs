@@ -36,8 +36,19 @@ async fn record(path: &Path, secs: u64) {
     let s = server(c).await;
     tokio::time::sleep(Duration::from_secs(secs)).await;
     stop(s).await;
-    // The writer thread finishes once the feed let go of the recorder.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The writer thread finishes once the feed let go of the recorder: waited for until the
+    // file ends in a whole line and has stopped growing (bounded; a busy machine is slower).
+    let until = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut last = None;
+    loop {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let text = std::fs::read(path).unwrap_or_default();
+        let now = Some(text.len());
+        if (text.ends_with(b"\n") && now == last) || tokio::time::Instant::now() >= until {
+            return;
+        }
+        last = now;
+    }
 }
 
 fn lines(path: &Path) -> Vec<PublishBatch> {
