@@ -44,8 +44,9 @@ test: setup-test lint unit build e2e
 	@$(MAKE) --no-print-directory soak-run SOAK_SECS=60 SOAK_CLIENTS=$(SOAK_TEST_CLIENTS)
 
 lint:
-	@echo "==> cargo fmt --check and clippy (server and browser builds)"
+	@echo "==> cargo fmt --check, clippy (server and browser builds), no import cycle in src/"
 	cargo fmt --all -- --check
+	python3 scripts/module_graph.py
 	cargo clippy --features ssr --all-targets -- -D warnings
 	cargo clippy --lib --features hydrate --target wasm32-unknown-unknown -- -D warnings
 

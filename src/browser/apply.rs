@@ -1,8 +1,9 @@
 //! What the server's messages do to the dashboard, one function per message type.
 
 use crate::browser::requests::{repair, start_stream};
-use crate::browser::state::{mark_data, next_id, Via, PROBE_FIRST, STATE};
-use crate::browser::stream::{precise_now, schedule_probe};
+use crate::browser::state::{
+    mark_data, next_id, precise_now, schedule_probe, Via, PROBE_FIRST, STATE,
+};
 use crate::protocol::{Batch, Channel, ErrorCode, ErrorReply, ServerMsg};
 use crate::ui::rows::set_if_changed;
 use crate::ui::store::{Dashboard, Link, Notice};

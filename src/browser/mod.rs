@@ -2,12 +2,15 @@
 //!
 //! # Layout
 //!
+//! Arrows run one way, down this list (`scripts/module_graph.py` checks it in `make lint`).
+//!
 //! - `stream`: the connection's life: connect, fall back from WebSocket to Server-Sent Events
 //!   and back, notice a silent server, reconnect with backoff; the status bar's timer.
 //! - `apply`: what each of the server's messages does to the dashboard.
 //! - `requests`: what the page asks for as the user acts (its channels, the grid's view, the
 //!   repair of a gap), in small, paced requests.
-//! - `state`: the feed's own state and the helpers every part uses.
+//! - `state`: the feed's own state, the helpers every part uses, and the hooks through which
+//!   the parts above it ask the stream for a new connection without importing it.
 //! - `transport`: one connection (a `WebSocket` or an `EventSource`) behind one interface.
 //! - `prefs`: the preferences saved in the browser.
 

@@ -7,7 +7,7 @@
 //! most once every [`VIEW_EVERY`], so scrolling through ten thousand rows never trips the
 //! server's request rate. On an event stream there is no way back: a change reopens it.
 
-use crate::browser::state::{next_id, on_sse, send, Via, STATE};
+use crate::browser::state::{next_id, on_sse, reopen_sse, send, Via, STATE};
 use crate::protocol::{Channel, ClientMsg, Resume};
 use crate::ui::store::{Dashboard, GRID_VIEW};
 use leptos::prelude::*;
@@ -171,7 +171,7 @@ pub(crate) fn repair(dash: Dashboard, via: Via, channels: BTreeSet<Channel>) {
     }
     leptos::logging::warn!("livetape: gap on {} channel(s); resuming them", fresh.len());
     if on_sse() {
-        crate::browser::stream::reopen_sse(dash);
+        reopen_sse(dash);
         return;
     }
     let viewed: Vec<Channel> = STATE.with_borrow(|s| {
@@ -188,7 +188,7 @@ pub(crate) fn repair(dash: Dashboard, via: Via, channels: BTreeSet<Channel>) {
 /// Resumes every channel (after a long pause).
 pub(crate) fn resync(dash: Dashboard) {
     if on_sse() {
-        crate::browser::stream::reopen_sse(dash);
+        reopen_sse(dash);
         return;
     }
     start_stream(dash, Via::Main);
@@ -204,7 +204,7 @@ fn reopen_sse_soon(dash: Dashboard) {
         move || {
             STATE.with_borrow_mut(|s| s.view_due = false);
             if on_sse() {
-                crate::browser::stream::reopen_sse(dash);
+                reopen_sse(dash);
             }
         },
         SSE_SETTLE,

@@ -4,7 +4,9 @@
 use crate::browser::transport::Connection;
 use crate::clock_sync::{ClockSync, RateMeter};
 use crate::protocol::{Channel, ClientMsg, Epoch, ServerMsg, ViewSpec};
+use crate::ui::store::Dashboard;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use leptos::prelude::window;
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
@@ -72,6 +74,46 @@ pub(crate) struct State {
     pub(crate) spark_slot: i64,
     /// Every batch up to this tick of this epoch has been applied (a position for `/sse`).
     pub(crate) through: Option<(Epoch, u64)>,
+    /// What the stream does when a part below it asks (set by `stream::start`).
+    pub(crate) hooks: Option<Hooks>,
+}
+
+/// The stream owns the connections; the message handlers (`apply`) and the requests
+/// (`requests`) ask it for a new event stream or a background WebSocket through these,
+/// so that they never import it and the arrows run one way: stream, apply, requests, state.
+#[derive(Clone, Copy)]
+pub(crate) struct Hooks {
+    /// Replaces the event stream with one for the current channels, view and positions.
+    pub(crate) reopen_sse: fn(Dashboard),
+    /// While on an event stream, tries a WebSocket again after a while.
+    pub(crate) schedule_probe: fn(Dashboard),
+}
+
+/// Asks the stream for a new event stream (nothing before the stream started).
+pub(crate) fn reopen_sse(dash: Dashboard) {
+    if let Some(hooks) = STATE.with_borrow(|s| s.hooks) {
+        (hooks.reopen_sse)(dash);
+    }
+}
+
+/// Asks the stream to try a WebSocket in the background.
+pub(crate) fn schedule_probe(dash: Dashboard) {
+    if let Some(hooks) = STATE.with_borrow(|s| s.hooks) {
+        (hooks.schedule_probe)(dash);
+    }
+}
+
+/// The current time with sub-millisecond precision where the browser allows it
+/// (`performance.timeOrigin + performance.now()`); `Date.now()` has whole milliseconds, too
+/// coarse for latency on a fast network.
+pub(crate) fn precise_now() -> DateTime<Utc> {
+    match window().performance() {
+        Some(p) => {
+            let ms = p.time_origin() + p.now();
+            DateTime::from_timestamp_micros((ms * 1000.0) as i64).unwrap_or_else(Utc::now)
+        }
+        None => Utc::now(),
+    }
 }
 
 thread_local! {

@@ -24,11 +24,13 @@
 
 use crate::browser::apply::{apply, on_message};
 use crate::browser::requests::{resync, sse_query, sync_channels, view_changed};
-use crate::browser::state::{new_conn_id, next_id, on_sse, role, send, ConnId, Via, STATE};
+use crate::browser::state::{
+    new_conn_id, next_id, on_sse, precise_now, role, send, ConnId, Hooks, Via, STATE,
+};
 use crate::browser::transport::{Connection, CLOSE_DEAD};
 use crate::protocol::ClientMsg;
 use crate::ui::store::{Dashboard, Link, Notice, SPARK_STEP_SECS};
-use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use chrono::{Duration as ChronoDuration, Utc};
 use leptos::prelude::*;
 use std::time::Duration;
 
@@ -56,6 +58,10 @@ pub(crate) fn start(dash: Dashboard, page_tick: u64) {
     STATE.with_borrow_mut(|s| {
         s.forced_sse = forced;
         s.through = Some((dash.epoch.get_untracked(), page_tick));
+        s.hooks = Some(Hooks {
+            reopen_sse,
+            schedule_probe,
+        });
     });
     // A new selection in the detail panel, or a star: the page's own channels change.
     Effect::new(move |_| {
@@ -357,18 +363,5 @@ fn on_timer(dash: Dashboard) {
         }
     } else if link == Link::Live && stale {
         dash.link.set(Link::Stale);
-    }
-}
-
-/// The current time with sub-millisecond precision where the browser allows it
-/// (`performance.timeOrigin + performance.now()`); `Date.now()` has whole milliseconds, too
-/// coarse for latency on a fast network.
-pub(crate) fn precise_now() -> DateTime<Utc> {
-    match window().performance() {
-        Some(p) => {
-            let ms = p.time_origin() + p.now();
-            DateTime::from_timestamp_micros((ms * 1000.0) as i64).unwrap_or_else(Utc::now)
-        }
-        None => Utc::now(),
     }
 }
