@@ -19,6 +19,7 @@ use crate::protocol::ViewSpec;
 use crate::ui::format::{age, grouped, percent, price, signed};
 #[cfg(feature = "hydrate")]
 use crate::ui::grid::window_of;
+use crate::ui::grid::Grid;
 use crate::ui::rows::{pct, QuoteRow, Tick};
 use crate::ui::sparkline::Sparkline;
 use crate::ui::store::Dashboard;
@@ -168,21 +169,6 @@ pub(crate) fn MarketTable() -> impl IntoView {
     let row_px = RwSignal::new(0.0_f64);
     let wrap = NodeRef::<leptos::html::Div>::new();
     let body = NodeRef::<leptos::html::Tbody>::new();
-    let lines = Memo::new(move |_| {
-        let (start, end) = range.get();
-        let end = end.min(grid.total.get() as usize);
-        (start..end)
-            .map(|i| {
-                grid.row(i)
-                    .map_or(Line::Waiting(i), |row| Line::Row(i, row))
-            })
-            .collect::<Vec<_>>()
-    });
-    let pad_top = move || range.get().0 as f64 * row_px.get();
-    let pad_bottom = move || {
-        let end = range.get().1.min(grid.total.get() as usize);
-        (grid.total.get() as usize).saturating_sub(end) as f64 * row_px.get()
-    };
     let head_px = RwSignal::new(0.0_f64);
     let sizer_px = move || head_px.get() + grid.total.get() as f64 * row_px.get();
     let measure = move || {
@@ -194,47 +180,8 @@ pub(crate) fn MarketTable() -> impl IntoView {
             range,
         )
     };
-    // After hydration: follow scrolling, resizing, and the ranking's size. The first measure
-    // runs in a task of its own: it lays out the server-rendered table, which would otherwise
-    // add to hydration's task.
-    let first = StoredValue::new(true);
-    Effect::new(move |_| {
-        grid.total.track();
-        if first.get_value() {
-            first.set_value(false);
-            set_timeout(measure, std::time::Duration::ZERO);
-        } else {
-            measure();
-        }
-    });
-    // The server's window follows the rendered rows (asked again only when they leave it).
-    Effect::new(move |_| {
-        let rendered = range.get();
-        let total = grid.total.get();
-        let current = grid.spec.with_untracked(|s| (s.offset, s.limit));
-        if let Some((offset, limit)) = crate::ui::grid::wanted(rendered, current, total) {
-            grid.spec.update(|s| {
-                s.offset = offset;
-                s.limit = limit;
-            });
-        }
-    });
-    #[cfg(feature = "hydrate")]
-    {
-        let on_scroll = window_event_listener(leptos::ev::scroll, move |_| measure());
-        let on_resize = window_event_listener(leptos::ev::resize, move |_| measure());
-        on_cleanup(move || {
-            on_scroll.remove();
-            on_resize.remove();
-        });
-    }
-    // While the pointer is over the rows, or a control in them has the focus, the server holds
-    // the window as it is: rows never move under the pointer.
-    let hold = move |on: bool| {
-        if grid.spec.with_untracked(|s| s.hold) != on {
-            grid.spec.update(|s| s.hold = on);
-        }
-    };
+    measure_on_change(grid, measure);
+    window_follows_rows(grid, range);
     #[cfg(feature = "ssr")]
     let snapshot = snapshot_grid(
         &grid.order.get_untracked(),
@@ -267,31 +214,107 @@ pub(crate) fn MarketTable() -> impl IntoView {
                         "Live quotes, ranked by the server over every symbol. Select a symbol to chart it; star it to add it to the watchlist."
                     </caption>
                     <GridHead/>
-                    <tbody
-                        node_ref=body
-                        on:pointerenter=move |_| hold(true)
-                        on:pointerleave=move |_| hold(false)
-                        on:focusin=move |_| hold(true)
-                        on:focusout=move |_| hold(false)
-                    >
-                        <tr class="spacer" aria-hidden="true" class:hidden=move || pad_top() == 0.0>
-                            <td colspan="10" style:height=move || format!("{}px", pad_top())></td>
-                        </tr>
-                        <For each=move || lines.get() key=Line::key let:line>
-                            {match line {
-                                Line::Row(i, row) => view! { <QuoteLine row position=i/> }.into_any(),
-                                Line::Waiting(i) => view! { <WaitingLine position=i/> }.into_any(),
-                            }}
-                        </For>
-                        <tr class="spacer" aria-hidden="true" class:hidden=move || pad_bottom() == 0.0>
-                            <td colspan="10" style:height=move || format!("{}px", pad_bottom())></td>
-                        </tr>
-                    </tbody>
+                    <GridRows body range row_px/>
                 </table>
                 </div>
             </div>
         </section>
     }
+}
+
+/// The rendered rows `range` of the ranking between two spacers as tall as the rows above and
+/// below them (`row_px` each).
+#[component]
+fn GridRows(
+    body: NodeRef<leptos::html::Tbody>,
+    range: RwSignal<(usize, usize)>,
+    row_px: RwSignal<f64>,
+) -> impl IntoView {
+    let grid = expect_context::<Dashboard>().grid;
+    let lines = Memo::new(move |_| {
+        let (start, end) = range.get();
+        let end = end.min(grid.total.get() as usize);
+        (start..end)
+            .map(|i| {
+                grid.row(i)
+                    .map_or(Line::Waiting(i), |row| Line::Row(i, row))
+            })
+            .collect::<Vec<_>>()
+    });
+    let pad_top = move || range.get().0 as f64 * row_px.get();
+    let pad_bottom = move || {
+        let end = range.get().1.min(grid.total.get() as usize);
+        (grid.total.get() as usize).saturating_sub(end) as f64 * row_px.get()
+    };
+    // While the pointer is over the rows, or a control in them has the focus, the server holds
+    // the window as it is: rows never move under the pointer.
+    let hold = move |on: bool| {
+        if grid.spec.with_untracked(|s| s.hold) != on {
+            grid.spec.update(|s| s.hold = on);
+        }
+    };
+    view! {
+        <tbody
+            node_ref=body
+            on:pointerenter=move |_| hold(true)
+            on:pointerleave=move |_| hold(false)
+            on:focusin=move |_| hold(true)
+            on:focusout=move |_| hold(false)
+        >
+            <tr class="spacer" aria-hidden="true" class:hidden=move || pad_top() == 0.0>
+                <td colspan="10" style:height=move || format!("{}px", pad_top())></td>
+            </tr>
+            <For each=move || lines.get() key=Line::key let:line>
+                {match line {
+                    Line::Row(i, row) => view! { <QuoteLine row position=i/> }.into_any(),
+                    Line::Waiting(i) => view! { <WaitingLine position=i/> }.into_any(),
+                }}
+            </For>
+            <tr class="spacer" aria-hidden="true" class:hidden=move || pad_bottom() == 0.0>
+                <td colspan="10" style:height=move || format!("{}px", pad_bottom())></td>
+            </tr>
+        </tbody>
+    }
+}
+
+/// After hydration: measures again on scrolling, resizing, and a new size of the ranking. The
+/// first measure runs in a task of its own: it lays out the server-rendered table, which would
+/// otherwise add to hydration's task.
+fn measure_on_change(grid: Grid, measure: impl Fn() + Copy + 'static) {
+    let first = StoredValue::new(true);
+    Effect::new(move |_| {
+        grid.total.track();
+        if first.get_value() {
+            first.set_value(false);
+            set_timeout(measure, std::time::Duration::ZERO);
+        } else {
+            measure();
+        }
+    });
+    #[cfg(feature = "hydrate")]
+    {
+        let on_scroll = window_event_listener(leptos::ev::scroll, move |_| measure());
+        let on_resize = window_event_listener(leptos::ev::resize, move |_| measure());
+        on_cleanup(move || {
+            on_scroll.remove();
+            on_resize.remove();
+        });
+    }
+}
+
+/// The server's window follows the rendered rows `range`, asked again only when they leave it.
+fn window_follows_rows(grid: Grid, range: RwSignal<(usize, usize)>) {
+    Effect::new(move |_| {
+        let rendered = range.get();
+        let total = grid.total.get();
+        let current = grid.spec.with_untracked(|s| (s.offset, s.limit));
+        if let Some((offset, limit)) = crate::ui::grid::wanted(rendered, current, total) {
+            grid.spec.update(|s| {
+                s.offset = offset;
+                s.limit = limit;
+            });
+        }
+    });
 }
 
 /// Measures the rows' height and which of them can be seen; sets the rendered range.
@@ -497,64 +520,21 @@ fn QuoteLine(row: QuoteRow, position: usize) -> impl IntoView {
         }
     };
     let name = symbol.to_string();
-    let watched = {
-        let name = name.clone();
-        Signal::derive(move || dash.prefs.watch.with(|w| w.contains(&name)))
-    };
-    let toggle_watch = {
-        let name = name.clone();
-        move |_| {
-            dash.prefs.watch.update(|w| {
-                if !w.remove(&name) {
-                    w.insert(name.clone());
-                }
-            })
-        }
-    };
     let selected = {
         let name = name.clone();
         Signal::derive(move || dash.detail.symbol.with(|s| *s == name))
     };
-    let select = {
-        let name = name.clone();
-        move |_| {
-            let interval = dash.detail.interval.get_untracked();
-            if dash.detail.symbol.get_untracked() != name {
-                dash.select(name.clone(), interval);
-            }
-        }
-    };
-    let star_label = format!("Watch {name}");
-    let select_label = format!("Chart {name}");
+    let star = name.clone();
+    let data_symbol = name.clone();
     view! {
         <tr
-            data-symbol=name.clone()
+            data-symbol=data_symbol
             data-row=position
             class:selected=move || selected.get()
             aria-rowindex=position + 2
         >
-            <td class="star-col">
-                <button
-                    type="button"
-                    class="star"
-                    aria-label=star_label
-                    aria-pressed=move || if watched.get() { "true" } else { "false" }
-                    on:click=toggle_watch
-                >
-                    {move || if watched.get() { "★" } else { "☆" }}
-                </button>
-            </td>
-            <th scope="row" class="sym">
-                <button
-                    type="button"
-                    class="pick"
-                    aria-label=select_label
-                    aria-current=move || if selected.get() { "true" } else { "false" }
-                    on:click=select
-                >
-                    {name.clone()}
-                </button>
-            </th>
+            <StarCell name=star/>
+            <PickCell name=name selected/>
             <td class="num bid mid">{move || shown(price(bid.get()))}</td>
             <td class="num ask mid">{move || shown(price(ask.get()))}</td>
             <td class=move || {
@@ -578,5 +558,63 @@ fn QuoteLine(row: QuoteRow, position: usize) -> impl IntoView {
                 {move || shown(age((dash.now.get() - at.get()).num_seconds()))}
             </td>
         </tr>
+    }
+}
+
+/// A row's star: adds its symbol to the watchlist, or takes it out.
+#[component]
+fn StarCell(name: String) -> impl IntoView {
+    let dash = expect_context::<Dashboard>();
+    let watched = {
+        let name = name.clone();
+        Signal::derive(move || dash.prefs.watch.with(|w| w.contains(&name)))
+    };
+    let label = format!("Watch {name}");
+    let toggle = move |_| {
+        dash.prefs.watch.update(|w| {
+            if !w.remove(&name) {
+                w.insert(name.clone());
+            }
+        })
+    };
+    view! {
+        <td class="star-col">
+            <button
+                type="button"
+                class="star"
+                aria-label=label
+                aria-pressed=move || if watched.get() { "true" } else { "false" }
+                on:click=toggle
+            >
+                {move || if watched.get() { "★" } else { "☆" }}
+            </button>
+        </td>
+    }
+}
+
+/// A row's symbol, a button that charts it in the detail panel.
+#[component]
+fn PickCell(name: String, selected: Signal<bool>) -> impl IntoView {
+    let dash = expect_context::<Dashboard>();
+    let label = format!("Chart {name}");
+    let shown = name.clone();
+    let select = move |_| {
+        let interval = dash.detail.interval.get_untracked();
+        if dash.detail.symbol.get_untracked() != name {
+            dash.select(name.clone(), interval);
+        }
+    };
+    view! {
+        <th scope="row" class="sym">
+            <button
+                type="button"
+                class="pick"
+                aria-label=label
+                aria-current=move || if selected.get() { "true" } else { "false" }
+                on:click=select
+            >
+                {shown}
+            </button>
+        </th>
     }
 }

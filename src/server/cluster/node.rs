@@ -8,7 +8,7 @@ use super::role::Role;
 use super::store::{self, Refused, Store};
 use crate::protocol::{Epoch, SnapshotReason};
 use crate::server::feed::clock::micros_now;
-use crate::server::feed::hub::{Hub, HubImage};
+use crate::server::feed::hub::{Commit, Hub, HubImage};
 use crate::server::feed::numbering::prepare;
 use crate::server::health::Health;
 use crate::server::metrics;
@@ -206,28 +206,7 @@ impl Node {
         match read {
             Ok(ticks) if !ticks.is_empty() => {
                 self.redis_ok();
-                // A full read may have more behind it; a short one reached the top.
-                let caught_up = ticks.len() < store::READ_COUNT;
-                self.health.set_caught_up(caught_up);
-                if caught_up {
-                    metrics::consumer_lag(0);
-                }
-                for tick in ticks {
-                    let (n, mark) = (tick.n, tick.inbox.clone());
-                    match self.hub.commit(tick) {
-                        Ok(updates) => metrics::tick(updates),
-                        Err(err) => {
-                            tracing::warn!(%err, "the feed in Redis does not continue ours; reloading");
-                            self.loaded = false;
-                            return Mode::Follow;
-                        }
-                    }
-                    if let Some(mark) = mark {
-                        self.settled.send_modify(|s| s.add(&mark, n));
-                    }
-                    self.published = true;
-                    self.health.beat();
-                }
+                self.apply(ticks);
                 Mode::Follow
             }
             Ok(_) => {
@@ -240,6 +219,33 @@ impl Node {
                 self.wait_backoff().await;
                 Mode::Follow
             }
+        }
+    }
+
+    /// Commits ticks read from Redis to the hub, in order. A tick that does not continue the
+    /// hub's feed stops it: the node reloads the cluster's state on its next round.
+    fn apply(&mut self, ticks: Vec<Commit>) {
+        // A full read may have more behind it; a short one reached the top.
+        let caught_up = ticks.len() < store::READ_COUNT;
+        self.health.set_caught_up(caught_up);
+        if caught_up {
+            metrics::consumer_lag(0);
+        }
+        for tick in ticks {
+            let (n, mark) = (tick.n, tick.inbox.clone());
+            match self.hub.commit(tick) {
+                Ok(updates) => metrics::tick(updates),
+                Err(err) => {
+                    tracing::warn!(%err, "the feed in Redis does not continue ours; reloading");
+                    self.loaded = false;
+                    return;
+                }
+            }
+            if let Some(mark) = mark {
+                self.settled.send_modify(|s| s.add(&mark, n));
+            }
+            self.published = true;
+            self.health.beat();
         }
     }
 
@@ -388,36 +394,8 @@ impl Node {
                 }
             }
             Some(meta) => {
-                if !self.loaded || meta.epoch != self.hub.epoch() {
-                    self.loaded = false;
-                    match self.load().await {
-                        Ok(true) => {}
-                        _ => {
-                            self.store.release_lease(&self.token).await;
-                            return None;
-                        }
-                    }
-                } else if let Err(err) = self.catch_up().await {
-                    self.redis_failed(&err);
-                    self.store.release_lease(&self.token).await;
+                if !self.continue_from(meta).await {
                     return None;
-                }
-                if !self.loaded {
-                    self.store.release_lease(&self.token).await;
-                    return None;
-                }
-                let n = self.hub.n();
-                if meta.n > n {
-                    // Still behind (ticks trimmed?): let someone else lead.
-                    self.store.release_lease(&self.token).await;
-                    return None;
-                }
-                if meta.n < n {
-                    // We applied ticks that Redis no longer has: it lost data.
-                    if let Err(err) = self.start_epoch(Some(meta.epoch)).await {
-                        tracing::warn!(%err, "cannot start a new epoch");
-                        return None;
-                    }
                 }
             }
         }
@@ -439,6 +417,42 @@ impl Node {
             "leading: this node produces the feed"
         );
         Some(self.resume_world())
+    }
+
+    /// Holding the lease, brings the hub to the cluster's state `meta` in Redis: loads or
+    /// catches up, and starts a new epoch if Redis holds less than we applied (it lost data;
+    /// numbering on would reuse seqs). False, with the lease let go where it was taken, when
+    /// this node cannot lead from there.
+    async fn continue_from(&mut self, meta: store::Meta) -> bool {
+        if !self.loaded || meta.epoch != self.hub.epoch() {
+            self.loaded = false;
+            if !matches!(self.load().await, Ok(true)) {
+                self.store.release_lease(&self.token).await;
+                return false;
+            }
+        } else if let Err(err) = self.catch_up().await {
+            self.redis_failed(&err);
+            self.store.release_lease(&self.token).await;
+            return false;
+        }
+        if !self.loaded {
+            self.store.release_lease(&self.token).await;
+            return false;
+        }
+        let n = self.hub.n();
+        if meta.n > n {
+            // Still behind (ticks trimmed?): let someone else lead.
+            self.store.release_lease(&self.token).await;
+            return false;
+        }
+        if meta.n < n {
+            // We applied ticks that Redis no longer has: it lost data.
+            if let Err(err) = self.start_epoch(Some(meta.epoch)).await {
+                tracing::warn!(%err, "cannot start a new epoch");
+                return false;
+            }
+        }
+        true
     }
 
     /// The simulated world continued from the hub's state.

@@ -300,6 +300,8 @@ mod tests {
         assert_eq!(unbounded.open(&[(a, after(0))]).replay.len(), 20);
     }
 
+    /// Every way an open can go, against one hub of five quotes that keeps three: kept as one
+    /// function (98 lines) because the cases read as a table over that one state.
     #[test]
     fn open_replays_from_history_or_says_why_it_cannot() {
         use crate::protocol::SnapshotReason::*;

@@ -80,6 +80,33 @@ async fn recv(rx: &mut Option<broadcast::Receiver<Arc<Tick>>>) -> Result<Arc<Tic
     }
 }
 
+impl Session {
+    fn new(
+        conn: Conn,
+        outlet: Arc<Outlet>,
+        feed: Arc<FeedView>,
+        fanout: Arc<FanOut>,
+        limits: Limits,
+    ) -> Session {
+        // The receiver comes first: everything published from here on reaches this session.
+        let rx = Some(feed.hub.receiver());
+        Session {
+            conn,
+            outlet,
+            fanout,
+            sub: Subscriber::new(feed),
+            explicit: ChannelSet::default(),
+            views: Views::default(),
+            told: None,
+            rx,
+            bucket: Bucket::new(limits.rate_per_sec, limits.burst),
+            limits,
+            last_heard: Instant::now(),
+            ended: Ended::default(),
+        }
+    }
+}
+
 /// Runs one client's session until its socket ends or the server shuts down.
 pub(crate) async fn run(
     conn: Conn,
@@ -89,22 +116,7 @@ pub(crate) async fn run(
     limits: Limits,
     shutdown: CancellationToken,
 ) -> Ended {
-    // The receiver comes first: everything published from here on reaches this session.
-    let rx = Some(feed.hub.receiver());
-    let mut s = Session {
-        conn,
-        outlet,
-        fanout,
-        sub: Subscriber::new(feed),
-        explicit: ChannelSet::default(),
-        views: Views::default(),
-        told: None,
-        rx,
-        bucket: Bucket::new(limits.rate_per_sec, limits.burst),
-        limits,
-        last_heard: Instant::now(),
-        ended: Ended::default(),
-    };
+    let mut s = Session::new(conn, outlet, feed, fanout, limits);
     // Taken before the catalog is read for the welcome: a listing in between is not missed.
     let mut listings = s.sub.hub().listings();
     listings.borrow_and_update();
