@@ -733,24 +733,29 @@ async fn soak(args: Args) -> std::process::ExitCode {
     .collect::<Vec<_>>()
     .join(", ");
     let after_leave = leave(tasks, &shared, addr, pid).await;
-    // The return: as many clients again, with the same churn, for a few seconds, and gone.
-    // Memory the allocator kept from the first round is reused by the second; what a leak
-    // holds is taken again, for every connection the return opens (see `memory`).
-    let returning = Arc::new(Shared::new());
-    let return_started = Instant::now();
-    let return_tasks = spawn_clients(&args, addr, &returning, &mut rng).await;
-    let returned = all_arrived(&returning, total, return_started).await;
-    if returned {
-        tokio::time::sleep(Duration::from_secs(memory::return_secs(args.secs))).await;
+    // The returns: as many clients again, with the same churn, for a few seconds, and gone;
+    // twice. Memory the allocator kept from the first round is reused by the next; what a
+    // leak holds is taken again, for every connection each return opens (see `memory`).
+    let mut returns = Vec::new();
+    let mut readings = vec![after_leave];
+    for round in 1..=2 {
+        let returning = Arc::new(Shared::new());
+        let return_started = Instant::now();
+        let return_tasks = spawn_clients(&args, addr, &returning, &mut rng).await;
+        let returned = all_arrived(&returning, total, return_started).await;
+        if returned {
+            tokio::time::sleep(Duration::from_secs(memory::return_secs(args.secs))).await;
+        }
+        let after = leave(return_tasks, &returning, addr, pid).await;
+        println!(
+            "return {round}: {} connections opened in {:.1} s; RSS after it {}",
+            returning.opened.load(Ordering::Relaxed),
+            return_started.elapsed().as_secs_f64(),
+            after.map_or("-".into(), |r| format!("{r:.1} MiB")),
+        );
+        readings.push(after);
+        returns.push((returning, returned));
     }
-    let after_return = leave(return_tasks, &returning, addr, pid).await;
-    println!(
-        "return: {} connections opened in {:.1} s; RSS after the first round {}, after the return {}",
-        returning.opened.load(Ordering::Relaxed),
-        return_started.elapsed().as_secs_f64(),
-        after_leave.map_or("-".into(), |r| format!("{r:.1} MiB")),
-        after_return.map_or("-".into(), |r| format!("{r:.1} MiB")),
-    );
     drop(server);
 
     let memory = memory::Memory {
@@ -759,8 +764,9 @@ async fn soak(args: Args) -> std::process::ExitCode {
         reconnects_per_sec,
         after_leave_mib: after_leave,
         connections_opened: shared.opened.load(Ordering::Relaxed),
-        after_return_mib: after_return,
-        return_connections: returning.opened.load(Ordering::Relaxed),
+        after_first_return_mib: readings[1],
+        after_return_mib: readings[2],
+        return_connections: returns[1].0.opened.load(Ordering::Relaxed),
         per_connection_kib: (under_load_rss - idle_rss) * 1024.0 / total as f64,
     };
     let bounds = memory::Bounds::for_secs(args.secs);
@@ -768,7 +774,11 @@ async fn soak(args: Args) -> std::process::ExitCode {
     // (a slow reader the server closed may still be draining its buffer on our side).
     let extra_fds = end_fds as i64 - idle_fds as i64 - server_connections as i64;
     let both = |f: fn(&Shared) -> &AtomicU64| {
-        f(&shared).load(Ordering::Relaxed) + f(&returning).load(Ordering::Relaxed)
+        f(&shared).load(Ordering::Relaxed)
+            + returns
+                .iter()
+                .map(|(r, _)| f(r).load(Ordering::Relaxed))
+                .sum::<u64>()
     };
     let gaps = both(|s| &s.gaps);
     let dups = both(|s| &s.duplicates);
@@ -794,11 +804,14 @@ async fn soak(args: Args) -> std::process::ExitCode {
             "the server counts {server_connections} connections for {total} clients"
         ));
     }
-    if !returned {
-        failures.push(format!(
-            "only {} of {total} clients came back for the return",
-            returning.arrived.load(Ordering::Relaxed)
-        ));
+    for (i, (returning, returned)) in returns.iter().enumerate() {
+        if !returned {
+            failures.push(format!(
+                "only {} of {total} clients came back for return {}",
+                returning.arrived.load(Ordering::Relaxed),
+                i + 1
+            ));
+        }
     }
     if connected < total {
         failures.push(format!(
@@ -841,8 +854,10 @@ async fn soak(args: Args) -> std::process::ExitCode {
         },
         {
             let mut all = shared.connect_errors.lock().unwrap().clone();
-            for (k, v) in returning.connect_errors.lock().unwrap().iter() {
-                *all.entry(k.clone()).or_default() += v;
+            for (returning, _) in &returns {
+                for (k, v) in returning.connect_errors.lock().unwrap().iter() {
+                    *all.entry(k.clone()).or_default() += v;
+                }
             }
             if all.is_empty() {
                 "none".to_string()
