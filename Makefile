@@ -57,6 +57,9 @@ unit:
 	else \
 	  cargo test --features ssr; \
 	fi
+	@echo "==> Doc examples (the README's From Rust program among them) and the client's docs"
+	cargo test --doc --features ssr
+	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --lib --features client
 
 e2e:
 	@echo "==> End-to-end tests in Chromium (Playwright) against $(BIN) on port $(E2E_PORT)"

@@ -14,6 +14,8 @@
 //!   `server::config`.
 //! - `ui`: the reactive store and the components, compiled for both the server's render and
 //!   the browser; `app`: the HTML shell and the root component.
+//! - [`client`] (feature `client`, and in the server's build): the feed from Rust, on
+//!   tokio-tungstenite: subscribe, resume, reconnect, typed events; `livetape tail` uses it.
 //! - `browser` (feature `hydrate`): the browser's side of the feed (WebSocket or SSE, resume,
 //!   gaps, reconnects) and its saved preferences.
 //! - `clock_sync`: the server's clock offset (min-RTT pings) and the message rate, for the
@@ -24,9 +26,17 @@
 //! Server-only code is behind the `ssr` feature and browser-only code behind `hydrate`; the
 //! protocol and the UI compile for both.
 
-pub(crate) mod app;
-pub(crate) mod clock_sync;
 pub mod protocol;
+
+// The page: rendered by the server, hydrated by the browser (neither is in a client-only build).
+#[cfg(any(feature = "ssr", feature = "hydrate"))]
+pub(crate) mod app;
+#[cfg(any(feature = "hydrate", test))]
+pub(crate) mod clock_sync;
+
+#[cfg(feature = "client")]
+pub mod client;
+#[cfg(any(feature = "ssr", feature = "hydrate"))]
 pub(crate) mod ui;
 
 #[cfg(feature = "ssr")]

@@ -1,4 +1,5 @@
 //! The livetape server binary: parse the configuration, start, serve until Ctrl-C or SIGTERM.
+//! `livetape tail ...` is the feed's terminal client instead (`livetape::client::tail`).
 //!
 //! Logs go to stdout through a non-blocking writer: a log reader that stalls (a full pipe)
 //! loses log lines, never holds up the feed. Exit codes: 0 after a clean shutdown, 1 when the
@@ -20,6 +21,10 @@ const FEED_FAILED: u8 = 70;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // `livetape tail [URL] CHANNEL...`: the feed in a terminal (livetape::client::tail).
+    if std::env::args_os().nth(1).is_some_and(|a| a == "tail") {
+        return livetape::client::tail::main(std::env::args_os().skip(1)).await;
+    }
     let config = Config::parse();
     let (writer, _flush_on_exit) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(true)

@@ -6,7 +6,9 @@
 //!   each client message (subscribe, unsubscribe, ping) is sent on one `/ws` connection, in
 //!   the order of the page, and must get the reply the page shows after it (an `ack`, `pong`
 //!   or `error` with its `id`).
-//! - `README.md`: the `curl` publish example, with the answer in the comment under it.
+//! - `README.md`: the `curl` publish example, with the answer in the comment under it; the
+//!   "From Rust" program is the client module's doc example, which `make test` compiles
+//!   (`cargo test --doc`), word for word.
 //!
 //! A number under `tick` may differ (it is wherever the feed stands); everything else must be
 //! equal. Each publish example gets a server of its own, as a user trying one would.
@@ -261,4 +263,25 @@ async fn every_client_message_in_the_protocol_doc_gets_the_documented_reply() {
         tried += 1;
     }
     assert!(tried >= 4, "client messages tried: {tried}");
+}
+
+#[test]
+fn the_readme_rust_example_is_the_client_doc_example() {
+    let readme = read("README.md");
+    let section = &readme[readme.find("## From Rust").expect("a From Rust section")..];
+    let (_, readme_example) = fenced_blocks(section)
+        .into_iter()
+        .find(|(info, _)| info == "rust")
+        .expect("a rust block");
+    let module = read("src/client/mod.rs");
+    let doc: String = module
+        .lines()
+        .map_while(|l| l.strip_prefix("//!"))
+        .map(|l| format!("{}\n", l.strip_prefix(' ').unwrap_or(l)))
+        .collect();
+    let (_, doc_example) = fenced_blocks(&doc)
+        .into_iter()
+        .find(|(info, _)| info == "no_run")
+        .expect("a doc example");
+    assert_eq!(readme_example, doc_example);
 }

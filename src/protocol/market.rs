@@ -8,7 +8,7 @@ use std::str::FromStr;
 /// The latest state of one symbol's market: best bid and ask, last trade, day open and volume.
 ///
 /// A quote is always the whole row, never a delta, so applying it is a replace-by-symbol.
-/// On the wire it is the short form of [`wire`](self::wire): the symbol is the channel's.
+/// On the wire it is the short form of `protocol::wire`: the symbol is the channel's.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Quote {
     pub symbol: String,
@@ -47,7 +47,7 @@ pub enum Side {
     Sell,
 }
 
-/// One trade print. On the wire: `{"p":price,"q":size,"s":"b"|"s"}` (see [`wire`](self::wire)).
+/// One trade print. On the wire: `{"p":price,"q":size,"s":"b"|"s"}` (see `protocol::wire`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Trade {
     pub symbol: String,

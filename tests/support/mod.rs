@@ -4,6 +4,7 @@
 
 pub mod cluster;
 pub mod crowd;
+pub mod cutter;
 pub mod raw_ws;
 pub mod sse;
 

@@ -1,0 +1,438 @@
+//! The client's task: owns the socket, the subscription set and the positions; connects,
+//! resumes, reads, repairs gaps and reconnects, and hands events to the user in order.
+//!
+//! One task per client, so that the user's handle stays a pair of channels: commands in,
+//! events out. The event channel is bounded: a user who stops reading stops this task from
+//! reading the socket, and the server's slow-reader handling (a `lagged` snapshot) takes over,
+//! instead of the client buffering without end or dropping updates on the floor.
+
+use super::backoff::Backoff;
+use super::error::Error;
+use super::event::Event;
+use super::positions::{Positions, Verdict};
+use super::Options;
+use crate::protocol::{Batch, Channel, ClientMsg, Epoch, ServerMsg, Snapshot};
+use futures_util::{SinkExt, StreamExt};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// What the user's handle asks of the task.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Subscribe(Vec<Channel>),
+    Unsubscribe(Vec<Channel>),
+}
+
+/// How long the server has to send its welcome after the handshake.
+const WELCOME_WITHIN: Duration = Duration::from_secs(5);
+
+/// Why a connection's loop returned.
+enum Ended {
+    /// The connection failed; the client reconnects.
+    Lost(Error),
+    /// The user dropped the client (or stopped reading events for good): the task ends.
+    UserGone,
+}
+
+pub(crate) struct Driver {
+    options: Options,
+    commands: mpsc::UnboundedReceiver<Command>,
+    events: mpsc::Sender<Event>,
+    /// Every channel the user asked for and the server did not refuse.
+    wanted: BTreeSet<Channel>,
+    positions: Positions,
+    /// Channels resumed after a gap, until their replay (or snapshot) arrives: further gaps
+    /// on them are the same gap, not a new one.
+    repairing: BTreeSet<Channel>,
+    /// Requests in flight on the current connection: their channels, for a refusal.
+    pending: BTreeMap<u64, Vec<Channel>>,
+    next_id: u64,
+}
+
+impl Driver {
+    pub(crate) fn new(
+        options: Options,
+        commands: mpsc::UnboundedReceiver<Command>,
+        events: mpsc::Sender<Event>,
+    ) -> Driver {
+        Driver {
+            options,
+            commands,
+            events,
+            wanted: BTreeSet::new(),
+            positions: Positions::default(),
+            repairing: BTreeSet::new(),
+            pending: BTreeMap::new(),
+            next_id: 1,
+        }
+    }
+
+    /// Connects, follows, and reconnects until the user goes away. URLs are tried in turn:
+    /// the client stays on one while it works and moves to the next when it cannot connect.
+    pub(crate) async fn run(mut self) {
+        let mut backoff = Backoff::new(self.options.first_retry, self.options.max_retry);
+        let mut at = 0;
+        loop {
+            let url = self.options.urls[at % self.options.urls.len()].clone();
+            let (error, reached) = match self.connect(&url).await {
+                Ok((socket, epoch, heartbeat)) => {
+                    backoff.reset();
+                    if !self
+                        .emit(Event::Connected {
+                            url: url.clone(),
+                            epoch,
+                        })
+                        .await
+                    {
+                        return;
+                    }
+                    match self.follow(socket, epoch, heartbeat).await {
+                        Ended::Lost(e) => (e, true),
+                        Ended::UserGone => return,
+                    }
+                }
+                Err(e) => (e, false),
+            };
+            if !reached {
+                at += 1;
+            }
+            let retry_in = backoff.next_wait();
+            let disconnected = Event::Disconnected {
+                url,
+                error,
+                retry_in,
+            };
+            if !self.emit(disconnected).await || !self.wait(retry_in).await {
+                return;
+            }
+        }
+    }
+
+    /// Hands an event to the user; false once the user has dropped the client.
+    async fn emit(&self, event: Event) -> bool {
+        self.events.send(event).await.is_ok()
+    }
+
+    /// Waits before the next attempt, taking the user's commands meanwhile; false once the
+    /// user has dropped the client.
+    async fn wait(&mut self, wait: Duration) -> bool {
+        let until = Instant::now() + wait;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(until) => return true,
+                command = self.commands.recv() => match command {
+                    Some(c) => self.note(&c),
+                    None => return false,
+                },
+            }
+        }
+    }
+
+    /// Takes a command into the wanted set (the request itself is sent on a connection).
+    fn note(&mut self, command: &Command) {
+        match command {
+            Command::Subscribe(channels) => self.wanted.extend(channels.iter().cloned()),
+            Command::Unsubscribe(channels) => {
+                for c in channels {
+                    self.wanted.remove(c);
+                    self.positions.forget(c);
+                    self.repairing.remove(c);
+                }
+            }
+        }
+    }
+
+    /// Opens a connection and reads its welcome: the socket, the server's epoch and its
+    /// heartbeat interval.
+    async fn connect(&mut self, url: &str) -> Result<(Socket, Epoch, Duration), Error> {
+        let connecting = tokio_tungstenite::connect_async(url);
+        let (mut socket, _) =
+            match tokio::time::timeout(self.options.connect_timeout, connecting).await {
+                Err(_) => {
+                    return Err(Error::Connect {
+                        url: url.into(),
+                        message: format!("no answer within {:?}", self.options.connect_timeout),
+                    })
+                }
+                Ok(Err(tungstenite::Error::Http(response))) => {
+                    let body = response
+                        .body()
+                        .as_deref()
+                        .map(|b| String::from_utf8_lossy(b).into_owned())
+                        .unwrap_or_default();
+                    return Err(Error::Rejected {
+                        url: url.into(),
+                        status: response.status().as_u16(),
+                        body,
+                    });
+                }
+                Ok(Err(e)) => {
+                    return Err(Error::Connect {
+                        url: url.into(),
+                        message: e.to_string(),
+                    })
+                }
+                Ok(Ok(pair)) => pair,
+            };
+        let first = tokio::time::timeout(WELCOME_WITHIN, read(&mut socket)).await;
+        match first {
+            Ok(Ok(ServerMsg::Welcome {
+                epoch,
+                heartbeat_ms,
+                ..
+            })) => Ok((
+                socket,
+                epoch,
+                Duration::from_millis(u64::from(heartbeat_ms.max(1))),
+            )),
+            Ok(Ok(other)) => Err(Error::Protocol {
+                message: format!("expected a welcome, got {other:?}"),
+            }),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(Error::Protocol {
+                message: format!("no welcome within {WELCOME_WITHIN:?}"),
+            }),
+        }
+    }
+
+    /// Follows one connection: subscribes (resuming) what the user wants, then reads until
+    /// the connection fails or the user goes away.
+    async fn follow(&mut self, mut socket: Socket, epoch: Epoch, heartbeat: Duration) -> Ended {
+        self.pending.clear();
+        self.repairing.clear();
+        let all: Vec<Channel> = self.wanted.iter().cloned().collect();
+        if let Err(e) = self.subscribe(&mut socket, all).await {
+            return Ended::Lost(e);
+        }
+        // A server promises a message at least every `heartbeat`; a few missed mean it is gone.
+        let silence = heartbeat * self.options.heartbeats_missed;
+        loop {
+            let deadline = Instant::now() + silence;
+            tokio::select! {
+                msg = read(&mut socket) => {
+                    let msg = match msg {
+                        Ok(m) => m,
+                        Err(e) => return Ended::Lost(e),
+                    };
+                    match self.on_message(&mut socket, epoch, msg).await {
+                        Ok(true) => {}
+                        Ok(false) => return Ended::UserGone,
+                        Err(e) => return Ended::Lost(e),
+                    }
+                }
+                command = self.commands.recv() => {
+                    let Some(command) = command else { return Ended::UserGone };
+                    self.note(&command);
+                    let sent = match command {
+                        Command::Subscribe(channels) => self.subscribe(&mut socket, channels).await,
+                        Command::Unsubscribe(channels) => {
+                            let id = self.id();
+                            send(&mut socket, &ClientMsg::Unsubscribe { id, channels }).await
+                        }
+                    };
+                    if let Err(e) = sent {
+                        return Ended::Lost(e);
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    return Ended::Lost(Error::Silent { for_ms: silence.as_millis() as u64 });
+                }
+            }
+        }
+    }
+
+    fn id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// Subscribes `channels`, resuming those with a position in the current epoch.
+    async fn subscribe(
+        &mut self,
+        socket: &mut Socket,
+        channels: Vec<Channel>,
+    ) -> Result<(), Error> {
+        if channels.is_empty() {
+            return Ok(());
+        }
+        let id = self.id();
+        let resume = self.positions.resume(&channels);
+        self.pending.insert(id, channels.clone());
+        send(
+            socket,
+            &ClientMsg::Subscribe {
+                id,
+                channels,
+                resume,
+            },
+        )
+        .await
+    }
+
+    /// Acts on one message; `Ok(false)` once the user has gone.
+    async fn on_message(
+        &mut self,
+        socket: &mut Socket,
+        epoch: Epoch,
+        msg: ServerMsg,
+    ) -> Result<bool, Error> {
+        match msg {
+            ServerMsg::Snapshot(snapshot) => Ok(self.on_snapshot(snapshot).await),
+            ServerMsg::Batch(batch) => self.on_batch(socket, epoch, batch).await,
+            ServerMsg::Ack { id, .. } => {
+                self.pending.remove(&id);
+                Ok(true)
+            }
+            ServerMsg::Error(error) => {
+                let channels = error
+                    .id
+                    .and_then(|id| self.pending.remove(&id))
+                    .unwrap_or_default();
+                for c in &channels {
+                    self.wanted.remove(c);
+                    self.positions.forget(c);
+                    self.repairing.remove(c);
+                }
+                Ok(self.emit(Event::Refused { channels, error }).await)
+            }
+            // Heartbeats only keep the connection alive; this client opens no views and does
+            // not ask for the list of symbols.
+            _ => Ok(true),
+        }
+    }
+
+    async fn on_snapshot(&mut self, mut snapshot: Snapshot) -> bool {
+        // A state for a channel the user has let go of meanwhile is not theirs any more.
+        snapshot
+            .channels
+            .retain(|s| self.wanted.contains(&s.channel));
+        if snapshot.channels.is_empty() {
+            return true;
+        }
+        for state in &snapshot.channels {
+            self.positions.state(snapshot.epoch, state);
+            self.repairing.remove(&state.channel);
+        }
+        self.emit(Event::Snapshot(snapshot)).await
+    }
+
+    /// Hands over the updates that continue their channels, drops those already handed over,
+    /// and resumes the channels that show a gap.
+    async fn on_batch(
+        &mut self,
+        socket: &mut Socket,
+        epoch: Epoch,
+        mut batch: Batch,
+    ) -> Result<bool, Error> {
+        let mut gaps = Vec::new();
+        batch.updates.retain(|u| {
+            if !self.wanted.contains(&u.channel) {
+                return false;
+            }
+            match self.positions.update(epoch, u) {
+                Verdict::Next => {
+                    self.repairing.remove(&u.channel);
+                    true
+                }
+                Verdict::Seen => false,
+                Verdict::Gap => {
+                    if self.repairing.insert(u.channel.clone()) {
+                        gaps.push(u.channel.clone());
+                    }
+                    false
+                }
+            }
+        });
+        if !gaps.is_empty() {
+            self.subscribe(socket, gaps).await?;
+        }
+        if batch.updates.is_empty() {
+            return Ok(true);
+        }
+        Ok(self.emit(Event::Batch(batch)).await)
+    }
+}
+
+/// The next protocol message on the socket, skipping control frames.
+async fn read(socket: &mut Socket) -> Result<ServerMsg, Error> {
+    loop {
+        let frame = match socket.next().await {
+            None => {
+                return Err(Error::Dropped {
+                    message: "the stream ended".into(),
+                })
+            }
+            Some(Err(e)) => {
+                return Err(Error::Dropped {
+                    message: e.to_string(),
+                })
+            }
+            Some(Ok(frame)) => frame,
+        };
+        match frame {
+            Message::Text(text) => match serde_json::from_str(text.as_str()) {
+                Ok(msg) => return Ok(msg),
+                // A message type from a newer server: skipped, as the protocol allows.
+                Err(_) if is_unknown_type(text.as_str()) => continue,
+                Err(e) => {
+                    return Err(Error::Protocol {
+                        message: format!("a message this client cannot read ({e}): {text}"),
+                    })
+                }
+            },
+            Message::Close(close) => {
+                let (code, reason) = close
+                    .map(|c| (u16::from(c.code), c.reason.to_string()))
+                    .unwrap_or((1005, String::new()));
+                return Err(Error::Closed { code, reason });
+            }
+            Message::Binary(_) => {
+                return Err(Error::Protocol {
+                    message: "a binary frame (the protocol is text only)".into(),
+                })
+            }
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
+        }
+    }
+}
+
+/// Whether `text` is a message whose `type` this client does not know.
+fn is_unknown_type(text: &str) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Tagged<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: std::borrow::Cow<'a, str>,
+    }
+    const KNOWN: [&str; 10] = [
+        "welcome",
+        "ack",
+        "snapshot",
+        "batch",
+        "listed",
+        "symbols",
+        "rows",
+        "heartbeat",
+        "pong",
+        "error",
+    ];
+    serde_json::from_str::<Tagged>(text).is_ok_and(|t| !KNOWN.contains(&t.kind.as_ref()))
+}
+
+async fn send(socket: &mut Socket, msg: &ClientMsg) -> Result<(), Error> {
+    let text = serde_json::to_string(msg).map_err(|e| Error::Protocol {
+        message: e.to_string(),
+    })?;
+    socket
+        .send(Message::text(text))
+        .await
+        .map_err(|e| Error::Dropped {
+            message: e.to_string(),
+        })
+}
