@@ -322,3 +322,56 @@ async fn tail_prints_ndjson_and_exits_non_zero_when_refused() {
     let out = tail(vec!["quotes:".into()]).await;
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edge_killed_with_sigkill_moves_the_client_to_another_with_no_gap() {
+    use support::cluster::{Node, Redis};
+    let redis = Redis::start(true).await;
+    let producer = Node::start("producer", &redis, &[]).await;
+    producer.wait_ready().await;
+    let mut first = Node::start("edge", &redis, &[]).await;
+    let second = Node::start("edge", &redis, &[]).await;
+    first.wait_ready().await;
+    second.wait_ready().await;
+    let channels = vec![
+        Channel::Quotes("AAPL".into()),
+        Channel::Quotes("MSFT".into()),
+        Channel::Scores(League::Hockey),
+    ];
+    let urls = vec![
+        format!("ws://127.0.0.1:{}/ws", first.port),
+        format!("ws://127.0.0.1:{}/ws", second.port),
+    ];
+    let mut client = Client::with_options(quick(urls.clone()));
+    client.subscribe(channels.clone());
+    let mut seen = Seen::default();
+    let enough = |seen: &Seen, n: usize| {
+        channels[..2]
+            .iter()
+            .all(|c| seen.updates.get(c).is_some_and(|u| u.len() >= n))
+    };
+    while !enough(&seen, 5) {
+        let e = next(&mut client, 30).await;
+        if let Event::Connected { url, .. } = &e {
+            assert_eq!(*url, urls[0], "the first URL first");
+        }
+        seen.take(e);
+    }
+    first.kill9();
+    let mut moved_to = None;
+    let before: usize = seen.updates.values().map(|u| u.len()).sum();
+    while moved_to.is_none() || seen.updates.values().map(|u| u.len()).sum::<usize>() < before + 20
+    {
+        let e = next(&mut client, 30).await;
+        if let Event::Connected { url, .. } = &e {
+            moved_to = Some(url.clone());
+        }
+        seen.take(e);
+    }
+    assert_eq!(moved_to.as_deref(), Some(urls[1].as_str()));
+    // Resumed on the other edge by replay: still one snapshot per channel, and `take`
+    // checked that every update continued its channel's seq.
+    for c in &channels {
+        assert_eq!(seen.snapshots[c].len(), 1, "{c}: {:?}", seen.snapshots[c]);
+    }
+}
