@@ -10,7 +10,7 @@ export PATH="$PWD/scripts/wasm-opt/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 SECS=${BENCH_SECS:-8}
 OUT=target/bench
 mkdir -p "$OUT"
-# BENCH_ONLY="e f" runs only those scenarios (a b c d e f g h browser) and replaces their rows.
+# BENCH_ONLY="e f" runs only those scenarios (a b c d e f g h p browser) and replaces their rows.
 ONLY=${BENCH_ONLY:-}
 want() { [ -z "$ONLY" ] || [[ " $ONLY " == *" $1 "* ]]; }
 if [ -z "$ONLY" ]; then
@@ -98,6 +98,15 @@ start() {
     socketio)
       node bench/peers/socketio-server.js "$PORT" "$rate" >/dev/null 2>&1 &
       ;;
+    livetape-personal)
+      # A whole market: 10,000 symbols moving RATE times a second in all; no trades.
+      "$LIVETAPE" --addr "127.0.0.1:$PORT" --symbols 10000 \
+        --quote-rate "$(python3 -c "print($rate / 10000)")" --trade-rate 0 \
+        --tick-ms 100 --warmup-secs 0 --max-connections 20000 >/dev/null 2>&1 &
+      ;;
+    wspersonal)
+      node bench/peers/ws-personal-server.js "$PORT" "$rate" 10000 >/dev/null 2>&1 &
+      ;;
     floor)
       "$FLOOR" "$PORT" "$rate" >/dev/null &
       ;;
@@ -113,7 +122,8 @@ start() {
 run() {
   local scenario=$1 kind=$2 rate=$3 clients=$4 path=/ws client=${2%-deflate}
   shift 4
-  case $kind in ws | wsbatch | wsbatch-deflate | floor | floor-livetape) path=/ ;; esac
+  case $kind in ws | wsbatch | wsbatch-deflate | wspersonal | floor | floor-livetape) path=/ ;; esac
+  [ "$kind" = livetape-personal ] && client=livetape
   # Each floor sends one server's frames; the load generator reads them as that server's.
   [ "$kind" = floor ] && client=wsbatch
   [ "$kind" = floor-livetape ] && client=livetape
@@ -261,10 +271,23 @@ if want f; then
   storm fullspeed -c 50
 fi
 
-# The browser: 500 symbols at 10 updates/s each, measured by Chromium's own performance APIs.
+# (p) personalised: 1,000 clients, each watching its own 50 random symbols of 10,000 (the
+# same watchlists for both servers), 5,000 quote moves/s. livetape builds each client's frame
+# from the tick's shared encoded updates; the peer stringifies each changed quote once per
+# tick and concatenates each client's. Rounds alternate the servers (P_ROUNDS, default 3).
+if want p; then
+  for round in $(seq 1 "${P_ROUNDS:-3}"); do
+    for kind in livetape-personal wspersonal; do
+      run p "$kind" 5000 1000 --watch 50 --settle 4
+    done
+  done
+fi
+
+# The browser, measured by Chromium's own performance APIs: 500 symbols at 10 updates/s each,
+# and a whole market of 10,000 symbols (scrolled through, and sorted as it moves).
 if want browser; then
-  echo "--> browser: the dashboard with 500 symbols at 10 updates/s each"
-  rm -f "$OUT/browser.json"
+  echo "--> browser: 500 symbols at 10 updates/s each; a whole market of 10,000 symbols"
+  rm -f "$OUT/browser.json" "$OUT/browser-10k.json"
   BIN_ABS=$(realpath "$LIVETAPE")
   (cd end2end && E2E_PORT=3108 LIVETAPE_BIN="$BIN_ABS" npx playwright test -c bench.config.ts) \
     || echo "the browser benchmark failed; its row is left out" >&2

@@ -358,9 +358,70 @@ if storm:
         print(f"| {label} | {fmt(pg.get('per_sec'))} | {lat} | {st} | {fmt(r['events_per_sec'])} | {r['p99_ms']:.2f} | {r['server_cpu_cores'] or 0:.2f} |")
     print()
 
+personal = [r for r in rows if r["scenario"] == "p"]
+if personal:
+    print("## (p) Everyone their own watchlist: 1,000 clients, each its own 50 of 10,000 symbols")
+    print()
+    print("5,000 quote moves/s over a universe of 10,000 symbols, 100 ms ticks; each client subscribes")
+    print("to its own 50 symbols drawn at random (seeded by its number, so both servers get the same")
+    print("watchlists), so no two clients share a frame. Expected delivery: 5,000 × 50 / 10,000 × 1,000")
+    print("= 25,000 updates/s. livetape assembles each client's frame from the tick's updates, each")
+    print("encoded once, found through the tick's index; the peer (`bench/peers/ws-personal-server.js`)")
+    print("stringifies each changed quote once per tick and concatenates each client's strings. Rounds")
+    print("alternate the two servers.")
+    print()
+    print("| server | round | server CPU (cores) | p99 ms | updates/s delivered | delivered | server RSS MiB | bytes/update |")
+    print("|---|---|---|---|---|---|---|---|")
+    p_round = {}
+    for r in personal:
+        server = r.get("server")
+        p_round[server] = p_round.get(server, 0) + 1
+        expected = r["rate"] * 50 / 10000 * r["clients"]
+        print(f"| {server} | {p_round[server]} | {r['server_cpu_cores'] or 0:.3f} | {r['p99_ms']:.1f} | "
+              f"{fmt(r['events_per_sec'])} | {100 * r['events_per_sec'] / expected:.1f}% | "
+              f"{r['server_rss_kib'] / 1024:.0f} | "
+              f"{r['bytes_per_sec'] / r['events_per_sec'] if r['events_per_sec'] else 0:.0f} |")
+    print()
+    med = {}
+    for server in ("livetape-personal", "wspersonal"):
+        got = [r for r in personal if r.get("server") == server]
+        if got:
+            med[server] = (median([r["server_cpu_cores"] or 0 for r in got]), median([r["p99_ms"] for r in got]))
+    if len(med) == 2:
+        (lc, lp), (pc, pp) = med["livetape-personal"], med["wspersonal"]
+        print(f"Medians: livetape {lc:.3f} cores, p99 {lp:.1f} ms; the peer {pc:.3f} cores, p99 {pp:.1f} ms "
+              f"(livetape / peer: CPU {lc / pc:.2f}x, p99 {lp / pp:.2f}x).")
+        print()
+
+big = load_json(os.path.join(os.path.dirname(sys.argv[1]), "browser-10k.json"))
+
+
+def browser_10k_section(big):
+    """The whole-market scenario: a window of 10,000 symbols, scrolled through and sorted."""
+    print("## Browser: a whole market, 10,000 symbols")
+    print()
+    print("The same harness against `livetape --symbols 10000` (3 quote moves a second per symbol):")
+    print("the first page as it crosses the wire, the time from navigation to Live, then two")
+    print(f"{big['scrolling']['seconds']:.0f} s windows: the grid scrolled from the first symbol to the last, a step per")
+    print("frame, and the grid sorted by % change (largest first) while the order moves with the market.")
+    print()
+    print(f"First page: {big['html_bytes']:,} B of HTML, **{big['html_brotli_bytes']:,} B brotli**; Live "
+          f"{big['live_ms']:,.0f} ms after navigation; before that {big['long_tasks_before_live']} long tasks "
+          f"(longest {big['long_task_before_live_max_ms']:.0f} ms).")
+    print()
+    print("| window | frames/s | frame p99 / max ms | long tasks > 50 ms (max ms) | script ms/s | layout ms/s | style ms/s | rows in the DOM (max) | DOM nodes | JS heap MiB | updates/s shown |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for label, w in (("scrolling the whole universe", big["scrolling"]), ("sorted by % change, live", big["sorted"])):
+        print(f"| {label} | {w['fps']:.1f} | {w['frame_p99_ms']:.1f} / {w['frame_max_ms']:.1f} | "
+              f"{w['long_tasks']} ({w['long_task_max_ms']:.0f}) | {w['script_ms_per_sec']:.0f} | "
+              f"{w['layout_ms_per_sec']:.0f} | {w['style_ms_per_sec']:.0f} | {w['max_rows_in_dom']} | "
+              f"{fmt(w['dom_nodes'])} | {w['js_heap_mib']:.1f} | {fmt(w['updates_per_sec'])} |")
+    print()
+
+
 browser = load_json(os.path.join(os.path.dirname(sys.argv[1]), "browser.json"))
 wasm = load_json(os.path.join(os.path.dirname(sys.argv[1]), "wasm.json"))
-if browser or wasm:
+if browser or wasm or big:
     print("## Browser: the dashboard with 500 symbols, 10 updates/s each")
     print()
     if browser:
@@ -379,6 +440,8 @@ if browser or wasm:
         print(f"Before the page was live (load and hydration): {browser['long_tasks_before_live']} long tasks, "
               f"the longest {browser['long_task_before_live_max_ms']:.0f} ms.")
         print()
+    if big:
+        browser_10k_section(big)
     if wasm:
         print(f"WASM (release, wasm-opt): **{wasm['raw']:,} B raw; as it crosses the wire "
               f"{wasm['brotli'] or 0:,} B brotli, {wasm['gzip'] or 0:,} B gzip** (precompressed at build time;"
@@ -463,6 +526,16 @@ if browser:
            browser["long_tasks_before_live"] == 0)
     target("browser ≥ 55 fps, no long task over 50 ms while live", f"{browser['fps']:.1f} fps, {browser['long_tasks']} long tasks",
            browser["fps"] >= 55 and browser["long_tasks"] == 0)
+if big:
+    target("10,000 symbols: first page ≤ 100 KB brotli, Live within 3 s",
+           f"{big['html_brotli_bytes'] / 1000:.1f} KB, Live in {big['live_ms'] / 1000:.1f} s",
+           big["html_brotli_bytes"] <= 100_000 and big["live_ms"] <= 3000)
+    target("10,000 symbols: no long task over 50 ms in hydration",
+           f"{big['long_tasks_before_live']} (longest {big['long_task_before_live_max_ms']:.0f} ms)",
+           big["long_tasks_before_live"] == 0)
+    for label, w in (("scrolling to the last symbol", big["scrolling"]), ("while the sort reorders", big["sorted"])):
+        target(f"10,000 symbols, {label}: ≥ 55 fps, no long task over 50 ms",
+               f"{w['fps']:.1f} fps, {w['long_tasks']} long tasks", w["fps"] >= 55 and w["long_tasks"] == 0)
 if wasm and wasm.get("brotli"):
     target("WASM ≤ 250 KiB as it crosses the wire (brotli, gzip)",
            f"{wasm['brotli'] / 1024:.0f} KiB brotli, {(wasm['gzip'] or 0) / 1024:.0f} KiB gzip",
