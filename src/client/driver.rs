@@ -204,7 +204,12 @@ impl Driver {
 
     /// Follows one connection: subscribes (resuming) what the user wants, then reads until
     /// the connection fails or the user goes away.
+    ///
+    /// The epoch batches are read in is the welcome's until a snapshot names another: a
+    /// server (or cluster) that moves to a new epoch under an open connection sends its
+    /// `epoch_changed` snapshots on it, and the updates after them are of the new epoch.
     async fn follow(&mut self, mut socket: Socket, epoch: Epoch, heartbeat: Duration) -> Ended {
+        let mut epoch = epoch;
         self.pending.clear();
         self.repairing.clear();
         let all: Vec<Channel> = self.wanted.iter().cloned().collect();
@@ -221,6 +226,9 @@ impl Driver {
                         Ok(m) => m,
                         Err(e) => return Ended::Lost(e),
                     };
+                    if let ServerMsg::Snapshot(s) = &msg {
+                        epoch = s.epoch;
+                    }
                     match self.on_message(&mut socket, epoch, msg).await {
                         Ok(true) => {}
                         Ok(false) => return Ended::UserGone,

@@ -161,8 +161,10 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_page_requests: u32,
 
-    /// Join a cluster on this Redis, e.g. redis://127.0.0.1:6379/0. Without it livetape is one
-    /// process with everything in memory.
+    /// Join a cluster on this Redis, e.g. redis://127.0.0.1:6379/0, or on the primary Redis
+    /// Sentinel names: redis+sentinel://[USER:PASSWORD@]HOST:PORT[,HOST:PORT...]/MASTER_NAME[/DB]
+    /// (a failover moves every node to the promoted replica by itself). Without it livetape
+    /// is one process with everything in memory.
     #[arg(long, env = "LIVETAPE_REDIS")]
     pub redis: Option<String>,
 

@@ -109,7 +109,7 @@ pub async fn start(config: &Config) -> std::io::Result<Running> {
     ));
     let feed = match &config.redis {
         None => embedded_feed(config, &health, &shutdown)?,
-        Some(url) => cluster_feed(config, url, &health, &shutdown)?,
+        Some(url) => cluster_feed(config, url, &health, &shutdown).await?,
     };
     let fanout = FanOut::new(std::thread::available_parallelism().map_or(1, |n| n.get()));
     fanout.spawn(&feed.hub);
@@ -257,7 +257,7 @@ fn embedded_feed(
 }
 
 /// A cluster node: the hub follows (or, holding the lease, leads) the feed in Redis.
-fn cluster_feed(
+async fn cluster_feed(
     config: &Config,
     url: &str,
     health: &Arc<Health>,
@@ -271,8 +271,8 @@ fn cluster_feed(
             per_channel: config.redis_history,
         },
     )
+    .await
     .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-    let store = Arc::new(store);
     // An edge takes the world from Redis; a producer warms one up in case it is the first
     // and starts the cluster.
     let hub = if config.role == Role::Edge {

@@ -48,16 +48,34 @@ pub struct Redis {
     pub port: u16,
     dir: PathBuf,
     aof: bool,
+    /// More `redis-server` arguments (e.g. `--replicaof`).
+    extra: Vec<String>,
 }
 
 impl Redis {
     /// A Redis on a free port; `aof` keeps an append-only file (a restart loses nothing).
     pub async fn start(aof: bool) -> Redis {
+        Self::start_with(aof, Vec::new()).await
+    }
+
+    /// A replica of `primary` (with an append-only file, as a primary's replica would have).
+    pub async fn replica_of(primary: &Redis) -> Redis {
+        Self::replica_of_port(primary.port).await
+    }
+
+    /// A replica of the primary reached at `port` (e.g. through a proxy that can freeze).
+    pub async fn replica_of_port(port: u16) -> Redis {
+        let args = vec!["--replicaof".into(), "127.0.0.1".into(), port.to_string()];
+        Self::start_with(true, args).await
+    }
+
+    async fn start_with(aof: bool, extra: Vec<String>) -> Redis {
         let mut r = Redis {
             child: None,
             port: free_port(),
             dir: scratch_dir("redis"),
             aof,
+            extra,
         };
         r.spawn().await;
         r
@@ -74,6 +92,7 @@ impl Redis {
             ])
             .arg("--dir")
             .arg(&self.dir)
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -113,6 +132,68 @@ impl Redis {
 impl Drop for Redis {
     fn drop(&mut self) {
         self.kill9();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// One Redis Sentinel watching `primary` as master `m`, with quorum 1, a primary counted down
+/// after 1 s without an answer (`down-after-milliseconds` 1000).
+pub struct Sentinel {
+    child: Option<Child>,
+    pub port: u16,
+    dir: PathBuf,
+}
+
+impl Sentinel {
+    pub async fn start(primary: &Redis) -> Sentinel {
+        let port = free_port();
+        let dir = scratch_dir("sentinel");
+        // Sentinel rewrites its configuration file: it lives in the scratch directory.
+        let conf = dir.join("sentinel.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "port {port}\nbind 127.0.0.1\ndir {}\nsentinel monitor m 127.0.0.1 {} 1\n\
+                 sentinel down-after-milliseconds m 1000\nsentinel failover-timeout m 5000\n",
+                dir.display(),
+                primary.port
+            ),
+        )
+        .unwrap();
+        let child = Command::new("redis-sentinel")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-sentinel runs (scripts/setup.sh installs it)");
+        wait_listening(port, "redis-sentinel").await;
+        Sentinel {
+            child: Some(child),
+            port,
+            dir,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis+sentinel://127.0.0.1:{}/m", self.port)
+    }
+
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli runs");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+impl Drop for Sentinel {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -75,7 +75,12 @@ pub struct Client {
 
 impl Client {
     pub async fn connect(server: &Running) -> Client {
-        let (socket, _) = connect_async(format!("ws://{}/ws", server.addr))
+        Self::connect_addr(&server.addr.to_string()).await
+    }
+
+    /// A client of the server at `addr` (`HOST:PORT`), e.g. a node started as a process.
+    pub async fn connect_addr(addr: &str) -> Client {
+        let (socket, _) = connect_async(format!("ws://{addr}/ws"))
             .await
             .expect("websocket connects");
         Self::welcome(socket).await

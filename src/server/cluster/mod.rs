@@ -1,6 +1,7 @@
 //! Many nodes on one Redis: producers number the feed in Redis, every node applies it.
 //!
 //! - `store`: the keys and the Lua scripts (numbering, lease, epochs, checkpoints).
+//! - `endpoint`: where Redis is: one URL, or the primary Redis Sentinel names now.
 //! - `payload`: a tick as the tick stream stores it.
 //! - `checkpoint`: a producer's whole state, for nodes that start or lost continuity.
 //! - `publish_queue`: publish requests from any node, queued in Redis, taken into ticks by the
@@ -28,9 +29,14 @@
 //!   `epoch_changed` snapshots; no seq is ever reused within an epoch;
 //! - a follower's read hangs while Redis has moved on (a half-open connection after a
 //!   failover): the read's deadline or the position check notices within a few seconds, and
-//!   it reconnects rather than stall silently.
+//!   it reconnects rather than stall silently;
+//! - the Redis primary's machine dies, with Sentinel (`--redis redis+sentinel://...`):
+//!   Sentinel promotes a replica, every node finds it (`endpoint`), the producer takes its
+//!   lease there. A replica that was behind holds less than was published: that is the
+//!   "behind what someone saw" case above, a new epoch, never a reused seq.
 
 pub(crate) mod checkpoint;
+pub(crate) mod endpoint;
 pub(crate) mod node;
 pub(crate) mod payload;
 pub(crate) mod publish_queue;

@@ -20,6 +20,7 @@
 //!
 //! One Redis, not Redis Cluster: the scripts touch keys they compute.
 
+use super::endpoint::Endpoint;
 use crate::protocol::{Epoch, Seq};
 use crate::server::feed::hub::Commit;
 use crate::server::feed::tick::{Encoded, TickNo};
@@ -27,6 +28,7 @@ use bytes::Bytes;
 use chrono::DateTime;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Script, Value};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Why a write was refused.
@@ -168,10 +170,12 @@ pub(crate) struct Retention {
 }
 
 pub(crate) struct Store {
-    client: redis::Client,
-    /// Replaced when a command times out: the manager reconnects by itself only when a
-    /// connection is seen to drop, and a half-open one (after a failover) never is.
-    conn: std::sync::Mutex<ConnectionManager>,
+    /// Where Redis is: one URL, or the primary Sentinel names (see `endpoint`).
+    endpoint: Endpoint,
+    /// The server commands go to now; `None` until Sentinel has named a primary.
+    primary: std::sync::Mutex<Option<Primary>>,
+    /// Wakes the Sentinel watcher at once when a command failed as a failover makes it fail.
+    recheck: tokio::sync::Notify,
     prefix: String,
     retention: Retention,
     commit: Script,
@@ -181,6 +185,25 @@ pub(crate) struct Store {
     invalidate: Script,
 }
 
+/// One Redis server and the shared connection to it. The connection is replaced when a
+/// command times out: the manager reconnects by itself only when a connection is seen to
+/// drop, and a half-open one (after a failover) never is.
+struct Primary {
+    client: redis::Client,
+    conn: ConnectionManager,
+    /// Its address, to notice that Sentinel named another.
+    addr: String,
+}
+
+impl Primary {
+    fn new(client: redis::Client) -> Result<Primary, String> {
+        let conn =
+            manager(&client).map_err(|e| format!("cannot set up a Redis connection: {e}"))?;
+        let addr = client.get_connection_info().addr().to_string();
+        Ok(Primary { client, conn, addr })
+    }
+}
+
 /// Publish requests kept in the inbox stream (about): settled ones are only history.
 const INBOX_KEEP: u32 = 10_000;
 
@@ -188,14 +211,22 @@ const INBOX_KEEP: u32 = 10_000;
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Store {
-    /// Connects (lazily: Redis may be down when a node starts; every call retries).
-    pub(crate) fn open(url: &str, prefix: &str, retention: Retention) -> Result<Store, String> {
-        let client = redis::Client::open(url).map_err(|e| format!("bad Redis URL {url}: {e}"))?;
-        let conn =
-            manager(&client).map_err(|e| format!("cannot set up a Redis connection: {e}"))?;
-        Ok(Store {
-            client,
-            conn: std::sync::Mutex::new(conn),
+    /// Connects (lazily: Redis may be down when a node starts; every call retries). With
+    /// Sentinel, asks for the primary now and keeps asking (a task that ends with the store).
+    pub(crate) async fn open(
+        url: &str,
+        prefix: &str,
+        retention: Retention,
+    ) -> Result<Arc<Store>, String> {
+        let endpoint = Endpoint::parse(url)?;
+        let primary = match &endpoint {
+            Endpoint::Direct(client) => Some(Primary::new(client.clone())?),
+            Endpoint::Sentinel { .. } => None,
+        };
+        let store = Arc::new(Store {
+            endpoint,
+            primary: std::sync::Mutex::new(primary),
+            recheck: tokio::sync::Notify::new(),
             prefix: prefix.to_string(),
             retention,
             commit: Script::new(COMMIT),
@@ -203,18 +234,74 @@ impl Store {
             refresh: Script::new(REFRESH),
             checkpoint: Script::new(CHECKPOINT),
             invalidate: Script::new(INVALIDATE),
-        })
+        });
+        if store.endpoint.sentinel_name().is_some() {
+            store.find_primary().await;
+            tokio::spawn(watch_primary(Arc::downgrade(&store)));
+        }
+        Ok(store)
     }
 
-    fn conn(&self) -> ConnectionManager {
-        self.conn.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    /// Asks Sentinel for the primary and moves to it if it is another server.
+    async fn find_primary(&self) {
+        let asked = tokio::time::timeout(RESPONSE_TIMEOUT, self.endpoint.primary()).await;
+        let client = match asked {
+            Ok(Ok(client)) => client,
+            Ok(Err(err)) => {
+                tracing::warn!(%err, sentinel = self.endpoint.sentinel_name(), "Sentinel names no primary");
+                return;
+            }
+            Err(_) => {
+                tracing::warn!(
+                    sentinel = self.endpoint.sentinel_name(),
+                    "Sentinel did not answer"
+                );
+                return;
+            }
+        };
+        let addr = client.get_connection_info().addr().to_string();
+        let mut primary = self.primary.lock().unwrap_or_else(|p| p.into_inner());
+        if primary.as_ref().is_some_and(|p| p.addr == addr) {
+            return;
+        }
+        match Primary::new(client) {
+            Ok(fresh) => {
+                tracing::info!(primary = %addr, "Redis primary (from Sentinel)");
+                *primary = Some(fresh);
+            }
+            Err(err) => tracing::warn!(%err, "cannot connect to the primary Sentinel named"),
+        }
     }
 
-    /// Classifies an error; a timeout also replaces the connection.
+    fn conn(&self) -> Result<ConnectionManager, Refused> {
+        let primary = self.primary.lock().unwrap_or_else(|p| p.into_inner());
+        match &*primary {
+            Some(p) => Ok(p.conn.clone()),
+            None => Err(Refused::Unreachable(
+                "Sentinel has named no primary yet".into(),
+            )),
+        }
+    }
+
+    /// Classifies an error. A timeout replaces the connection; with Sentinel, an error a
+    /// failover causes has the primary looked up again at once.
     fn failed(&self, err: redis::RedisError) -> Refused {
-        if err.is_timeout() {
-            if let Ok(fresh) = manager(&self.client) {
-                *self.conn.lock().unwrap_or_else(|p| p.into_inner()) = fresh;
+        if self.endpoint.sentinel_name().is_some() {
+            let readonly = err.code() == Some("READONLY");
+            if err.is_timeout()
+                || err.is_io_error()
+                || err.is_connection_dropped()
+                || err.is_connection_refusal()
+                || readonly
+            {
+                self.recheck.notify_one();
+            }
+        } else if err.is_timeout() {
+            let mut primary = self.primary.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(p) = primary.as_mut() {
+                if let Ok(fresh) = manager(&p.client) {
+                    p.conn = fresh;
+                }
             }
         }
         refused(err)
@@ -234,7 +321,7 @@ impl Store {
 
     /// The current epoch and tick, `None` when Redis holds none.
     pub(crate) async fn meta(&self) -> Result<Option<Meta>, Refused> {
-        let mut conn = self.conn();
+        let mut conn = self.conn()?;
         let (epoch, n, alive): (Option<u64>, Option<u64>, Option<i64>) = redis::cmd("HMGET")
             .arg(self.key("meta"))
             .arg("epoch")
@@ -252,7 +339,7 @@ impl Store {
 
     /// The inbox stream id up to which publish requests are settled ("0-0": none yet).
     pub(crate) async fn inbox_cursor(&self) -> Result<String, Refused> {
-        let mut conn = self.conn();
+        let mut conn = self.conn()?;
         let at: Option<String> = redis::cmd("HGET")
             .arg(self.key("meta"))
             .arg("inbox")
@@ -264,7 +351,7 @@ impl Store {
 
     /// Queues a publish request (a `PublishBatch` as JSON) for the producer; its stream id.
     pub(crate) async fn inbox_add(&self, batch: &str) -> Result<String, Refused> {
-        let mut conn = self.conn();
+        let mut conn = self.conn()?;
         redis::cmd("XADD")
             .arg(self.key("inbox"))
             .arg("MAXLEN")
@@ -285,7 +372,7 @@ impl Store {
         after: &str,
         count: usize,
     ) -> Result<redis::streams::StreamRangeReply, Refused> {
-        let mut conn = self.conn();
+        let mut conn = self.conn()?;
         redis::cmd("XRANGE")
             .arg(key)
             .arg(format!("({after}"))
@@ -318,7 +405,7 @@ impl Store {
 
     /// Takes the producer lease if nobody holds it.
     pub(crate) async fn acquire_lease(&self, token: &str, ttl: Duration) -> Result<bool, Refused> {
-        let mut conn = self.conn();
+        let mut conn = self.conn()?;
         let got: Option<String> = redis::cmd("SET")
             .arg(self.key("lease"))
             .arg(token)
@@ -333,7 +420,7 @@ impl Store {
 
     /// Extends our lease and records a heartbeat; false if it is no longer ours.
     pub(crate) async fn refresh_lease(&self, token: &str, ttl: Duration) -> Result<bool, Refused> {
-        let mut conn = self.conn();
+        let mut conn = self.conn()?;
         let kept: i64 = self
             .refresh
             .key(self.key("lease"))
@@ -349,7 +436,7 @@ impl Store {
 
     /// Gives the lease up (a producer stopping cleanly), if it is ours.
     pub(crate) async fn release_lease(&self, token: &str) {
-        let mut conn = self.conn();
+        let Ok(mut conn) = self.conn() else { return };
         let _: Result<i64, _> = Script::new(
             "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
         )
@@ -361,7 +448,7 @@ impl Store {
 
     /// Publishes a tick numbered by the caller, atomically (see the module doc).
     pub(crate) async fn commit(&self, token: &str, tick: &Commit) -> Result<(), Refused> {
-        let mut conn = self.conn();
+        let mut conn = self.conn()?;
         let mut inv = self.commit.prepare_invoke();
         inv.key(self.key("meta"))
             .key(self.key("lease"))
@@ -397,7 +484,7 @@ impl Store {
         checkpoint: &str,
         channels: usize,
     ) -> Result<(), Refused> {
-        let mut conn = self.conn();
+        let mut conn = self.conn()?;
         let _: i64 = self
             .new_epoch
             .key(self.key("meta"))
@@ -432,7 +519,7 @@ impl Store {
         n: TickNo,
         json: &str,
     ) -> Result<bool, Refused> {
-        let mut conn = self.conn();
+        let mut conn = self.conn()?;
         let written: i64 = self
             .checkpoint
             .key(self.key("meta"))
@@ -449,7 +536,7 @@ impl Store {
 
     /// The latest checkpoint's JSON.
     pub(crate) async fn checkpoint(&self) -> Result<Option<String>, Refused> {
-        let mut conn = self.conn();
+        let mut conn = self.conn()?;
         redis::cmd("GET")
             .arg(self.key("checkpoint"))
             .query_async(&mut conn)
@@ -482,7 +569,7 @@ impl Store {
         seq: Seq,
         upto: Seq,
     ) -> Result<Vec<Encoded>, Refused> {
-        let mut conn = self.conn();
+        let mut conn = self.conn()?;
         let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
             .arg(format!("{}{channel}", self.channel_prefix(epoch)))
             .arg(format!("(0-{seq}"))
@@ -513,7 +600,7 @@ impl Store {
     /// Drops the current epoch if it is `epoch` and Redis stands before tick `n`: somebody
     /// saw tick `n` of it, so Redis lost data, and numbering must not go on under it.
     pub(crate) async fn invalidate(&self, epoch: Epoch, n: TickNo) -> Result<bool, Refused> {
-        let mut conn = self.conn();
+        let mut conn = self.conn()?;
         let dropped: i64 = self
             .invalidate
             .key(self.key("meta"))
@@ -531,8 +618,18 @@ impl Store {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(1)))
             .set_response_timeout(None);
-        let conn = self
-            .client
+        let client = {
+            let primary = self.primary.lock().unwrap_or_else(|p| p.into_inner());
+            match &*primary {
+                Some(p) => p.client.clone(),
+                None => {
+                    return Err(Refused::Unreachable(
+                        "Sentinel has named no primary yet".into(),
+                    ))
+                }
+            }
+        };
+        let conn = client
             .get_multiplexed_async_connection_with_config(&config)
             .await
             .map_err(|e| self.failed(e))?;
@@ -540,6 +637,16 @@ impl Store {
             conn,
             ticks_prefix: self.prefix.clone(),
         })
+    }
+}
+
+/// Asks Sentinel for the primary every half second, and at once when a command failed as a
+/// failover makes it fail, for as long as the store lives.
+async fn watch_primary(store: std::sync::Weak<Store>) {
+    loop {
+        let Some(s) = store.upgrade() else { return };
+        let _ = tokio::time::timeout(Duration::from_millis(500), s.recheck.notified()).await;
+        s.find_primary().await;
     }
 }
 
