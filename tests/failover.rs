@@ -9,8 +9,10 @@ mod support;
 use livetape::client::{Client, Event};
 use livetape::protocol::{Channel, Data, Epoch, Resume, Seq, ServerMsg, SnapshotReason};
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use support::cluster::{Node, Redis, Sentinel};
+use support::crowd::Crowd;
 
 /// Waits (bounded) until `check` holds.
 async fn until(what: &str, secs: u64, mut check: impl FnMut() -> bool) {
@@ -105,6 +107,9 @@ async fn failover(behind: bool) {
         Channel::Quotes("AAPL".into()),
         Channel::Quotes("MSFT".into()),
     ];
+    // A thousand clients besides, each checking its own seqs (gaps, duplicates, drops).
+    let crowd = Crowd::start(1000, edge.port, channels.clone()).await;
+    until("1,000 clients connected", 60, || crowd.all_placed()).await;
     let mut client = Client::connect([format!("ws://127.0.0.1:{}/ws", edge.port)]);
     client.subscribe(channels.clone());
     let mut book = Book::default();
@@ -170,6 +175,47 @@ async fn failover(behind: bool) {
             book.snapshots
         );
     }
+
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (lost, _, _) = crowd.lost_and_back();
+    let epochs = crowd.epoch_changes.load(Ordering::Relaxed);
+    println!(
+        "1,000 clients: {lost} lost their connection, {} gaps, {} duplicates, {} silences, {epochs} epoch_changed snapshots",
+        crowd.gaps.load(Ordering::Relaxed),
+        crowd.duplicates.load(Ordering::Relaxed),
+        crowd.silences.load(Ordering::Relaxed),
+    );
+    assert_eq!(lost, 0, "clients disconnected by the failover");
+    assert_eq!(crowd.gaps.load(Ordering::Relaxed), 0);
+    assert_eq!(crowd.duplicates.load(Ordering::Relaxed), 0);
+    if epoch_after != epoch_before {
+        assert!(
+            epochs >= 1000,
+            "every client told of the new epoch: {epochs}"
+        );
+    } else {
+        assert_eq!(epochs, 0);
+    }
+
+    // The old primary comes back (with its data): Sentinel makes it a replica of the new
+    // one, and nobody follows it.
+    primary.restart().await;
+    until("the old primary made a replica", 30, || {
+        primary.cli(&["ROLE"]).starts_with("slave")
+    })
+    .await;
+    let (seen, snapshots) = (book.updates, book.snapshots.len());
+    while book.updates < seen + 20 {
+        let e = next(&mut client).await;
+        book.take(e);
+    }
+    assert_eq!(
+        book.snapshots.len(),
+        snapshots,
+        "no epoch change when the old primary returns"
+    );
+    assert_eq!(book.disconnects, 0);
+    crowd.stop().await;
 
     // Never a reused seq: resume from before the kill, in the old epoch. The edge replays
     // from what Redis holds now; every update it replays in that epoch must be the one the
