@@ -3,17 +3,21 @@
 #
 #   browser ──> HAProxy :3000 ──> edge :3321 ─┐
 #                          ├────> edge :3322 ─┼──> Redis :6380 <── producer :3311 (leads)
-#                          └────> edge :3323 ─┘                <── producer :3312 (stands by)
+#                          └────> edge :3323 ─┘      │ replica :6381   producer :3312 (stands by)
+#                                                    Sentinels :26380-26382 (deploy/sentinel.conf)
 #
-# Redis keeps an append-only file under target/cluster/, so a Redis restart loses nothing.
-# Ctrl-C stops everything. Ports: CLUSTER_PORT (3000), REDIS_PORT (6380).
+# Every node finds the primary through the three Sentinels; kill the primary and they promote
+# the replica, and the nodes move to it. Redis keeps append-only files under target/cluster/,
+# so a restart loses nothing. Ctrl-C stops everything. Ports: CLUSTER_PORT (3000), REDIS_PORT
+# (6380; the replica is the next port), SENTINEL_PORT (26380, 26381, 26382).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${LIVETAPE_BIN:-target/release/livetape}
 PORT=${CLUSTER_PORT:-3000}
 REDIS_PORT=${REDIS_PORT:-6380}
 DIR=target/cluster
-mkdir -p "$DIR/redis"
+SENTINEL_PORT=${SENTINEL_PORT:-26380}
+mkdir -p "$DIR/redis" "$DIR/replica"
 export LEPTOS_SITE_ROOT=${LEPTOS_SITE_ROOT:-target/site}
 
 pids=()
@@ -36,12 +40,30 @@ wait_port() {
   return 1
 }
 
-echo "==> Redis on 127.0.0.1:$REDIS_PORT (append-only file in $DIR/redis)"
+echo "==> Redis primary on 127.0.0.1:$REDIS_PORT, replica on $((REDIS_PORT + 1)) (append-only files in $DIR)"
 redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$DIR/redis" --appendonly yes --save "" \
   --logfile "$PWD/$DIR/redis.log" &
 pids+=($!)
+redis-server --bind 127.0.0.1 --port "$((REDIS_PORT + 1))" --dir "$DIR/replica" --appendonly yes \
+  --save "" --replicaof 127.0.0.1 "$REDIS_PORT" --logfile "$PWD/$DIR/replica.log" &
+pids+=($!)
 wait_port "$REDIS_PORT"
-REDIS=redis://127.0.0.1:$REDIS_PORT
+wait_port "$((REDIS_PORT + 1))"
+sentinels=()
+for i in 0 1 2; do
+  port=$((SENTINEL_PORT + i))
+  mkdir -p "$DIR/sentinel$i"
+  # A fresh copy each run: Sentinel rewrites its file with what it learned last time.
+  sed -e "s|SENTINEL_PORT|$port|" -e "s|SENTINEL_DIR|$PWD/$DIR/sentinel$i|" \
+    -e "s|PRIMARY_HOST|127.0.0.1|" -e "s|PRIMARY_PORT|$REDIS_PORT|" deploy/sentinel.conf \
+    >"$DIR/sentinel$i/sentinel.conf"
+  echo "==> Sentinel on 127.0.0.1:$port"
+  redis-sentinel "$DIR/sentinel$i/sentinel.conf" --logfile "$PWD/$DIR/sentinel$i.log" &
+  pids+=($!)
+  wait_port "$port"
+  sentinels+=("127.0.0.1:$port")
+done
+REDIS="redis+sentinel://$(IFS=,; echo "${sentinels[*]}")/livetape"
 
 for i in 1 2; do
   echo "==> Producer $i on 127.0.0.1:331$i (log $DIR/producer$i.log)"
@@ -62,6 +84,7 @@ pids+=($!)
 wait_port "$PORT"
 echo
 echo "==> The dashboard: http://127.0.0.1:$PORT   (readiness of an edge: curl 127.0.0.1:3321/readyz)"
-echo "    Try: kill -9 a producer or an edge, or Redis; Ctrl-C stops everything."
+echo "    Try: kill -9 a producer, an edge, or the Redis primary (Sentinel promotes the replica;"
+echo "    redis-cli -p $SENTINEL_PORT SENTINEL GET-MASTER-ADDR-BY-NAME livetape); Ctrl-C stops everything."
 # Keep running until Ctrl-C, whatever is killed in between (that is the point of a cluster).
 while true; do sleep 1; done
