@@ -160,6 +160,17 @@ async fn failover(behind: bool) {
         book.disconnects, 0,
         "no client is disconnected by a failover"
     );
+    // Operators see the failover: each node counts the primary it moved to.
+    for node in [&producer, &edge] {
+        let (_, text) = support::cluster::http_get(node.port, "/metrics")
+            .await
+            .unwrap();
+        assert!(
+            text.lines().any(|l| l.starts_with("livetape_redis_primary_changes_total") && l.ends_with(" 1")),
+            "{}: no primary change counted",
+            node.role
+        );
+    }
     if behind {
         assert_ne!(
             epoch_after, epoch_before,

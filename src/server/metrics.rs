@@ -25,9 +25,11 @@
 //! | `livetape_pages_rendered_total`, `livetape_pages_served_total`, `livetape_pages_shed_total` | counters | |
 //! | `livetape_published_events_total` | counter | (events from POST /api/publish) |
 //! | `livetape_epoch`, `livetape_tick`, `livetape_ready` | gauges | |
+//! | `livetape_feed_age_seconds` | gauge | (since the feed's last tick or producer heartbeat) |
 //! | `livetape_history_updates` | gauge | (updates held for resume: `--history`, `--state-history-secs`, `--history-secs`) |
 //! | `livetape_redis_up`, `livetape_leading`, `livetape_redis_consumer_lag_ticks` | gauges | (with `--redis`) |
 //! | `livetape_redis_commit_seconds` | histogram | (with `--redis`: a tick's round trip to Redis) |
+//! | `livetape_redis_primary_changes_total` | counter | (with Sentinel: failovers this node followed) |
 
 use ::metrics::Unit;
 use ::metrics::{counter, gauge, histogram};
@@ -101,10 +103,12 @@ const DESCRIPTIONS: &[(Kind, &str, Option<Unit>, &str)] = &[
     (Kind::Gauge, "livetape_tick", None, "The last tick applied."),
     (Kind::Gauge, "livetape_history_updates", None, "Updates held for clients that resume (bounded by --history, --state-history-secs and --history-secs)."),
     (Kind::Gauge, "livetape_ready", None, "1 when /readyz says ready."),
+    (Kind::Gauge, "livetape_feed_age_seconds", Some(Unit::Seconds), "Since the feed's last sign of life (a tick, or in a quiet cluster the producer's heartbeat): a node that stopped receiving ticks shows it here and in /readyz."),
     (Kind::Gauge, "livetape_redis_up", None, "1 when Redis answers (with --redis)."),
     (Kind::Gauge, "livetape_leading", None, "1 on the producer that holds the lease (with --redis)."),
     (Kind::Gauge, "livetape_redis_consumer_lag_ticks", None, "Ticks Redis holds that this node has not applied yet (with --redis)."),
     (Kind::Histogram, "livetape_redis_commit_seconds", Some(Unit::Seconds), "A tick's numbering round trip to Redis (with --redis)."),
+    (Kind::Counter, "livetape_redis_primary_changes_total", None, "Times Sentinel named another primary and this node moved to it (with a redis+sentinel URL)."),
 ];
 
 #[derive(Clone, Copy)]
@@ -203,6 +207,11 @@ pub(crate) fn published(events: usize) {
 
 pub(crate) fn redis_commit(seconds: f64) {
     histogram!("livetape_redis_commit_seconds").record(seconds);
+}
+
+/// Sentinel named another primary and the store moved to it.
+pub(crate) fn redis_primary_changed() {
+    counter!("livetape_redis_primary_changes_total").increment(1);
 }
 
 pub(crate) fn consumer_lag(ticks: u64) {

@@ -266,7 +266,12 @@ impl Store {
         }
         match Primary::new(client) {
             Ok(fresh) => {
-                tracing::info!(primary = %addr, "Redis primary (from Sentinel)");
+                if let Some(old) = primary.as_ref() {
+                    tracing::warn!(old = %old.addr, new = %addr, "Sentinel named another Redis primary; moving to it");
+                    crate::server::metrics::redis_primary_changed();
+                } else {
+                    tracing::info!(primary = %addr, "Redis primary (from Sentinel)");
+                }
                 *primary = Some(fresh);
             }
             Err(err) => tracing::warn!(%err, "cannot connect to the primary Sentinel named"),

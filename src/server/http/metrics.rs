@@ -54,6 +54,7 @@ fn render(p: Parts<'_>) -> String {
     gauge!("livetape_history_updates").set(p.hub.history_len() as f64);
     let (ready, _) = p.health.readiness(p.hub.epoch(), p.hub.n(), p.gate.open());
     gauge!("livetape_ready").set(if ready { 1.0 } else { 0.0 });
+    gauge!("livetape_feed_age_seconds").set(p.health.feed_age_ms().max(0) as f64 / 1000.0);
     if p.health.clustered {
         gauge!("livetape_redis_up").set(if p.health.redis_up() { 1.0 } else { 0.0 });
         gauge!("livetape_leading").set(if p.health.leading() { 1.0 } else { 0.0 });
