@@ -196,6 +196,24 @@ async fn refusals_are_typed() {
         }
     }
 
+    // In a request with good channels, only the refused one is given up.
+    let symbol = support::connect(&server).await.symbols[0].clone();
+    let good = Channel::Quotes(symbol);
+    let bad = Channel::Trades("NOPE".into());
+    client.subscribe([good.clone(), bad.clone()]);
+    let mut refused = false;
+    let mut seen = Seen::default();
+    while !refused || !seen.snapshots.contains_key(&good) {
+        match next(&mut client, 10).await {
+            Event::Refused { channels, error } => {
+                assert_eq!(channels, std::slice::from_ref(&bad));
+                assert_eq!(error.code, ErrorCode::UnknownSymbol);
+                refused = true;
+            }
+            e => seen.take(e),
+        }
+    }
+
     // Nothing listening.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = closed.local_addr().unwrap().port();

@@ -299,16 +299,34 @@ impl Driver {
                 Ok(true)
             }
             ServerMsg::Error(error) => {
-                let channels = error
+                let request = error
                     .id
                     .and_then(|id| self.pending.remove(&id))
                     .unwrap_or_default();
-                for c in &channels {
+                // A subscribe is all or nothing, and the server names the channel it refused
+                // ("... in channel quotes:X"): only that one is given up, the rest of the
+                // request is asked for again (one delisted symbol must not cost the others).
+                let (refused, rest): (Vec<Channel>, Vec<Channel>) = request
+                    .iter()
+                    .cloned()
+                    .partition(|c| error.message.ends_with(&format!("in channel {c}")));
+                let (refused, rest) = if refused.is_empty() {
+                    (rest, Vec::new())
+                } else {
+                    (refused, rest)
+                };
+                for c in &refused {
                     self.wanted.remove(c);
                     self.positions.forget(c);
                     self.repairing.remove(c);
                 }
-                Ok(self.emit(Event::Refused { channels, error }).await)
+                self.subscribe(socket, rest).await?;
+                Ok(self
+                    .emit(Event::Refused {
+                        channels: refused,
+                        error,
+                    })
+                    .await)
             }
             // Heartbeats only keep the connection alive; this client opens no views and does
             // not ask for the list of symbols.
