@@ -92,6 +92,75 @@ struct Args {
     /// The personalised peer's universe (its symbol names, as bench/peers/feed.js makes them).
     #[arg(long, default_value_t = 10_000)]
     peer_universe: usize,
+    /// Every Nth client (with --watch) changes --churn-symbols of its watchlist every second
+    /// (0: nobody). The latency figures are the other clients': what churn costs them.
+    #[arg(long, default_value_t = 0)]
+    churn_every: usize,
+    #[arg(long, default_value_t = 10)]
+    churn_symbols: usize,
+}
+
+/// A client that changes part of its watchlist every second: its universe and what it
+/// watches now.
+struct Churn {
+    universe: Vec<String>,
+    watching: Vec<String>,
+    round: u64,
+    next: Instant,
+}
+
+impl Churn {
+    fn new(universe: Vec<String>, watching: Vec<String>) -> Churn {
+        Churn {
+            universe,
+            watching,
+            round: 0,
+            next: Instant::now() + Duration::from_secs(1),
+        }
+    }
+
+    /// Drops the `k` symbols watched longest and adds `k` others, drawn at random (seeded by
+    /// the client and the round): (dropped, added).
+    fn turn(&mut self, i: usize, k: usize) -> (Vec<String>, Vec<String>) {
+        use rand::seq::IndexedRandom;
+        use rand::SeedableRng;
+        self.round += 1;
+        self.next += Duration::from_secs(1);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64((i as u64) << 32 | self.round);
+        let k = k.min(self.watching.len());
+        let mut added = Vec::with_capacity(k);
+        while added.len() < k {
+            let s = self.universe.choose(&mut rng).expect("a universe").clone();
+            if !self.watching.contains(&s) && !added.contains(&s) {
+                added.push(s);
+            }
+        }
+        let dropped: Vec<String> = self.watching.drain(..k).collect();
+        self.watching.extend(added.iter().cloned());
+        (dropped, added)
+    }
+
+    /// The requests that make the turn: livetape's unsubscribe and subscribe, or the
+    /// personalised peer's whole new list.
+    fn requests(&mut self, kind: Kind, i: usize, k: usize) -> Vec<String> {
+        let (dropped, added) = self.turn(i, k);
+        let quotes = |v: Vec<String>| v.into_iter().map(Channel::Quotes).collect::<Vec<_>>();
+        let json = |m: &ClientMsg| serde_json::to_string(m).expect("requests serialise");
+        match kind {
+            Kind::Livetape => vec![
+                json(&ClientMsg::Unsubscribe {
+                    id: 1_000_000 + 2 * self.round,
+                    channels: quotes(dropped),
+                }),
+                json(&ClientMsg::Subscribe {
+                    id: 1_000_001 + 2 * self.round,
+                    channels: quotes(added),
+                    resume: None,
+                }),
+            ],
+            _ => vec![serde_json::json!({ "subscribe": self.watching }).to_string()],
+        }
+    }
 }
 
 /// Channels per subscribe request (a request is at most 64 KiB).
@@ -220,14 +289,24 @@ impl Stats {
         }
     }
 
-    fn record(&self, client: usize, frames: u64, bytes: u64, events: u64, latency_us: u64) {
+    /// Counts what a client received; its latency goes into the figures unless `churning`
+    /// (the churn scenario reports what churn costs the other clients).
+    fn record(
+        &self,
+        client: usize,
+        frames: u64,
+        bytes: u64,
+        events: u64,
+        latency_us: u64,
+        churning: bool,
+    ) {
         if !self.measuring.load(Ordering::Relaxed) {
             return;
         }
         self.frames.fetch_add(frames, Ordering::Relaxed);
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
         self.events.fetch_add(events, Ordering::Relaxed);
-        if events > 0 {
+        if events > 0 && !churning {
             let mut h = self.shards[client % self.shards.len()]
                 .lock()
                 .unwrap_or_else(|p| p.into_inner());
@@ -546,7 +625,22 @@ async fn client(i: usize, args: Arc<Args>, stats: Arc<Stats>, stop: Arc<AtomicBo
         return fail(&stats);
     }
     let mut checked = false;
+    let churning = args.churn_every > 0 && args.watch > 0 && i.is_multiple_of(args.churn_every);
+    // The personalised peer's universe is known up front; livetape's comes with `symbols`.
+    let mut churn = (churning && args.kind == Kind::Wspersonal).then(|| {
+        let universe = peer_symbols(args.peer_universe);
+        let watching = watchlist(i, args.watch, &universe);
+        Churn::new(universe, watching)
+    });
     while !stop.load(Ordering::Relaxed) {
+        if let Some(c) = churn.as_mut().filter(|c| Instant::now() >= c.next) {
+            for r in c.requests(args.kind, i, args.churn_symbols) {
+                if ws.send_text(r).await.is_err() {
+                    stats.errors.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+            }
+        }
         let next = tokio::time::timeout(Duration::from_millis(500), ws.next_text()).await;
         let msg = match next {
             Ok(Ok(Some(msg))) => msg,
@@ -571,7 +665,7 @@ async fn client(i: usize, args: Arc<Args>, stats: Arc<Stats>, stop: Arc<AtomicBo
                     }
                 }
                 if let Some((ts, n)) = read_batch(text) {
-                    stats.record(i, 1, bytes, n, latency(ts));
+                    stats.record(i, 1, bytes, n, latency(ts), churning);
                 }
             }
             Kind::Wsbatch | Kind::Wspersonal => {
@@ -584,27 +678,33 @@ async fn client(i: usize, args: Arc<Args>, stats: Arc<Stats>, stop: Arc<AtomicBo
                     }
                 }
                 if let Some((ts, n)) = read_peer_batch(text) {
-                    stats.record(i, 1, bytes, n, latency(ts));
+                    stats.record(i, 1, bytes, n, latency(ts), churning);
                 }
             }
             Kind::Ws => {
                 if let Ok(e) = serde_json::from_str::<PeerEvent>(text) {
-                    stats.record(i, 1, bytes, 1, latency(e.ts));
+                    stats.record(i, 1, bytes, 1, latency(e.ts), churning);
                 }
             }
             Kind::Socketio if text.starts_with("42") => {
                 if let Ok((_, e)) = serde_json::from_str::<(&str, PeerEvent)>(&text[2..]) {
-                    stats.record(i, 1, bytes, 1, latency(e.ts));
+                    stats.record(i, 1, bytes, 1, latency(e.ts), churning);
                 }
             }
             _ => {
+                if churning && churn.is_none() && text.starts_with(r#"{"type":"symbols""#) {
+                    if let Ok(ServerMsg::Symbols { symbols, .. }) = serde_json::from_str(text) {
+                        let watching = watchlist(i, args.watch, &symbols);
+                        churn = Some(Churn::new(symbols, watching));
+                    }
+                }
                 for r in reply(args.kind, text, i, &args) {
                     if ws.send_text(r).await.is_err() {
                         stats.errors.fetch_add(1, Ordering::Relaxed);
                         return;
                     }
                 }
-                stats.record(i, 1, bytes, 0, 0);
+                stats.record(i, 1, bytes, 0, 0, churning);
             }
         }
     }

@@ -10,7 +10,8 @@ export PATH="$PWD/scripts/wasm-opt/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 SECS=${BENCH_SECS:-8}
 OUT=target/bench
 mkdir -p "$OUT"
-# BENCH_ONLY="e f" runs only those scenarios (a b c d e f g h p browser) and replaces their rows.
+# BENCH_ONLY="e f" runs only those scenarios (a b c d e f g h p browser) and replaces their rows
+# (p includes its churn rounds, pc).
 ONLY=${BENCH_ONLY:-}
 want() { [ -z "$ONLY" ] || [[ " $ONLY " == *" $1 "* ]]; }
 if [ -z "$ONLY" ]; then
@@ -19,7 +20,8 @@ else
   touch "$OUT/results.jsonl"
   python3 -c "
 import json, sys
-keep = [l for l in open('$OUT/results.jsonl') if l.strip() and json.loads(l)['scenario'] not in '$ONLY'.split()]
+# The churn rounds (pc) belong to p.
+keep = [l for l in open('$OUT/results.jsonl') if l.strip() and {'pc': 'p'}.get(json.loads(l)['scenario'], json.loads(l)['scenario']) not in '$ONLY'.split()]
 open('$OUT/results.jsonl', 'w').writelines(keep)"
 fi
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
@@ -279,6 +281,11 @@ if want p; then
   for round in $(seq 1 "${P_ROUNDS:-3}"); do
     for kind in livetape-personal wspersonal; do
       run p "$kind" 5000 1000 --watch 50 --settle 4
+    done
+    # The same with churn: every 10th client changes 10 of its symbols every second; the
+    # latency is the others' (what churn costs them).
+    for kind in livetape-personal wspersonal; do
+      run pc "$kind" 5000 1000 --watch 50 --settle 4 --churn-every 10
     done
   done
 fi

@@ -392,6 +392,23 @@ if personal:
         print(f"Medians: livetape {lc:.3f} cores, p99 {lp:.1f} ms; the peer {pc:.3f} cores, p99 {pp:.1f} ms "
               f"(livetape / peer: CPU {lc / pc:.2f}x, p99 {lp / pp:.2f}x).")
         print()
+    churned = [r for r in rows if r["scenario"] == "pc"]
+    if churned:
+        print("**With churn** (`--churn-every 10`): every 10th client drops 10 of its 50 symbols and")
+        print("watches 10 others every second (livetape: an unsubscribe and a subscribe, whose snapshot")
+        print("follows; the peer: the whole new list). p99 is the other 90% of the clients'.")
+        print()
+        print("| server | round | server CPU (cores) | p99 ms, the others | updates/s delivered | p99 without churn (median) | ratio |")
+        print("|---|---|---|---|---|---|---|")
+        c_round = {}
+        for r in churned:
+            server = r.get("server")
+            c_round[server] = c_round.get(server, 0) + 1
+            base = med.get(server, (0, 0))[1]
+            ratio = f"{r['p99_ms'] / base:.2f}x" if base else "–"
+            print(f"| {server} | {c_round[server]} | {r['server_cpu_cores'] or 0:.3f} | {r['p99_ms']:.1f} | "
+                  f"{fmt(r['events_per_sec'])} | {base:.1f} | {ratio} |")
+        print()
 
 big = load_json(os.path.join(os.path.dirname(sys.argv[1]), "browser-10k.json"))
 
