@@ -409,6 +409,21 @@ if personal:
             print(f"| {server} | {c_round[server]} | {r['server_cpu_cores'] or 0:.3f} | {r['p99_ms']:.1f} | "
                   f"{fmt(r['events_per_sec'])} | {base:.1f} | {ratio} |")
         print()
+    big_p = [r for r in rows if r["scenario"] == "p10k"]
+    if big_p:
+        print("**At 10,000 clients** (one round each; the server and the load generator together")
+        print("saturate the two cores, so this shows where the machine stops):")
+        print()
+        print("| server | connected (failed) | server CPU (cores) | load generator CPU | p99 ms | delivered to those connected | memory per client |")
+        print("|---|---|---|---|---|---|---|")
+        for r in big_p:
+            connected = r["connected"] or 1
+            expected = r["rate"] * 50 / 10000 * connected
+            per_client = (r["server_rss_kib"] - (r.get("server_rss_before_kib") or 0)) / connected
+            print(f"| {r.get('server')} | {fmt(r['connected'])} ({r['errors']}) | {r['server_cpu_cores'] or 0:.2f} | "
+                  f"{r.get('loadgen_cpu_cores') or 0:.2f} | {r['p99_ms']:.0f} | "
+                  f"{100 * r['events_per_sec'] / expected:.2f}% | {per_client:.1f} KiB |")
+        print()
 
 big = load_json(os.path.join(os.path.dirname(sys.argv[1]), "browser-10k.json"))
 
