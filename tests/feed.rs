@@ -254,11 +254,11 @@ async fn a_quiet_connection_gets_heartbeats_and_pings_answered() {
 async fn close_is_answered_cleanly() {
     let server = server(config()).await;
     let mut c = connect(&server).await;
-    c.socket.close(None).await.unwrap();
+    c.socket().close(None).await.unwrap();
     let mut saw_close = false;
     loop {
         use futures_util::StreamExt;
-        match tokio::time::timeout(Duration::from_secs(5), c.socket.next())
+        match tokio::time::timeout(Duration::from_secs(5), c.socket().next())
             .await
             .expect("server finishes the close handshake")
         {

@@ -91,7 +91,7 @@ async fn garbage_is_answered_until_it_becomes_abuse_then_close_1008() {
     }
     let end = loop {
         use futures_util::StreamExt;
-        match tokio::time::timeout(Duration::from_secs(5), c.socket.next()).await {
+        match tokio::time::timeout(Duration::from_secs(5), c.socket().next()).await {
             Ok(Some(Ok(Message::Text(t)))) => {
                 if let Ok(ServerMsg::Error(_)) = serde_json::from_str(t.as_str()) {
                     errors += 1;
@@ -154,7 +154,7 @@ async fn past_the_connection_cap_a_clean_503_and_a_freed_slot_is_reusable() {
     assert_eq!(&head, b"HTTP/1.1 200");
 
     let mut gone = held.pop().unwrap();
-    gone.socket.close(None).await.unwrap();
+    gone.socket().close(None).await.unwrap();
     let _ = gone.end(Duration::from_secs(5)).await;
     // The slot is released when the session ends.
     let mut ok = false;

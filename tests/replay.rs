@@ -97,7 +97,7 @@ async fn everything(s: &Running) -> Vec<String> {
     .await;
     let mut frames = Vec::new();
     while let Ok(Some(Ok(Message::Text(t)))) =
-        tokio::time::timeout(Duration::from_millis(700), c.socket.next()).await
+        tokio::time::timeout(Duration::from_millis(700), c.socket().next()).await
     {
         let text = t.to_string();
         match serde_json::from_str::<ServerMsg>(&text).unwrap() {

@@ -173,7 +173,7 @@ async fn fifty_cut_streams_resumed_by_query_and_by_last_event_id_lose_and_repeat
         // Keep the reference reading too.
         while let Ok(Some(Ok(msg))) = tokio::time::timeout(
             Duration::from_millis(1),
-            futures_util::StreamExt::next(&mut reference.socket),
+            futures_util::StreamExt::next(reference.socket()),
         )
         .await
         {
@@ -197,7 +197,7 @@ async fn fifty_cut_streams_resumed_by_query_and_by_last_event_id_lose_and_repeat
     loop {
         match tokio::time::timeout(
             Duration::from_millis(50),
-            futures_util::StreamExt::next(&mut reference.socket),
+            futures_util::StreamExt::next(reference.socket()),
         )
         .await
         {

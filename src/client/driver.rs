@@ -7,21 +7,16 @@
 //! instead of the client buffering without end or dropping updates on the floor.
 
 use super::backoff::Backoff;
+use super::connection::Connection;
 use super::error::Error;
 use super::event::Event;
 use super::positions::{Positions, Verdict};
 use super::Options;
 use crate::protocol::{Batch, Channel, ClientMsg, Epoch, ServerMsg, Snapshot};
-use futures_util::{SinkExt, StreamExt};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::{self, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// What the user's handle asks of the task.
 #[derive(Debug)]
@@ -29,9 +24,6 @@ pub(crate) enum Command {
     Subscribe(Vec<Channel>),
     Unsubscribe(Vec<Channel>),
 }
-
-/// How long the server has to send its welcome after the handshake.
-const WELCOME_WITHIN: Duration = Duration::from_secs(5);
 
 /// Why a connection's loop returned.
 enum Ended {
@@ -53,7 +45,6 @@ pub(crate) struct Driver {
     repairing: BTreeSet<Channel>,
     /// Requests in flight on the current connection: their channels, for a refusal.
     pending: BTreeMap<u64, Vec<Channel>>,
-    next_id: u64,
 }
 
 impl Driver {
@@ -70,7 +61,6 @@ impl Driver {
             positions: Positions::default(),
             repairing: BTreeSet::new(),
             pending: BTreeMap::new(),
-            next_id: 1,
         }
     }
 
@@ -81,8 +71,10 @@ impl Driver {
         let mut at = 0;
         loop {
             let url = self.options.urls[at % self.options.urls.len()].clone();
-            let (error, reached) = match self.connect(&url).await {
-                Ok((socket, epoch, heartbeat)) => {
+            let opening = Connection::open(&url, self.options.connect_timeout);
+            let (error, reached) = match opening.await {
+                Ok(connection) => {
+                    let epoch = connection.epoch();
                     backoff.reset();
                     if !self
                         .emit(Event::Connected {
@@ -93,7 +85,7 @@ impl Driver {
                     {
                         return;
                     }
-                    match self.follow(socket, epoch, heartbeat).await {
+                    match self.follow(connection).await {
                         Ended::Lost(e) => (e, true),
                         Ended::UserGone => return,
                     }
@@ -149,67 +141,14 @@ impl Driver {
         }
     }
 
-    /// Opens a connection and reads its welcome: the socket, the server's epoch and its
-    /// heartbeat interval.
-    async fn connect(&mut self, url: &str) -> Result<(Socket, Epoch, Duration), Error> {
-        let connecting = tokio_tungstenite::connect_async(url);
-        let (mut socket, _) =
-            match tokio::time::timeout(self.options.connect_timeout, connecting).await {
-                Err(_) => {
-                    return Err(Error::Connect {
-                        url: url.into(),
-                        message: format!("no answer within {:?}", self.options.connect_timeout),
-                    })
-                }
-                Ok(Err(tungstenite::Error::Http(response))) => {
-                    let body = response
-                        .body()
-                        .as_deref()
-                        .map(|b| String::from_utf8_lossy(b).into_owned())
-                        .unwrap_or_default();
-                    return Err(Error::Rejected {
-                        url: url.into(),
-                        status: response.status().as_u16(),
-                        body,
-                    });
-                }
-                Ok(Err(e)) => {
-                    return Err(Error::Connect {
-                        url: url.into(),
-                        message: e.to_string(),
-                    })
-                }
-                Ok(Ok(pair)) => pair,
-            };
-        let first = tokio::time::timeout(WELCOME_WITHIN, read(&mut socket)).await;
-        match first {
-            Ok(Ok(ServerMsg::Welcome {
-                epoch,
-                heartbeat_ms,
-                ..
-            })) => Ok((
-                socket,
-                epoch,
-                Duration::from_millis(u64::from(heartbeat_ms.max(1))),
-            )),
-            Ok(Ok(other)) => Err(Error::Protocol {
-                message: format!("expected a welcome, got {other:?}"),
-            }),
-            Ok(Err(e)) => Err(e),
-            Err(_) => Err(Error::Protocol {
-                message: format!("no welcome within {WELCOME_WITHIN:?}"),
-            }),
-        }
-    }
-
     /// Follows one connection: subscribes (resuming) what the user wants, then reads until
     /// the connection fails or the user goes away.
     ///
     /// The epoch batches are read in is the welcome's until a snapshot names another: a
     /// server (or cluster) that moves to a new epoch under an open connection sends its
     /// `epoch_changed` snapshots on it, and the updates after them are of the new epoch.
-    async fn follow(&mut self, mut socket: Socket, epoch: Epoch, heartbeat: Duration) -> Ended {
-        let mut epoch = epoch;
+    async fn follow(&mut self, mut socket: Connection) -> Ended {
+        let mut epoch = socket.epoch();
         self.pending.clear();
         self.repairing.clear();
         let all: Vec<Channel> = self.wanted.iter().cloned().collect();
@@ -217,11 +156,11 @@ impl Driver {
             return Ended::Lost(e);
         }
         // A server promises a message at least every `heartbeat`; a few missed mean it is gone.
-        let silence = heartbeat * self.options.heartbeats_missed;
+        let silence = socket.heartbeat() * self.options.heartbeats_missed;
         loop {
             let deadline = Instant::now() + silence;
             tokio::select! {
-                msg = read(&mut socket) => {
+                msg = socket.recv() => {
                     let msg = match msg {
                         Ok(m) => m,
                         Err(e) => return Ended::Lost(e),
@@ -241,8 +180,8 @@ impl Driver {
                     let sent = match command {
                         Command::Subscribe(channels) => self.subscribe(&mut socket, channels).await,
                         Command::Unsubscribe(channels) => {
-                            let id = self.id();
-                            send(&mut socket, &ClientMsg::Unsubscribe { id, channels }).await
+                            let id = socket.next_id();
+                            socket.send(&ClientMsg::Unsubscribe { id, channels }).await
                         }
                     };
                     if let Err(e) = sent {
@@ -256,38 +195,25 @@ impl Driver {
         }
     }
 
-    fn id(&mut self) -> u64 {
-        self.next_id += 1;
-        self.next_id
-    }
-
     /// Subscribes `channels`, resuming those with a position in the current epoch.
     async fn subscribe(
         &mut self,
-        socket: &mut Socket,
+        socket: &mut Connection,
         channels: Vec<Channel>,
     ) -> Result<(), Error> {
         if channels.is_empty() {
             return Ok(());
         }
-        let id = self.id();
         let resume = self.positions.resume(&channels);
-        self.pending.insert(id, channels.clone());
-        send(
-            socket,
-            &ClientMsg::Subscribe {
-                id,
-                channels,
-                resume,
-            },
-        )
-        .await
+        let id = socket.subscribe(channels.clone(), resume).await?;
+        self.pending.insert(id, channels);
+        Ok(())
     }
 
     /// Acts on one message; `Ok(false)` once the user has gone.
     async fn on_message(
         &mut self,
-        socket: &mut Socket,
+        socket: &mut Connection,
         epoch: Epoch,
         msg: ServerMsg,
     ) -> Result<bool, Error> {
@@ -353,7 +279,7 @@ impl Driver {
     /// and resumes the channels that show a gap.
     async fn on_batch(
         &mut self,
-        socket: &mut Socket,
+        socket: &mut Connection,
         epoch: Epoch,
         mut batch: Batch,
     ) -> Result<bool, Error> {
@@ -384,81 +310,4 @@ impl Driver {
         }
         Ok(self.emit(Event::Batch(batch)).await)
     }
-}
-
-/// The next protocol message on the socket, skipping control frames.
-async fn read(socket: &mut Socket) -> Result<ServerMsg, Error> {
-    loop {
-        let frame = match socket.next().await {
-            None => {
-                return Err(Error::Dropped {
-                    message: "the stream ended".into(),
-                })
-            }
-            Some(Err(e)) => {
-                return Err(Error::Dropped {
-                    message: e.to_string(),
-                })
-            }
-            Some(Ok(frame)) => frame,
-        };
-        match frame {
-            Message::Text(text) => match serde_json::from_str(text.as_str()) {
-                Ok(msg) => return Ok(msg),
-                // A message type from a newer server: skipped, as the protocol allows.
-                Err(_) if is_unknown_type(text.as_str()) => continue,
-                Err(e) => {
-                    return Err(Error::Protocol {
-                        message: format!("a message this client cannot read ({e}): {text}"),
-                    })
-                }
-            },
-            Message::Close(close) => {
-                let (code, reason) = close
-                    .map(|c| (u16::from(c.code), c.reason.to_string()))
-                    .unwrap_or((1005, String::new()));
-                return Err(Error::Closed { code, reason });
-            }
-            Message::Binary(_) => {
-                return Err(Error::Protocol {
-                    message: "a binary frame (the protocol is text only)".into(),
-                })
-            }
-            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
-        }
-    }
-}
-
-/// Whether `text` is a message whose `type` this client does not know.
-fn is_unknown_type(text: &str) -> bool {
-    #[derive(serde::Deserialize)]
-    struct Tagged<'a> {
-        #[serde(rename = "type", borrow)]
-        kind: std::borrow::Cow<'a, str>,
-    }
-    const KNOWN: [&str; 10] = [
-        "welcome",
-        "ack",
-        "snapshot",
-        "batch",
-        "listed",
-        "symbols",
-        "rows",
-        "heartbeat",
-        "pong",
-        "error",
-    ];
-    serde_json::from_str::<Tagged>(text).is_ok_and(|t| !KNOWN.contains(&t.kind.as_ref()))
-}
-
-async fn send(socket: &mut Socket, msg: &ClientMsg) -> Result<(), Error> {
-    let text = serde_json::to_string(msg).map_err(|e| Error::Protocol {
-        message: e.to_string(),
-    })?;
-    socket
-        .send(Message::text(text))
-        .await
-        .map_err(|e| Error::Dropped {
-            message: e.to_string(),
-        })
 }

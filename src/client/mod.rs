@@ -40,12 +40,16 @@
 //! - `Client` and `Options` (this file): the user's handle and how it connects.
 //! - `event`: what the client hands its user.
 //! - `error`: why a connection ended or could not start.
-//! - `driver`: the task that owns the socket: connects, resumes, reads, repairs, reconnects.
+//! - `driver`: the task that owns the connection: connects, resumes, reads, repairs,
+//!   reconnects.
+//! - `connection`: one WebSocket connection speaking the protocol ([`Connection`]), for the
+//!   driver and for programs that must see every message as sent (load generator, soak, tests).
 //! - `positions`: per channel, the epoch and the last seq handed over; what an update is.
 //! - `backoff`: how long to wait before the next attempt.
 //! - `tail` (in the server's build, which has clap): `livetape tail`, the feed in a terminal.
 
 mod backoff;
+mod connection;
 mod driver;
 mod error;
 mod event;
@@ -53,6 +57,7 @@ mod positions;
 #[cfg(feature = "ssr")]
 pub mod tail;
 
+pub use connection::{Connection, WebSocket, WebSocketConfig};
 pub use error::Error;
 pub use event::Event;
 

@@ -3,7 +3,6 @@
 //! killed when dropped. `scripts/setup.sh` installs Redis and HAProxy.
 #![allow(dead_code)]
 
-use futures_util::{SinkExt, StreamExt};
 use livetape::protocol::{Channel, ClientMsg, Data, Epoch, Resume, Seq, ServerMsg, SnapshotReason};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -11,7 +10,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::Message;
 
 /// A port nothing listens on right now.
 pub fn free_port() -> u16 {
@@ -443,7 +441,7 @@ impl Drop for Balancer {
     }
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
+type Ws = livetape::client::Connection;
 
 /// A client that follows its channels across reconnects, node changes and epochs, and
 /// checks every update like a careful client: applied, duplicate, gap; per epoch.
@@ -463,7 +461,6 @@ pub struct Follower {
     /// A (epoch, channel, seq) that came twice with different data: a reissued seq.
     pub conflicts: u64,
     pub keep_data: bool,
-    next_id: u64,
 }
 
 impl Follower {
@@ -481,7 +478,6 @@ impl Follower {
             edges: Vec::new(),
             conflicts: 0,
             keep_data: true,
-            next_id: 1,
         }
     }
 
@@ -490,33 +486,17 @@ impl Follower {
     pub async fn connect(&mut self, port: u16) -> Result<(), String> {
         self.ws = None;
         let url = format!("ws://127.0.0.1:{port}/ws");
-        let (mut ws, response) = tokio::time::timeout(
-            Duration::from_secs(5),
-            tokio_tungstenite::connect_async(url),
-        )
-        .await
-        .map_err(|_| "connect timed out".to_string())?
-        .map_err(|e| e.to_string())?;
-        if let Some(edge) = response.headers().get("x-livetape-edge") {
-            self.edges
-                .push(edge.to_str().unwrap_or_default().to_string());
+        let mut ws = Ws::open(&url, Duration::from_secs(5))
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some(edge) = ws.header("x-livetape-edge") {
+            self.edges.push(edge.to_string());
         }
-        let welcome = next_text(&mut ws, Duration::from_secs(5)).await?;
-        let Ok(ServerMsg::Welcome { .. }) = serde_json::from_str(&welcome) else {
-            return Err(format!("expected a welcome, got {welcome}"));
-        };
         let resume = (!self.positions.is_empty()).then(|| Resume {
             epoch: self.epoch,
             from: self.positions.clone(),
         });
-        let id = self.next_id;
-        self.next_id += 1;
-        let sub = ClientMsg::Subscribe {
-            id,
-            channels: self.channels.clone(),
-            resume,
-        };
-        ws.send(Message::text(serde_json::to_string(&sub).unwrap()))
+        ws.subscribe(self.channels.clone(), resume)
             .await
             .map_err(|e| e.to_string())?;
         // Follow the list of symbols (no names now, only what is listed from here on).
@@ -525,9 +505,7 @@ impl Follower {
             offset: 0,
             limit: 0,
         };
-        ws.send(Message::text(serde_json::to_string(&follow).unwrap()))
-            .await
-            .map_err(|e| e.to_string())?;
+        ws.send(&follow).await.map_err(|e| e.to_string())?;
         self.ws = Some(ws);
         Ok(())
     }
@@ -535,9 +513,7 @@ impl Follower {
     /// Sends one request on the open connection.
     pub async fn send(&mut self, msg: &ClientMsg) -> Result<(), String> {
         let ws = self.ws.as_mut().ok_or("not connected")?;
-        ws.send(Message::text(serde_json::to_string(msg).unwrap()))
-            .await
-            .map_err(|e| e.to_string())
+        ws.send(msg).await.map_err(|e| e.to_string())
     }
 
     pub fn connected(&self) -> bool {
@@ -554,17 +530,14 @@ impl Follower {
         let Some(ws) = self.ws.as_mut() else {
             return Err("not connected".into());
         };
-        let text = match next_text(ws, limit).await {
-            Ok(t) => t,
-            Err(e) => {
-                if e != "timeout" {
-                    self.ws = None;
-                }
-                return Err(e);
+        let msg = match tokio::time::timeout(limit, ws.recv()).await {
+            Err(_) => return Err("timeout".into()),
+            Ok(Ok(msg)) => msg,
+            Ok(Err(e)) => {
+                self.ws = None;
+                return Err(e.to_string());
             }
         };
-        let msg: ServerMsg =
-            serde_json::from_str(&text).map_err(|e| format!("unreadable {text}: {e}"))?;
         match &msg {
             ServerMsg::Snapshot(s) => {
                 if let Some(r) = s.reason {
@@ -643,20 +616,6 @@ impl Follower {
 }
 
 /// The next text frame (pings and pongs skipped); "timeout" when nothing came in time.
-async fn next_text(ws: &mut Ws, limit: Duration) -> Result<String, String> {
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        match tokio::time::timeout_at(deadline, ws.next()).await {
-            Err(_) => return Err("timeout".into()),
-            Ok(None) => return Err("connection ended".into()),
-            Ok(Some(Err(e))) => return Err(e.to_string()),
-            Ok(Some(Ok(Message::Text(t)))) => return Ok(t.to_string()),
-            Ok(Some(Ok(Message::Close(f)))) => return Err(format!("closed: {f:?}")),
-            Ok(Some(Ok(_))) => continue,
-        }
-    }
-}
-
 /// A TCP proxy that can freeze: forwarding stops on every connection open at that moment,
 /// and those connections stay open (a half-open path after a failover), while connections
 /// made later are forwarded normally.

@@ -1,5 +1,5 @@
-//! A test client for the feed: the real server on a loopback port, tokio-tungstenite, the
-//! shared protocol types.
+//! A test client for the feed: the real server on a loopback port, read through
+//! `livetape::client::Connection` (the Rust client's own connection: every message as sent).
 #![allow(dead_code)]
 
 pub mod cluster;
@@ -9,16 +9,16 @@ pub mod raw_ws;
 pub mod sse;
 
 use futures_util::{SinkExt, StreamExt};
+use livetape::client::{Connection, WebSocket};
 use livetape::protocol::{Batch, Channel, ClientMsg, League, Resume, Seq, ServerMsg, Snapshot};
 use livetape::server::{config::Config, start, Running};
 use std::collections::BTreeMap;
 use std::time::Duration;
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{connect_async, MaybeTlsStream, WebSocketStream};
 
-pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+/// How long a test waits for a connection and its welcome.
+const OPEN_WITHIN: Duration = Duration::from_secs(5);
 
 /// Test defaults: the server's own (as the command line gives them), on an ephemeral port,
 /// with a short warm-up (integration tests start many servers) and a fast tick.
@@ -67,10 +67,9 @@ pub enum End {
 }
 
 pub struct Client {
-    pub socket: Socket,
+    pub conn: Connection,
     pub epoch: u64,
     pub symbols: Vec<String>,
-    next_id: u64,
 }
 
 impl Client {
@@ -80,10 +79,10 @@ impl Client {
 
     /// A client of the server at `addr` (`HOST:PORT`), e.g. a node started as a process.
     pub async fn connect_addr(addr: &str) -> Client {
-        let (socket, _) = connect_async(format!("ws://{addr}/ws"))
+        let conn = Connection::open(&format!("ws://{addr}/ws"), OPEN_WITHIN)
             .await
             .expect("websocket connects");
-        Self::welcome(socket).await
+        Self::welcome(conn).await
     }
 
     /// A client whose TCP receive buffer is tiny (no autotuning), so that reading slowly
@@ -92,26 +91,19 @@ impl Client {
         let tcp = tokio::net::TcpSocket::new_v4().unwrap();
         tcp.set_recv_buffer_size(4096).unwrap();
         let stream = tcp.connect(server.addr).await.unwrap();
-        let (socket, _) = tokio_tungstenite::client_async(
-            format!("ws://{}/ws", server.addr),
-            MaybeTlsStream::Plain(stream),
-        )
-        .await
-        .expect("websocket connects");
-        Self::welcome(socket).await
+        let url = format!("ws://{}/ws", server.addr);
+        let conn = Connection::open_on(stream, &url, OPEN_WITHIN, None)
+            .await
+            .expect("websocket connects");
+        Self::welcome(conn).await
     }
 
-    async fn welcome(socket: Socket) -> Client {
+    async fn welcome(conn: Connection) -> Client {
         let mut c = Client {
-            socket,
-            epoch: 0,
+            epoch: conn.epoch(),
+            conn,
             symbols: Vec::new(),
-            next_id: 1,
         };
-        match c.next().await {
-            ServerMsg::Welcome { epoch, .. } => c.epoch = epoch,
-            other => panic!("the first message must be a welcome, got {other:?}"),
-        }
         // The names of the universe (and, from then on, its new listings).
         c.send(&ClientMsg::Symbols {
             id: 0,
@@ -132,31 +124,26 @@ impl Client {
         c
     }
 
+    /// The WebSocket itself: for frames the protocol's types cannot say.
+    pub fn socket(&mut self) -> &mut WebSocket {
+        self.conn.websocket()
+    }
+
     pub async fn send(&mut self, msg: &ClientMsg) {
-        let text = serde_json::to_string(msg).unwrap();
-        self.socket.send(Message::text(text)).await.expect("send");
+        self.conn.send(msg).await.expect("send");
     }
 
     pub async fn send_raw(&mut self, msg: Message) {
-        self.socket.send(msg).await.expect("send");
+        self.socket().send(msg).await.expect("send");
     }
 
     /// Sends a subscribe and returns its id.
     pub async fn subscribe(&mut self, channels: Vec<Channel>, resume: Option<Resume>) -> u64 {
-        let id = self.next_id;
-        self.next_id += 1;
-        self.send(&ClientMsg::Subscribe {
-            id,
-            channels,
-            resume,
-        })
-        .await;
-        id
+        self.conn.subscribe(channels, resume).await.expect("send")
     }
 
     pub async fn unsubscribe(&mut self, channels: Vec<Channel>) -> u64 {
-        let id = self.next_id;
-        self.next_id += 1;
+        let id = self.conn.next_id();
         self.send(&ClientMsg::Unsubscribe { id, channels }).await;
         id
     }
@@ -167,22 +154,10 @@ impl Client {
     }
 
     pub async fn next_within(&mut self, limit: Duration) -> ServerMsg {
-        let deadline = tokio::time::Instant::now() + limit;
-        loop {
-            let frame = tokio::time::timeout_at(deadline, self.socket.next())
-                .await
-                .expect("a message in time")
-                .expect("stream still open")
-                .expect("no socket error");
-            match frame {
-                Message::Text(text) => {
-                    return serde_json::from_str(text.as_str())
-                        .unwrap_or_else(|e| panic!("unparseable server message {text}: {e}"))
-                }
-                Message::Ping(_) | Message::Pong(_) => continue,
-                other => panic!("unexpected frame {other:?}"),
-            }
-        }
+        tokio::time::timeout(limit, self.conn.recv())
+            .await
+            .expect("a message in time")
+            .unwrap_or_else(|e| panic!("a protocol message, got: {e}"))
     }
 
     /// The next message that is not a heartbeat or a batch.
@@ -224,7 +199,7 @@ impl Client {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            match tokio::time::timeout(left, self.socket.next()).await {
+            match tokio::time::timeout(left, self.socket().next()).await {
                 Err(_) => panic!("the server did not close within {limit:?}"),
                 Ok(None) => return End::Abrupt("stream ended".into()),
                 Ok(Some(Err(e))) => return End::Abrupt(e.to_string()),
@@ -235,7 +210,7 @@ impl Client {
                     // Keep reading so that tungstenite flushes our reply and the handshake
                     // completes, as a real client's would.
                     while let Ok(Some(Ok(_))) =
-                        tokio::time::timeout(Duration::from_secs(2), self.socket.next()).await
+                        tokio::time::timeout(Duration::from_secs(2), self.socket().next()).await
                     {
                     }
                     return End::Closed(code, reason);
