@@ -31,8 +31,9 @@
 mod memory;
 
 use clap::Parser;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use hdrhistogram::Histogram;
+use livetape::client::{Connection, Error};
 use livetape::protocol::{Channel, ClientMsg, League, Resume, Seq, ServerMsg, SnapshotReason};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -185,7 +186,8 @@ struct Client {
     channels: Vec<Channel>,
     epoch: u64,
     positions: BTreeMap<Channel, Seq>,
-    next_id: u64,
+    /// Subscribes sent, on every connection: the first one means the client has arrived.
+    subscribes: u64,
     rng: ChaCha8Rng,
     /// Mean seconds between drops (reconnecting clients).
     reconnect_every: f64,
@@ -195,7 +197,9 @@ struct Client {
     position_ts: BTreeMap<Channel, chrono::DateTime<chrono::Utc>>,
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+/// The Rust client's connection: every message as the server sent it (the soak checks the
+/// server's seqs itself, so it does not let `livetape::client::Client` repair them).
+type Ws = Connection;
 
 impl Client {
     async fn connect(&mut self, shared: &Shared) -> Result<Ws, String> {
@@ -210,23 +214,9 @@ impl Client {
             .map_err(|_| "connect timed out".to_string())?
             .map_err(|e| e.to_string())?;
         let url = format!("ws://{}/ws", self.addr);
-        let (mut ws, _) = tokio::time::timeout(
-            Duration::from_secs(10),
-            tokio_tungstenite::client_async(url, tcp),
-        )
-        .await
-        .map_err(|_| "handshake timed out".to_string())?
-        .map_err(|e| e.to_string())?;
-        let welcome = loop {
-            match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
-                Ok(Some(Ok(Message::Text(t)))) => break t,
-                Ok(Some(Ok(_))) => continue,
-                _ => return Err("no welcome".into()),
-            }
-        };
-        let Ok(ServerMsg::Welcome { .. }) = serde_json::from_str(welcome.as_str()) else {
-            return Err(format!("expected a welcome: {welcome}"));
-        };
+        let mut ws = Connection::open_on(tcp, &url, Duration::from_secs(10), None)
+            .await
+            .map_err(|e| error_kind(&e))?;
         if self.channels.is_empty() {
             let symbols = Self::symbols(&mut ws).await?;
             self.channels = self.watchlist(&symbols);
@@ -236,19 +226,14 @@ impl Client {
             from: self.positions.clone(),
         });
         self.resuming = resume.is_some();
-        let sub = ClientMsg::Subscribe {
-            id: self.next_id,
-            channels: self.channels.clone(),
-            resume,
-        };
-        self.next_id += 1;
-        ws.send(Message::text(serde_json::to_string(&sub).unwrap()))
+        ws.subscribe(self.channels.clone(), resume)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| error_kind(&e))?;
+        self.subscribes += 1;
         shared.connected.fetch_add(1, Ordering::Relaxed);
         shared.connected_by_role[self.role as usize].fetch_add(1, Ordering::Relaxed);
         shared.opened.fetch_add(1, Ordering::Relaxed);
-        if self.next_id == 2 {
+        if self.subscribes == 1 {
             // This client's first subscribe: it has arrived.
             shared.arrived.fetch_add(1, Ordering::Relaxed);
         }
@@ -262,18 +247,11 @@ impl Client {
             offset: 0,
             limit: 100_000,
         };
-        ws.send(Message::text(serde_json::to_string(&ask).unwrap()))
-            .await
-            .map_err(|e| e.to_string())?;
+        ws.send(&ask).await.map_err(|e| error_kind(&e))?;
         loop {
-            match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
-                Ok(Some(Ok(Message::Text(t)))) => {
-                    if let Ok(ServerMsg::Symbols { symbols, .. }) = serde_json::from_str(t.as_str())
-                    {
-                        return Ok(symbols);
-                    }
-                }
-                Ok(Some(Ok(_))) => continue,
+            match tokio::time::timeout(Duration::from_secs(10), ws.recv()).await {
+                Ok(Ok(ServerMsg::Symbols { symbols, .. })) => return Ok(symbols),
+                Ok(Ok(_)) => continue,
                 _ => return Err("no list of symbols".into()),
             }
         }
@@ -452,7 +430,8 @@ impl Client {
             let graceful = self.rng.random_bool(0.5);
             loop {
                 if shared.stop.load(Ordering::Relaxed) {
-                    let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(None)).await;
+                    let close = ws.websocket().close(None);
+                    let _ = tokio::time::timeout(Duration::from_secs(2), close).await;
                     shared.connected.fetch_sub(1, Ordering::Relaxed);
                     shared.connected_by_role[self.role as usize].fetch_sub(1, Ordering::Relaxed);
                     return;
@@ -460,7 +439,7 @@ impl Client {
                 if let Some(at) = drop_at {
                     if Instant::now() >= at && !shared.calm.load(Ordering::Relaxed) {
                         if graceful {
-                            let close = ws.send(Message::Close(Some(CloseFrame {
+                            let close = ws.websocket().send(Message::Close(Some(CloseFrame {
                                 code: CloseCode::Normal,
                                 reason: "".into(),
                             })));
@@ -470,23 +449,21 @@ impl Client {
                         break;
                     }
                 }
-                let next = tokio::time::timeout(Duration::from_millis(500), ws.next()).await;
+                let next = tokio::time::timeout(Duration::from_millis(500), ws.recv()).await;
                 match next {
                     Err(_) => continue,
-                    Ok(Some(Ok(Message::Text(t)))) => {
+                    Ok(Ok(msg)) => {
                         shared.messages.fetch_add(1, Ordering::Relaxed);
-                        match serde_json::from_str::<ServerMsg>(t.as_str()) {
-                            Ok(msg) => self.apply(msg, &shared),
-                            Err(_) => {
-                                shared.errors.fetch_add(1, Ordering::Relaxed);
-                            }
-                        }
+                        self.apply(msg, &shared);
                         if self.role == Role::Slow {
                             tokio::time::sleep(Duration::from_millis(500)).await;
                         }
                     }
-                    Ok(Some(Ok(Message::Close(frame)))) => {
-                        let code = frame.map_or(1005, |f| u16::from(f.code));
+                    Ok(Err(Error::Protocol { .. })) => {
+                        shared.errors.fetch_add(1, Ordering::Relaxed);
+                        break;
+                    }
+                    Ok(Err(Error::Closed { code, .. })) => {
                         *shared
                             .closes
                             .lock()
@@ -495,13 +472,26 @@ impl Client {
                             .or_default() += 1;
                         break;
                     }
-                    Ok(None) | Ok(Some(Err(_))) => break,
-                    Ok(Some(Ok(_))) => continue,
+                    Ok(Err(_)) => break,
                 }
             }
             shared.connected.fetch_sub(1, Ordering::Relaxed);
             shared.connected_by_role[self.role as usize].fetch_sub(1, Ordering::Relaxed);
         }
+    }
+}
+
+/// What kind of failure `e` is, for the table of connect errors (the details vary per
+/// connection; the kinds are what a reader compares).
+fn error_kind(e: &Error) -> String {
+    match e {
+        Error::Connect { .. } => "connect".into(),
+        Error::Rejected { status, .. } => format!("rejected {status}"),
+        Error::Closed { code, .. } => format!("closed {code}"),
+        Error::Silent { .. } => "silent".into(),
+        Error::Dropped { .. } => "dropped".into(),
+        Error::Protocol { .. } => "protocol".into(),
+        _ => e.to_string(),
     }
 }
 
@@ -942,7 +932,7 @@ async fn spawn_clients(
             channels: Vec::new(),
             epoch: 0,
             positions: BTreeMap::new(),
-            next_id: 1,
+            subscribes: 0,
             rng: ChaCha8Rng::seed_from_u64(rng.random()),
             reconnect_every: args.reconnect_every,
             resuming: false,
