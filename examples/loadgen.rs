@@ -1,8 +1,9 @@
 //! The benchmark's load generator: N WebSocket clients on loopback against livetape or one of
 //! the peer servers, measuring for a fixed time what they receive.
 //!
-//! For livetape it speaks the real protocol with the shared types: a welcome, one subscribe to
-//! the quotes of every symbol, then batches; each update in a batch is one event, and its
+//! For livetape it speaks the real protocol with the shared types, through the Rust client's
+//! connection (`livetape::client::Connection`): a welcome, one subscribe to the quotes of
+//! every symbol, then batches; each update in a batch is one event, and its
 //! latency is the time from the batch's server timestamp to its arrival. For the Node `ws`
 //! peer each message is one JSON event with a `ts` field (µs). For Socket.IO it speaks
 //! Engine.IO v4 over the WebSocket transport: `0{..}` open, `40` to join the default
@@ -28,6 +29,7 @@
 use clap::{Parser, ValueEnum};
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
+use livetape::client::{Connection, WebSocketConfig};
 use livetape::protocol::{Channel, ClientMsg, ServerMsg};
 use serde::Deserialize;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -35,7 +37,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::TcpSocket;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -142,23 +143,24 @@ impl Churn {
 
     /// The requests that make the turn: livetape's unsubscribe and subscribe, or the
     /// personalised peer's whole new list.
-    fn requests(&mut self, kind: Kind, i: usize, k: usize) -> Vec<String> {
+    fn requests(&mut self, kind: Kind, i: usize, k: usize) -> Vec<Out> {
         let (dropped, added) = self.turn(i, k);
         let quotes = |v: Vec<String>| v.into_iter().map(Channel::Quotes).collect::<Vec<_>>();
-        let json = |m: &ClientMsg| serde_json::to_string(m).expect("requests serialise");
         match kind {
             Kind::Livetape => vec![
-                json(&ClientMsg::Unsubscribe {
+                Out::Livetape(ClientMsg::Unsubscribe {
                     id: 1_000_000 + 2 * self.round,
                     channels: quotes(dropped),
                 }),
-                json(&ClientMsg::Subscribe {
+                Out::Livetape(ClientMsg::Subscribe {
                     id: 1_000_001 + 2 * self.round,
                     channels: quotes(added),
                     resume: None,
                 }),
             ],
-            _ => vec![serde_json::json!({ "subscribe": self.watching }).to_string()],
+            _ => vec![Out::Text(
+                serde_json::json!({ "subscribe": self.watching }).to_string(),
+            )],
         }
     }
 }
@@ -390,10 +392,18 @@ mod raw_ws;
 
 type Tungstenite = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
 
-/// A client connection: tokio-tungstenite, or the raw client when offering compression.
+/// A client connection: the Rust client's connection to livetape, tokio-tungstenite to a
+/// peer, or the raw client when offering compression.
 enum Ws {
+    Livetape(Box<Connection>),
     Plain(Box<Tungstenite>),
     Raw(Box<raw_ws::RawWs>),
+}
+
+/// A request: livetape's typed one, or a peer's text.
+enum Out {
+    Livetape(ClientMsg),
+    Text(String),
 }
 
 /// A text message and the bytes it took on the wire (its payload, compressed or not).
@@ -436,6 +446,13 @@ impl Ws {
     /// The next text message; `Ok(None)` for other frames; `Err` when the connection ended.
     async fn next_text(&mut self) -> Result<Option<Text>, ()> {
         match self {
+            Ws::Livetape(ws) => match ws.recv_text().await {
+                Ok(t) => Ok(Some(Text {
+                    wire: t.len() as u64,
+                    text: t,
+                })),
+                Err(_) => Err(()),
+            },
             Ws::Plain(ws) => match ws.next().await {
                 Some(Ok(Message::Text(t))) => Ok(Some(Text {
                     wire: t.len() as u64,
@@ -462,8 +479,18 @@ impl Ws {
         }
     }
 
-    async fn send_text(&mut self, text: String) -> Result<(), ()> {
+    async fn send(&mut self, out: Out) -> Result<(), ()> {
+        let text = match (&mut *self, out) {
+            (Ws::Livetape(ws), Out::Livetape(msg)) => return ws.send(&msg).await.map_err(|_| ()),
+            (_, Out::Livetape(msg)) => serde_json::to_string(&msg).expect("requests serialise"),
+            (_, Out::Text(text)) => text,
+        };
         match self {
+            Ws::Livetape(ws) => ws
+                .websocket()
+                .send(Message::text(text))
+                .await
+                .map_err(|_| ()),
             Ws::Plain(ws) => ws.send(Message::text(text)).await.map_err(|_| ()),
             Ws::Raw(ws) => ws.send_text(text.as_bytes(), true).await.map_err(|_| ()),
         }
@@ -509,24 +536,33 @@ async fn connect(i: usize, args: &Args, small_receive_buffer: bool) -> Option<Ws
     // made memset 29% of the load generator's profile (perf, 1,000 clients), time that showed
     // up as latency for every server measured. Frames here are a few KiB at most.
     let config = WebSocketConfig::default().read_buffer_size(16 * 1024);
+    if args.kind == Kind::Livetape {
+        // The connection reads the welcome; its answer, the request for the symbols, follows.
+        let open = Connection::open_on(tcp, &url, Duration::from_secs(10), Some(config));
+        let mut ws = Ws::Livetape(Box::new(open.await.ok()?));
+        ws.send(Out::Livetape(SYMBOLS)).await.ok()?;
+        return Some(ws);
+    }
     let (ws, _) = tokio_tungstenite::client_async_with_config(url, tcp, Some(config))
         .await
         .ok()?;
     Some(Ws::Plain(Box::new(ws)))
 }
 
+/// livetape's request for the names of the universe, the answer to its welcome.
+const SYMBOLS: ClientMsg = ClientMsg::Symbols {
+    id: 0,
+    offset: 0,
+    limit: 100_000,
+};
+
 /// The handshake's replies: livetape's request for the symbols after its welcome and the
 /// subscribe (in requests of `CHUNK`) to client `i`'s watchlist once it has them,
 /// Socket.IO's namespace join after the Engine.IO open and its pong after every ping.
-fn reply(kind: Kind, text: &str, i: usize, args: &Args) -> Vec<String> {
-    let json = |m: &ClientMsg| serde_json::to_string(m).expect("requests serialise");
+fn reply(kind: Kind, text: &str, i: usize, args: &Args) -> Vec<Out> {
     match kind {
         Kind::Livetape => match serde_json::from_str(text) {
-            Ok(ServerMsg::Welcome { .. }) => vec![json(&ClientMsg::Symbols {
-                id: 0,
-                offset: 0,
-                limit: 100_000,
-            })],
+            Ok(ServerMsg::Welcome { .. }) => vec![Out::Livetape(SYMBOLS)],
             Ok(ServerMsg::Symbols { symbols, .. }) => {
                 let channels: Vec<Channel> = watchlist(i, args.watch, &symbols)
                     .into_iter()
@@ -536,7 +572,7 @@ fn reply(kind: Kind, text: &str, i: usize, args: &Args) -> Vec<String> {
                     .chunks(CHUNK)
                     .enumerate()
                     .map(|(k, chunk)| {
-                        json(&ClientMsg::Subscribe {
+                        Out::Livetape(ClientMsg::Subscribe {
                             id: 1 + k as u64,
                             channels: chunk.to_vec(),
                             resume: None,
@@ -546,16 +582,16 @@ fn reply(kind: Kind, text: &str, i: usize, args: &Args) -> Vec<String> {
             }
             _ => Vec::new(),
         },
-        Kind::Socketio if text.starts_with('0') => vec!["40".into()],
-        Kind::Socketio if text == "2" => vec!["3".into()],
+        Kind::Socketio if text.starts_with('0') => vec![Out::Text("40".into())],
+        Kind::Socketio if text == "2" => vec![Out::Text("3".into())],
         _ => Vec::new(),
     }
 }
 
 /// The requests that open a personalised peer's stream: its watchlist.
-fn peer_subscribe(i: usize, args: &Args) -> String {
+fn peer_subscribe(i: usize, args: &Args) -> Out {
     let symbols = watchlist(i, args.watch, &peer_symbols(args.peer_universe));
-    serde_json::json!({ "subscribe": symbols }).to_string()
+    Out::Text(serde_json::json!({ "subscribe": symbols }).to_string())
 }
 
 /// Answers the handshake until subscribed: livetape's last ack or Socket.IO's namespace
@@ -571,7 +607,7 @@ async fn subscribe(kind: Kind, ws: &mut Ws, i: usize, args: &Args) -> Option<()>
             last_subscribe = replies.len() as u64;
         }
         for r in replies {
-            ws.send_text(r).await.ok()?;
+            ws.send(r).await.ok()?;
         }
         let done = match kind {
             Kind::Livetape => matches!(
@@ -595,7 +631,7 @@ async fn stalled_client(i: usize, args: Arc<Args>, stop: Arc<AtomicBool>) {
         return;
     };
     // Read until subscribed; the `ws` peer needs no handshake.
-    if args.kind == Kind::Wspersonal && ws.send_text(peer_subscribe(i, &args)).await.is_err() {
+    if args.kind == Kind::Wspersonal && ws.send(peer_subscribe(i, &args)).await.is_err() {
         eprintln!("the stalled client could not subscribe");
     }
     if !matches!(args.kind, Kind::Ws | Kind::Wsbatch | Kind::Wspersonal)
@@ -621,7 +657,7 @@ async fn client(i: usize, args: Arc<Args>, stats: Arc<Stats>, stop: Arc<AtomicBo
         return fail(&stats);
     };
     stats.connected.fetch_add(1, Ordering::Relaxed);
-    if args.kind == Kind::Wspersonal && ws.send_text(peer_subscribe(i, &args)).await.is_err() {
+    if args.kind == Kind::Wspersonal && ws.send(peer_subscribe(i, &args)).await.is_err() {
         return fail(&stats);
     }
     let mut checked = false;
@@ -635,7 +671,7 @@ async fn client(i: usize, args: Arc<Args>, stats: Arc<Stats>, stop: Arc<AtomicBo
     while !stop.load(Ordering::Relaxed) {
         if let Some(c) = churn.as_mut().filter(|c| Instant::now() >= c.next) {
             for r in c.requests(args.kind, i, args.churn_symbols) {
-                if ws.send_text(r).await.is_err() {
+                if ws.send(r).await.is_err() {
                     stats.errors.fetch_add(1, Ordering::Relaxed);
                     return;
                 }
@@ -699,7 +735,7 @@ async fn client(i: usize, args: Arc<Args>, stats: Arc<Stats>, stop: Arc<AtomicBo
                     }
                 }
                 for r in reply(args.kind, text, i, &args) {
-                    if ws.send_text(r).await.is_err() {
+                    if ws.send(r).await.is_err() {
                         stats.errors.fetch_add(1, Ordering::Relaxed);
                         return;
                     }
