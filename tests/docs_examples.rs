@@ -15,7 +15,8 @@
 
 mod support;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
+use livetape::client::Connection;
 use livetape::protocol::{ClientMsg, ServerMsg};
 use livetape::server::config::Config;
 use serde_json::Value;
@@ -201,7 +202,8 @@ async fn the_readme_publish_example_gets_the_documented_answer() {
 async fn every_client_message_in_the_protocol_doc_gets_the_documented_reply() {
     let blocks = fenced_blocks(&read("docs/protocol.md"));
     let server = readme_server().await;
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", server.addr))
+    let url = format!("ws://{}/ws", server.addr);
+    let mut ws = Connection::open(&url, Duration::from_secs(5))
         .await
         .unwrap();
     let mut tried = 0;
@@ -227,14 +229,16 @@ async fn every_client_message_in_the_protocol_doc_gets_the_documented_reply() {
             .map(|(_, b)| serde_json::from_str::<Value>(b.trim()).unwrap())
             .take_while(|v| ClientMsg::decode(&v.to_string()).is_err())
             .find(|v| v["id"].as_u64() == Some(id));
-        ws.send(Message::text(body.trim())).await.unwrap();
+        // The documented text as it is, not the request re-encoded.
+        ws.websocket()
+            .send(Message::text(body.trim()))
+            .await
+            .unwrap();
         let reply: Value = loop {
-            let frame = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            let text = tokio::time::timeout(Duration::from_secs(5), ws.recv_text())
                 .await
                 .unwrap_or_else(|_| panic!("no reply to {body}"))
-                .expect("open")
-                .expect("no error");
-            let Message::Text(text) = frame else { continue };
+                .expect("open");
             let msg: ServerMsg = serde_json::from_str(text.as_str()).unwrap();
             let value: Value = serde_json::from_str(text.as_str()).unwrap();
             match msg {

@@ -6,6 +6,7 @@
 
 mod support;
 
+use livetape::client::Connection;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 use support::{config, server};
@@ -112,7 +113,7 @@ async fn one_address_may_hold_only_so_many_connections_and_others_are_unaffected
     let mut held = Vec::new();
     for _ in 0..3 {
         let tcp = tcp_from([127, 0, 0, 5], s.addr).await;
-        let (ws, _) = tokio_tungstenite::client_async(&url, tcp)
+        let ws = Connection::open_on(tcp, &url, Duration::from_secs(5), None)
             .await
             .expect("within the cap");
         held.push(ws);
@@ -127,7 +128,7 @@ async fn one_address_may_hold_only_so_many_connections_and_others_are_unaffected
     assert_eq!(status, 0, "no answer for a connection over the cap");
     // Another address is served, and so is the first once it lets one go.
     let tcp = tcp_from([127, 0, 0, 6], s.addr).await;
-    tokio_tungstenite::client_async(&url, tcp)
+    Connection::open_on(tcp, &url, Duration::from_secs(5), None)
         .await
         .expect("another address is served");
     held.pop();
@@ -135,7 +136,7 @@ async fn one_address_may_hold_only_so_many_connections_and_others_are_unaffected
     let until = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
         let tcp = tcp_from([127, 0, 0, 5], s.addr).await;
-        match tokio_tungstenite::client_async(&url, tcp).await {
+        match Connection::open_on(tcp, &url, Duration::from_secs(5), None).await {
             Ok(_) => break,
             Err(e) if tokio::time::Instant::now() >= until => {
                 panic!("a connection freed is a connection to use: {e}")

@@ -4,6 +4,7 @@
 
 mod support;
 
+use livetape::client::{Connection, Error as ClientError};
 use livetape::protocol::{ClientMsg, ServerMsg};
 use std::time::Duration;
 use support::*;
@@ -138,10 +139,8 @@ async fn past_the_connection_cap_a_clean_503_and_a_freed_slot_is_reusable() {
         held.push(connect(&server).await);
     }
     let url = format!("ws://{}/ws", server.addr);
-    match connect_async(url.as_str()).await {
-        Err(WsError::Http(response)) => {
-            assert_eq!(response.status().as_u16(), 503);
-        }
+    match Connection::open(&url, Duration::from_secs(5)).await {
+        Err(ClientError::Rejected { status, .. }) => assert_eq!(status, 503),
         other => panic!("expected 503, got {:?}", other.map(|_| ())),
     }
     // The page still renders while the feed is full.
@@ -159,7 +158,7 @@ async fn past_the_connection_cap_a_clean_503_and_a_freed_slot_is_reusable() {
     // The slot is released when the session ends.
     let mut ok = false;
     for _ in 0..50 {
-        if connect_async(url.as_str()).await.is_ok() {
+        if Connection::open(&url, Duration::from_secs(5)).await.is_ok() {
             ok = true;
             break;
         }

@@ -244,8 +244,15 @@ async fn sse_and_websocket_share_the_connection_cap_and_bad_requests_get_400() {
         .unwrap();
     let refused = SseClient::connect(&url(&server, "channels=scores:*"), None).await;
     assert_eq!(refused.err().map(|e| e.0), Some(503));
-    let ws = tokio_tungstenite::connect_async(format!("ws://{}/ws", server.addr)).await;
-    assert!(ws.is_err(), "the WebSocket is refused as well");
+    let ws_url = format!("ws://{}/ws", server.addr);
+    let ws = livetape::client::Connection::open(&ws_url, Duration::from_secs(5)).await;
+    assert!(
+        matches!(
+            ws,
+            Err(livetape::client::Error::Rejected { status: 503, .. })
+        ),
+        "the WebSocket is refused as well"
+    );
     // A bad request is told what is wrong even while the server is full.
     let bad = SseClient::connect(&url(&server, "channels=candles:AAPL:5m"), None).await;
     let (status, body) = bad.err().unwrap();
