@@ -74,21 +74,29 @@ for component in clippy rustfmt; do
   fi
 done
 
-# --- cargo-leptos (about 20 minutes to build on 2 cores, once) --------------------------------
+# --- Build tools: cargo-leptos and the wasm-bindgen CLI -------------------------------------
+# Built without optimisation (`--debug`, no debug info): cargo-leptos's release profile (fat
+# LTO, one codegen unit) took about 20 minutes on 2 cores, the dev profile under 7, and the
+# site builds as fast with either (both only drive cargo, wasm-bindgen and wasm-opt; measured
+# in issue 22's note). Both install at once: one's serial tail leaves a core to the other.
+export CARGO_PROFILE_DEV_DEBUG=0
+pids=()
 if ! cargo-leptos --version 2>/dev/null | grep -q " ${CARGO_LEPTOS_VERSION}$"; then
-  step "Building cargo-leptos ${CARGO_LEPTOS_VERSION} (once; about 20 minutes on 2 cores)"
+  step "Building cargo-leptos ${CARGO_LEPTOS_VERSION} (once; about 7 minutes on 2 cores)"
   cargo "+${TOOLCHAIN}" install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked \
-    --features no_downloads
+    --features no_downloads --debug &
+  pids+=($!)
 fi
-
-# --- wasm-bindgen CLI: must match the library version in Cargo.lock exactly ------------------
+# wasm-bindgen: must match the library version in Cargo.lock exactly. Its published lock file
+# can name a crate version the registry no longer serves; then resolve afresh (same
+# wasm-bindgen-cli version, compatible dependencies).
 if ! wasm-bindgen --version 2>/dev/null | grep -q " ${WASM_BINDGEN_VERSION}$"; then
-  step "Building wasm-bindgen-cli ${WASM_BINDGEN_VERSION} (once; a few minutes)"
-  # Its published lock file can name a crate version the registry no longer serves; then
-  # resolve afresh (same wasm-bindgen-cli version, compatible dependencies).
-  cargo "+${TOOLCHAIN}" install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --locked \
-    || cargo "+${TOOLCHAIN}" install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+  step "Building wasm-bindgen-cli ${WASM_BINDGEN_VERSION} (once; about a minute)"
+  ( cargo "+${TOOLCHAIN}" install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --locked --debug \
+    || cargo "+${TOOLCHAIN}" install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --debug ) &
+  pids+=($!)
 fi
+for pid in "${pids[@]}"; do wait "$pid"; done
 
 # --- npm: wasm-opt (binaryen) --------------------------------------------------------------
 npm_ci scripts/wasm-opt
