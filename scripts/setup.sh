@@ -62,7 +62,7 @@ fi
 # --- Rust toolchain (RUSTUP_AUTO_INSTALL=0 here: install the pinned one explicitly) ----------
 if ! rustup toolchain list | grep -q "^${TOOLCHAIN}-"; then
   step "Installing Rust ${TOOLCHAIN}"
-  rustup toolchain install "$TOOLCHAIN" --profile minimal -c clippy,rustfmt -t wasm32-unknown-unknown
+  rustup toolchain install "$TOOLCHAIN" --no-self-update --profile minimal -c clippy,rustfmt -t wasm32-unknown-unknown
 fi
 if ! rustup target list --installed --toolchain "$TOOLCHAIN" | grep -q '^wasm32-unknown-unknown$'; then
   step "Adding the wasm32 target to Rust ${TOOLCHAIN}"
