@@ -45,6 +45,14 @@ def by(scenario, kind):
     return [r for r in rows if r["scenario"] == scenario and r["kind"] == kind]
 
 
+def numbered(runs):
+    """Each run with its round number for its server (runs alternate servers)."""
+    seen = {}
+    for r in runs:
+        seen[r.get("server")] = seen.get(r.get("server"), 0) + 1
+        yield seen[r.get("server")], r
+
+
 def fmt(x, unit=""):
     if x is None:
         return "–"
@@ -372,12 +380,10 @@ if personal:
     print()
     print("| server | round | server CPU (cores) | p99 ms | updates/s delivered | delivered | server RSS MiB | bytes/update |")
     print("|---|---|---|---|---|---|---|---|")
-    p_round = {}
-    for r in personal:
+    for n, r in numbered(personal):
         server = r.get("server")
-        p_round[server] = p_round.get(server, 0) + 1
         expected = r["rate"] * 50 / 10000 * r["clients"]
-        print(f"| {server} | {p_round[server]} | {r['server_cpu_cores'] or 0:.3f} | {r['p99_ms']:.1f} | "
+        print(f"| {server} | {n} | {r['server_cpu_cores'] or 0:.3f} | {r['p99_ms']:.1f} | "
               f"{fmt(r['events_per_sec'])} | {100 * r['events_per_sec'] / expected:.1f}% | "
               f"{r['server_rss_kib'] / 1024:.0f} | "
               f"{r['bytes_per_sec'] / r['events_per_sec'] if r['events_per_sec'] else 0:.0f} |")
@@ -400,13 +406,11 @@ if personal:
         print()
         print("| server | round | server CPU (cores) | p99 ms, the others | updates/s delivered | p99 without churn (median) | ratio |")
         print("|---|---|---|---|---|---|---|")
-        c_round = {}
-        for r in churned:
+        for n, r in numbered(churned):
             server = r.get("server")
-            c_round[server] = c_round.get(server, 0) + 1
             base = med.get(server, (0, 0))[1]
             ratio = f"{r['p99_ms'] / base:.2f}x" if base else "–"
-            print(f"| {server} | {c_round[server]} | {r['server_cpu_cores'] or 0:.3f} | {r['p99_ms']:.1f} | "
+            print(f"| {server} | {n} | {r['server_cpu_cores'] or 0:.3f} | {r['p99_ms']:.1f} | "
                   f"{fmt(r['events_per_sec'])} | {base:.1f} | {ratio} |")
         print()
     big_p = [r for r in rows if r["scenario"] == "p10k"]
