@@ -38,9 +38,24 @@ struct Book {
     snapshots: Vec<(Epoch, Option<SnapshotReason>)>,
     disconnects: u32,
     updates: usize,
+    /// Per batch: when it came, and ms from its tick's production to then.
+    latency: Vec<(Instant, f64)>,
 }
 
 impl Book {
+    /// The 99th percentile of the batches' latency that came in `from..to` (ms), and how many.
+    fn p99(&self, from: Instant, to: Instant) -> (f64, usize) {
+        let mut ms: Vec<f64> = self
+            .latency
+            .iter()
+            .filter(|(at, _)| (from..to).contains(at))
+            .map(|&(_, ms)| ms)
+            .collect();
+        ms.sort_by(f64::total_cmp);
+        let at = (ms.len() * 99).div_ceil(100).saturating_sub(1);
+        (ms.get(at).copied().unwrap_or(f64::NAN), ms.len())
+    }
+
     fn take(&mut self, event: Event) {
         match event {
             Event::Snapshot(s) => {
@@ -51,6 +66,8 @@ impl Book {
                 }
             }
             Event::Batch(b) => {
+                let ms = (chrono::Utc::now() - b.ts).num_microseconds().unwrap_or(0) as f64 / 1e3;
+                self.latency.push((Instant::now(), ms));
                 for u in b.updates {
                     let epoch = self.epoch[&u.channel];
                     let key = (epoch, u.channel, u.seq);
@@ -67,19 +84,30 @@ impl Book {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_primary_killed_the_feed_comes_back_on_the_promoted_replica_and_no_seq_is_reused() {
-    failover(false).await;
+    failover(false, false).await;
 }
 
 /// centrifugo#664: the promoted replica holds less than was published and seen. Numbering on
 /// from its top would reuse seqs with other content; the cluster must move to a new epoch.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_promoted_behind_what_was_seen_gives_a_new_epoch_never_a_reused_seq() {
-    failover(true).await;
+    failover(true, false).await;
 }
 
-/// `behind`: the replica's link to the primary is frozen for a second before the kill, so
-/// that it is promoted without the last ticks the clients already saw.
-async fn failover(behind: bool) {
+/// The same failure with `--redis-wait-replicas 1`: no tick is published before the replica
+/// holds it, so while its link is frozen the feed waits instead of running ahead, and the
+/// promoted replica holds everything anyone saw: the epoch is kept, with no gap. With its
+/// only replica promoted, the new primary has none to wait for until the old primary is back
+/// as its replica: the feed waits until then (the documented cost of waiting for one of one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_for_the_replica_keeps_the_epoch_when_a_replica_that_fell_behind_is_promoted() {
+    failover(true, true).await;
+}
+
+/// `behind`: the replica's link to the primary is frozen before the kill, so that it is
+/// promoted without the last ticks the primary committed. `wait`: the producer waits for the
+/// replica (`--redis-wait-replicas 1`).
+async fn failover(behind: bool, wait: bool) {
     let mut primary = Redis::start(true).await;
     let link = support::cluster::FreezingProxy::start(primary.port).await;
     let replica = Redis::replica_of_port(link.port).await;
@@ -98,7 +126,12 @@ async fn failover(behind: bool) {
     .await;
 
     let url = sentinel.url();
-    let producer = Node::start_url("producer", &url, &[]).await;
+    let waiting: &[&str] = if wait {
+        &["--redis-wait-replicas", "1"]
+    } else {
+        &[]
+    };
+    let producer = Node::start_url("producer", &url, waiting).await;
     producer.wait_ready().await;
     let edge = Node::start_url("edge", &url, &[]).await;
     edge.wait_ready().await;
@@ -122,14 +155,46 @@ async fn failover(behind: bool) {
     if behind {
         link.freeze_open_connections();
         let seen = book.updates;
-        while book.updates < seen + 10 {
-            let e = next(&mut client).await;
-            book.take(e);
+        if wait {
+            // The feed waits for the replica: at most what was on its way when it froze.
+            let until = Instant::now() + Duration::from_secs(2);
+            while let Ok(e) = tokio::time::timeout_at(until.into(), client.next()).await {
+                book.take(e.expect("the client runs"));
+            }
+            println!(
+                "replica link frozen: {} updates after it, then the feed waited",
+                book.updates - seen
+            );
+            let (_, text) = support::cluster::http_get(producer.port, "/metrics")
+                .await
+                .unwrap();
+            assert!(
+                text.lines()
+                    .any(|l| l.starts_with("livetape_redis_wait_timeouts_total")
+                        && !l.ends_with(" 0")),
+                "the producer counts its waits for the replica"
+            );
+        } else {
+            while book.updates < seen + 10 {
+                let e = next(&mut client).await;
+                book.take(e);
+            }
         }
     }
     primary.kill9();
     let killed = Instant::now();
     let before = book.updates;
+    if wait {
+        // The promoted replica has no replica of its own: bring the old primary back, which
+        // Sentinel makes its replica.
+        until("Sentinel promoted the replica", 30, || {
+            sentinel
+                .cli(&["SENTINEL", "GET-MASTER-ADDR-BY-NAME", "m"])
+                .contains(&replica.port.to_string())
+        })
+        .await;
+        primary.restart().await;
+    }
     // Back: updates flow again on the promoted replica (bounded; the figure is printed).
     let mut back = None;
     while back.is_none() || book.updates < before + 40 {
@@ -149,8 +214,11 @@ async fn failover(behind: bool) {
         "Sentinel promoted the replica: {primary_now}"
     );
     let epoch_after = book.epoch[&channels[0]];
+    let started = book.latency[0].0;
+    let (p99_before, n_before) = book.p99(started, killed);
+    let (p99_after, n_after) = book.p99(killed, Instant::now());
     println!(
-        "primary killed: the feed back {} ms after (Sentinel down-after 1000 ms); epoch {} -> {}; snapshots {:?}",
+        "primary killed: the feed back {} ms after (Sentinel down-after 1000 ms); epoch {} -> {}; snapshots {:?}; batch latency p99 {p99_before:.1} ms before ({n_before} batches), {p99_after:.1} ms from the kill on ({n_after})",
         back.unwrap().as_millis(),
         epoch_before,
         epoch_after,
@@ -171,7 +239,12 @@ async fn failover(behind: bool) {
             node.role
         );
     }
-    if behind {
+    if wait {
+        assert_eq!(
+            epoch_after, epoch_before,
+            "waiting for the replica keeps the epoch"
+        );
+    } else if behind {
         assert_ne!(
             epoch_after, epoch_before,
             "a replica behind what was seen is a new epoch"
@@ -210,7 +283,9 @@ async fn failover(behind: bool) {
 
     // The old primary comes back (with its data): Sentinel makes it a replica of the new
     // one, and nobody follows it.
-    primary.restart().await;
+    if !wait {
+        primary.restart().await;
+    }
     until("the old primary made a replica", 30, || {
         primary.cli(&["ROLE"]).starts_with("slave")
     })
@@ -285,4 +360,135 @@ async fn failover(behind: bool) {
         compared >= 10 || epoch_after != epoch_before,
         "the replay in the old epoch compared {compared} updates"
     );
+}
+
+/// Reads `client` into `book` until it holds `more` more updates.
+async fn read_more(client: &mut Client, book: &mut Book, more: usize) {
+    let target = book.updates + more;
+    while book.updates < target {
+        let e = next(client).await;
+        book.take(e);
+    }
+}
+
+async fn readyz(port: u16) -> u16 {
+    support::cluster::http_get(port, "/readyz")
+        .await
+        .map_or(0, |(status, _)| status)
+}
+
+/// A network cut between one edge and Redis, under Sentinel: every node reaches the primary
+/// through a proxy (Sentinel knows the primary at the proxy's port), and the proxy holds
+/// everything of one edge's connections (open ones and new ones) for five seconds. That edge
+/// reports not ready and keeps its clients; healed, it is ready again and its clients go on
+/// with no gap. The other edge, its clients and the producer never notice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edge_cut_off_from_redis_is_not_ready_then_back_and_the_other_edge_never_notices() {
+    let primary = Redis::start(true).await;
+    let replica = Redis::replica_of(&primary).await;
+    let front = support::cluster::FreezingProxy::start(primary.port).await;
+    until("the replica in sync", 20, || {
+        replica
+            .cli(&["INFO", "replication"])
+            .contains("master_link_status:up")
+    })
+    .await;
+    let sentinel = Sentinel::start_at(front.port).await;
+    let url = sentinel.url();
+    let producer = Node::start_url("producer", &url, &[]).await;
+    producer.wait_ready().await;
+    let cut_edge = Node::start_url("edge", &url, &[]).await;
+    cut_edge.wait_ready().await;
+    let other = Node::start_url("edge", &url, &[]).await;
+    other.wait_ready().await;
+
+    let channels = vec![
+        Channel::Quotes("AAPL".into()),
+        Channel::Quotes("MSFT".into()),
+    ];
+    let crowd_cut = Crowd::start(500, cut_edge.port, channels.clone()).await;
+    let crowd_other = Crowd::start(500, other.port, channels.clone()).await;
+    until("1,000 clients connected", 60, || {
+        crowd_cut.all_placed() && crowd_other.all_placed()
+    })
+    .await;
+    let ws = |port: u16| [format!("ws://127.0.0.1:{port}/ws")];
+    let (mut a, mut b) = (
+        Client::connect(ws(cut_edge.port)),
+        Client::connect(ws(other.port)),
+    );
+    a.subscribe(channels.clone());
+    b.subscribe(channels.clone());
+    let (mut book_a, mut book_b) = (Book::default(), Book::default());
+    read_more(&mut a, &mut book_a, 20).await;
+    read_more(&mut b, &mut book_b, 20).await;
+
+    front.cut(cut_edge.pid().expect("the edge runs"));
+    let cut_at = Instant::now();
+    let mut not_ready = None;
+    let mut other_ready_throughout = true;
+    while cut_at.elapsed() < Duration::from_secs(5) {
+        // The other edge's client keeps reading: the feed goes on there.
+        if let Ok(e) = tokio::time::timeout(Duration::from_millis(200), b.next()).await {
+            book_b.take(e.expect("the client runs"));
+        }
+        if not_ready.is_none() && readyz(cut_edge.port).await != 200 {
+            not_ready = Some(cut_at.elapsed());
+        }
+        other_ready_throughout &= readyz(other.port).await == 200;
+    }
+    let not_ready = not_ready.expect("the cut edge reports not ready within 5 s");
+    let during = book_b.updates;
+    front.heal();
+    let healed = Instant::now();
+    while readyz(cut_edge.port).await != 200 {
+        assert!(
+            healed.elapsed() < Duration::from_secs(30),
+            "the cut edge ready again within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let back = healed.elapsed();
+    read_more(&mut a, &mut book_a, 40).await;
+    read_more(&mut b, &mut book_b, 20).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    println!(
+        "an edge cut off from Redis: not ready {} ms after the cut, ready {} ms after it healed; the other edge's client took {} updates during the cut",
+        not_ready.as_millis(),
+        back.as_millis(),
+        during
+    );
+    assert!(other_ready_throughout, "the other edge stayed ready");
+    assert!(book_b.updates > 20, "the feed went on on the other edge");
+    assert_eq!((book_a.disconnects, book_b.disconnects), (0, 0));
+    for (name, crowd) in [("cut edge", &crowd_cut), ("other edge", &crowd_other)] {
+        let (lost, _, _) = crowd.lost_and_back();
+        let (gaps, dups, silences, snapshots) = (
+            crowd.gaps.load(Ordering::Relaxed),
+            crowd.duplicates.load(Ordering::Relaxed),
+            crowd.silences.load(Ordering::Relaxed),
+            crowd.snapshots.load(Ordering::Relaxed),
+        );
+        println!("500 clients on the {name}: {lost} lost their connection, {gaps} gaps, {dups} duplicates, {silences} silences, {snapshots} snapshots");
+        assert_eq!((lost, gaps, dups), (0, 0, 0), "{name}");
+        assert_eq!(crowd.epoch_changes.load(Ordering::Relaxed), 0, "{name}");
+    }
+    assert_eq!(
+        crowd_other.snapshots.load(Ordering::Relaxed)
+            + crowd_other.silences.load(Ordering::Relaxed),
+        0,
+        "the other edge's clients never noticed"
+    );
+    // The two edges' clients were handed the same update under every (epoch, channel, seq).
+    let mut compared = 0;
+    for (key, data) in &book_a.data {
+        if let Some(other) = book_b.data.get(key) {
+            assert_eq!(data, other, "{key:?} differs between the edges");
+            compared += 1;
+        }
+    }
+    assert!(compared >= 20, "only {compared} updates compared");
+    crowd_cut.stop().await;
+    crowd_other.stop().await;
+    drop(producer);
 }

@@ -183,6 +183,16 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(300..=60_000))]
     pub lease_ms: u64,
 
+    /// Publish a tick only once this many Redis replicas acknowledge it (`WAIT`): a Sentinel
+    /// failover to a replica that acknowledged keeps the epoch, where asynchronous
+    /// replication may lose the last ticks and move every client to a new one. Set it to the
+    /// number of replicas for that guarantee whichever replica Sentinel promotes; the feed
+    /// waits (and says so in the log and in `livetape_redis_wait_timeouts_total`) while
+    /// fewer are reachable. 0: asynchronous, no waiting.
+    #[arg(long, env = "LIVETAPE_REDIS_WAIT_REPLICAS", default_value_t = 0,
+          value_parser = clap::value_parser!(u32).range(0..=16))]
+    pub redis_wait_replicas: u32,
+
     /// Seconds between the producer's checkpoints of the whole state in Redis (where a node
     /// that starts, or a standby taking over after a long absence, begins).
     #[arg(long, env = "LIVETAPE_CHECKPOINT_SECS", default_value_t = 5,
@@ -405,6 +415,12 @@ impl Config {
                 "--source api alone starts with no symbols: add --allow-new-symbols, or sim".into(),
             );
         }
+        if self.redis_wait_replicas > 0 && self.redis.is_none() {
+            return Err(
+                "--redis-wait-replicas needs --redis: without Redis there are no replicas to wait for"
+                    .into(),
+            );
+        }
         if self.tokens_given() && self.redis.is_some() && self.role == Role::Producer {
             return Err(
                 "a producer serves no HTTP publishers: give tokens to edges or `all` nodes".into(),
@@ -520,6 +536,10 @@ mod tests {
                 "a producer serves no HTTP publishers",
             ),
             (&["--role", "edge"][..], "needs --redis"),
+            (
+                &["--redis-wait-replicas", "1"][..],
+                "no replicas to wait for",
+            ),
         ] {
             let err = check(args).expect_err(&format!("{args:?} accepted"));
             assert!(err.contains(says), "{args:?}: {err}");

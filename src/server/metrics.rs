@@ -28,7 +28,8 @@
 //! | `livetape_feed_age_seconds` | gauge | (since the feed's last tick or producer heartbeat) |
 //! | `livetape_history_updates` | gauge | (updates held for resume: `--history`, `--state-history-secs`, `--history-secs`) |
 //! | `livetape_redis_up`, `livetape_leading`, `livetape_redis_consumer_lag_ticks` | gauges | (with `--redis`) |
-//! | `livetape_redis_commit_seconds` | histogram | (with `--redis`: a tick's round trip to Redis) |
+//! | `livetape_redis_commit_seconds` | histogram | (with `--redis`: a tick's round trip to Redis; with `--redis-wait-replicas`, until replicas hold it and it is published) |
+//! | `livetape_redis_wait_timeouts_total` | counter | (with `--redis-wait-replicas`: waits that ended with too few replicas; the feed waited) |
 //! | `livetape_redis_primary_changes_total` | counter | (with Sentinel: failovers this node followed) |
 
 use ::metrics::Unit;
@@ -107,7 +108,8 @@ const DESCRIPTIONS: &[(Kind, &str, Option<Unit>, &str)] = &[
     (Kind::Gauge, "livetape_redis_up", None, "1 when Redis answers (with --redis)."),
     (Kind::Gauge, "livetape_leading", None, "1 on the producer that holds the lease (with --redis)."),
     (Kind::Gauge, "livetape_redis_consumer_lag_ticks", None, "Ticks Redis holds that this node has not applied yet (with --redis)."),
-    (Kind::Histogram, "livetape_redis_commit_seconds", Some(Unit::Seconds), "A tick's numbering round trip to Redis (with --redis)."),
+    (Kind::Histogram, "livetape_redis_commit_seconds", Some(Unit::Seconds), "A tick's numbering round trip to Redis (with --redis); with --redis-wait-replicas, from staging it until replicas hold it and it is published."),
+    (Kind::Counter, "livetape_redis_wait_timeouts_total", None, "Waits for replicas (--redis-wait-replicas) that timed out with too few acknowledgements: the feed waited."),
     (Kind::Counter, "livetape_redis_primary_changes_total", None, "Times Sentinel named another primary and this node moved to it (with a redis+sentinel URL)."),
 ];
 
@@ -207,6 +209,11 @@ pub(crate) fn published(events: usize) {
 
 pub(crate) fn redis_commit(seconds: f64) {
     histogram!("livetape_redis_commit_seconds").record(seconds);
+}
+
+/// Fewer replicas than `--redis-wait-replicas` acknowledged a staged tick in time.
+pub(crate) fn redis_wait_timeout() {
+    counter!("livetape_redis_wait_timeouts_total").increment(1);
 }
 
 /// Sentinel named another primary and the store moved to it.

@@ -296,6 +296,7 @@ async fn cluster_feed(
             tick: config.tick(),
             sim: sim_config(config),
             block: Duration::from_secs(1),
+            wait_replicas: config.redis_wait_replicas,
         },
         settled_tx,
         shutdown.clone(),

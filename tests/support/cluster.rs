@@ -149,6 +149,12 @@ pub struct Sentinel {
 
 impl Sentinel {
     pub async fn start(primary: &Redis) -> Sentinel {
+        Self::start_at(primary.port).await
+    }
+
+    /// A Sentinel that knows the primary at `primary_port` (e.g. a proxy in front of it: every
+    /// node then reaches the primary through the proxy).
+    pub async fn start_at(primary_port: u16) -> Sentinel {
         let port = free_port();
         let dir = scratch_dir("sentinel");
         // Sentinel rewrites its configuration file: it lives in the scratch directory.
@@ -159,7 +165,7 @@ impl Sentinel {
                 "port {port}\nbind 127.0.0.1\ndir {}\nsentinel monitor m 127.0.0.1 {} 1\n\
                  sentinel down-after-milliseconds m 1000\nsentinel failover-timeout m 5000\n",
                 dir.display(),
-                primary.port
+                primary_port
             ),
         )
         .unwrap();
@@ -618,30 +624,75 @@ impl Follower {
 /// The next text frame (pings and pongs skipped); "timeout" when nothing came in time.
 /// A TCP proxy that can freeze: forwarding stops on every connection open at that moment,
 /// and those connections stay open (a half-open path after a failover), while connections
-/// made later are forwarded normally.
+/// made later are forwarded normally. It can also cut one process off (`cut`): every
+/// connection that process has through it, open or opened later, carries nothing until
+/// `heal` (a network partition between that process and the server behind the proxy).
 pub struct FreezingProxy {
     pub port: u16,
     /// Connections numbered below this are frozen.
     frozen_below: std::sync::Arc<std::sync::atomic::AtomicU64>,
     next: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    cut: std::sync::Arc<Cut>,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// The process cut off (0: none), and per open connection its client's port and whether it
+/// carries nothing now.
+#[derive(Default)]
+struct Cut {
+    pid: std::sync::atomic::AtomicU32,
+    open: std::sync::Mutex<Vec<(u16, std::sync::Weak<std::sync::atomic::AtomicBool>)>>,
+}
+
+/// Whether the client end of a loopback TCP connection (its local port `client`, connected
+/// to port `server`) belongs to process `pid`: its socket's inode among the process's open
+/// files.
+fn owned_by(pid: u32, client: u16, server: u16) -> bool {
+    let tcp = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    let port = |addr: &str| {
+        addr.rsplit(':')
+            .next()
+            .and_then(|p| u16::from_str_radix(p, 16).ok())
+    };
+    let inode = tcp.lines().skip(1).find_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        (f.len() > 9 && port(f[1]) == Some(client) && port(f[2]) == Some(server))
+            .then(|| f[9].to_string())
+    });
+    let Some(inode) = inode else { return false };
+    let socket = format!("socket:[{inode}]");
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l.to_string_lossy() == socket))
 }
 
 impl FreezingProxy {
     pub async fn start(target: u16) -> FreezingProxy {
-        use std::sync::atomic::{AtomicU64, Ordering};
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
         use std::sync::Arc;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let frozen_below = Arc::new(AtomicU64::new(0));
         let next = Arc::new(AtomicU64::new(1));
-        let (f, g) = (frozen_below.clone(), next.clone());
+        let cut = Arc::new(Cut::default());
+        let (f, g, c) = (frozen_below.clone(), next.clone(), cut.clone());
         let task = tokio::spawn(async move {
             loop {
-                let Ok((client, _)) = listener.accept().await else {
+                let Ok((client, peer)) = listener.accept().await else {
                     return;
                 };
                 let my = g.fetch_add(1, Ordering::SeqCst);
+                let held = Arc::new(AtomicBool::new(false));
+                let pid = c.pid.load(Ordering::SeqCst);
+                if pid != 0 && owned_by(pid, peer.port(), port) {
+                    held.store(true, Ordering::SeqCst);
+                }
+                c.open
+                    .lock()
+                    .unwrap()
+                    .push((peer.port(), Arc::downgrade(&held)));
                 let f = f.clone();
                 tokio::spawn(async move {
                     let Ok(server) = TcpStream::connect(("127.0.0.1", target)).await else {
@@ -653,6 +704,7 @@ impl FreezingProxy {
                         mut r: tokio::net::tcp::OwnedReadHalf,
                         mut w: tokio::net::tcp::OwnedWriteHalf,
                         frozen_below: Arc<AtomicU64>,
+                        held: Arc<AtomicBool>,
                         my: u64,
                     ) {
                         let mut buf = vec![0u8; 16 * 1024];
@@ -661,7 +713,9 @@ impl FreezingProxy {
                                 Ok(0) | Err(_) => return,
                                 Ok(n) => n,
                             };
-                            while my < frozen_below.load(Ordering::SeqCst) {
+                            while my < frozen_below.load(Ordering::SeqCst)
+                                || held.load(Ordering::SeqCst)
+                            {
                                 // Frozen: hold the bytes, keep the connection open.
                                 tokio::time::sleep(Duration::from_millis(50)).await;
                             }
@@ -670,8 +724,8 @@ impl FreezingProxy {
                             }
                         }
                     }
-                    let a = tokio::spawn(pipe(cr, sw, f.clone(), my));
-                    let b = tokio::spawn(pipe(sr, cw, f, my));
+                    let a = tokio::spawn(pipe(cr, sw, f.clone(), held.clone(), my));
+                    let b = tokio::spawn(pipe(sr, cw, f, held, my));
                     let _ = tokio::join!(a, b);
                 });
             }
@@ -680,6 +734,7 @@ impl FreezingProxy {
             port,
             frozen_below,
             next,
+            cut,
             task,
         }
     }
@@ -689,6 +744,33 @@ impl FreezingProxy {
         use std::sync::atomic::Ordering;
         self.frozen_below
             .store(self.next.load(Ordering::SeqCst), Ordering::SeqCst);
+    }
+
+    /// Cuts process `pid` off: its connections through the proxy, open now or later, carry
+    /// nothing (and stay open) until `heal`.
+    pub fn cut(&self, pid: u32) {
+        use std::sync::atomic::Ordering;
+        self.cut.pid.store(pid, Ordering::SeqCst);
+        let mut open = self.cut.open.lock().unwrap();
+        open.retain(|(_, held)| held.strong_count() > 0);
+        for (client, held) in open.iter() {
+            if let Some(held) = held.upgrade() {
+                if owned_by(pid, *client, self.port) {
+                    held.store(true, Ordering::SeqCst);
+                }
+            }
+        }
+    }
+
+    /// Ends the cut: everything held flows on.
+    pub fn heal(&self) {
+        use std::sync::atomic::Ordering;
+        self.cut.pid.store(0, Ordering::SeqCst);
+        for (_, held) in self.cut.open.lock().unwrap().iter() {
+            if let Some(held) = held.upgrade() {
+                held.store(false, Ordering::SeqCst);
+            }
+        }
     }
 
     /// Connections made through the proxy so far.

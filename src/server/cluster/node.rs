@@ -2,6 +2,8 @@
 //! produce tries for the lease and, holding it, leads (see the module above for what each
 //! failure looks like to a client).
 
+mod replicated;
+
 use super::checkpoint;
 use super::publish_queue::{self, Settled};
 use super::role::Role;
@@ -31,6 +33,8 @@ pub(crate) struct NodeConfig {
     pub(crate) sim: SimConfig,
     /// How long a follower's blocking read waits.
     pub(crate) block: Duration,
+    /// Replicas that must acknowledge a tick before it is published (`WAIT`); 0: none.
+    pub(crate) wait_replicas: u32,
 }
 
 /// The lease as the leading loop holds it.
@@ -49,6 +53,8 @@ enum Step {
     Unpublished,
     /// Someone else leads, or Redis refused: follow.
     Follow,
+    /// A staged tick waits for replicas (`--redis-wait-replicas`): the world waits with it.
+    Waiting,
 }
 
 /// What the feed loop is doing.
@@ -77,6 +83,8 @@ struct Node {
     inbox_cursor: String,
     /// What the applied ticks settled, for this node's waiting publishers.
     settled: tokio::sync::watch::Sender<Settled>,
+    /// Leading with `wait_replicas`: our tick staged in Redis, not yet published.
+    staged: Option<replicated::Staged>,
 }
 
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
@@ -109,6 +117,7 @@ pub(crate) async fn run(
         next_lease_try: Instant::now(),
         inbox_cursor: "0-0".into(),
         settled,
+        staged: None,
     };
     let mut mode = Mode::Follow;
     loop {
@@ -284,6 +293,10 @@ impl Node {
             );
             self.reader = None;
             self.health.set_caught_up(false);
+        } else if meta.n < n && meta.staged.is_some_and(|s| s >= n) {
+            // The tick we applied is staged here (a promoted replica, with
+            // --redis-wait-replicas): held, not lost; the leader publishes it next.
+            self.health.set_caught_up(false);
         } else if meta.n < n {
             // We applied ticks Redis no longer has: it lost data. Numbering must not continue
             // in this epoch.
@@ -378,6 +391,19 @@ impl Node {
             }
         }
         let took = Instant::now();
+        // A tick staged before us (a failover, with --redis-wait-replicas) is published first.
+        match self.finish_staged().await {
+            Ok(true) => {}
+            Ok(false) => {
+                self.store.release_lease(&self.token).await;
+                return None;
+            }
+            Err(err) => {
+                self.redis_failed(&err);
+                self.store.release_lease(&self.token).await;
+                return None;
+            }
+        }
         let meta = match self.store.meta().await {
             Ok(m) => m,
             Err(err) => {
@@ -519,7 +545,7 @@ impl Node {
                 continue;
             }
             match self.lead_one_tick(&mut sim).await {
-                Step::Quiet | Step::Published => {}
+                Step::Quiet | Step::Published | Step::Waiting => {}
                 Step::Unpublished => {
                     // The tick was not published: undo it in the world too.
                     *sim = self.resume_world();
@@ -549,8 +575,12 @@ impl Node {
             Ok(true) => {
                 lease.refreshed = Instant::now();
                 self.redis_ok();
-                self.health.set_caught_up(true);
-                self.health.beat();
+                if self.staged.is_none() {
+                    // Alive and current (not while a tick waits for replicas: the feed
+                    // waits then, and readiness says so).
+                    self.health.set_caught_up(true);
+                    self.health.beat();
+                }
             }
             Ok(false) => {
                 tracing::warn!("lost the lease; following");
@@ -575,8 +605,12 @@ impl Node {
         None
     }
 
-    /// Steps the world, takes the publish queue, numbers the tick in Redis and applies it.
+    /// Steps the world, takes the publish queue, numbers the tick in Redis and applies it
+    /// (with `wait_replicas`, once replicas hold it: a staged tick is settled first).
     async fn lead_one_tick(&mut self, sim: &mut Box<Simulator>) -> Step {
+        if self.staged.is_some() {
+            return self.settle_staged(sim).await;
+        }
         let now = micros_now();
         let mut draw = Draw {
             events: sim.step(now),
@@ -596,32 +630,53 @@ impl Node {
         }
         let mut tick = prepare(&self.hub, now, draw.events, draw.new_symbols);
         tick.inbox = mark.clone();
+        if self.config.wait_replicas > 0 {
+            match self.publish_replicated(tick, sim).await {
+                Ok(step) => return step,
+                Err(err) => return self.refused(err, sim).await,
+            }
+        }
         let sent = Instant::now();
         let committed = self.store.commit(&self.token, &tick).await;
         metrics::redis_commit(sent.elapsed().as_secs_f64());
         match committed {
             Ok(()) => {
                 self.redis_ok();
-                let n = tick.n;
-                match self.hub.commit(tick) {
-                    Ok(updates) => metrics::tick(updates),
-                    Err(err) => tracing::error!(%err, "our own tick did not continue our hub"),
-                }
-                if let Some(mark) = mark {
-                    self.inbox_cursor = mark.to.clone();
-                    self.settled.send_modify(|s| s.add(&mark, n));
-                }
-                self.health.beat();
+                self.published_own(tick);
                 Step::Published
             }
-            Err(Refused::Unreachable(why)) => {
+            Err(err) => self.refused(err, sim).await,
+        }
+    }
+
+    /// Applies our own tick, published, to the hub, and settles the publish requests it took.
+    fn published_own(&mut self, tick: Commit) {
+        self.redis_ok();
+        let (n, mark) = (tick.n, tick.inbox.clone());
+        match self.hub.commit(tick) {
+            Ok(updates) => metrics::tick(updates),
+            Err(err) => tracing::error!(%err, "our own tick did not continue our hub"),
+        }
+        if let Some(mark) = mark {
+            self.inbox_cursor = mark.to.clone();
+            self.settled.send_modify(|s| s.add(&mark, n));
+        }
+        self.health.beat();
+    }
+
+    /// What to do when Redis refused our tick.
+    async fn refused(&mut self, err: Refused, sim: &mut Box<Simulator>) -> Step {
+        match err {
+            Refused::Unreachable(why) => {
                 self.redis_failed(&Refused::Unreachable(why));
                 Step::Unpublished
             }
             // Redis lost the epoch, or ticks we published: never number them again in it.
-            Err(Refused::NoEpoch) => self.restart_epoch(sim).await,
-            Err(Refused::Order(m)) if m < self.hub.n() => self.restart_epoch(sim).await,
-            Err(err) => {
+            Refused::NoEpoch => self.restart_epoch(sim).await,
+            Refused::Order(m) if m < self.hub.n() => self.restart_epoch(sim).await,
+            // A tick staged for replicas (a failover, or a producer before us): it goes first.
+            Refused::Staged => self.adopt_staged(sim).await,
+            err => {
                 tracing::warn!(%err, "Redis refused our tick; following");
                 self.loaded = false;
                 Step::Follow
@@ -657,6 +712,8 @@ impl Node {
     }
 
     fn stop_leading(&mut self) -> Mode {
+        // A tick of ours still staged is for whoever leads next to publish.
+        self.staged = None;
         self.health.set_leading(false);
         self.next_lease_try = Instant::now() + self.config.lease;
         Mode::Follow

@@ -4,7 +4,7 @@
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `P:meta` | hash | `epoch`, `n` (the last tick numbered), `alive` (the producer's last heartbeat, ms) |
+//! | `P:meta` | hash | `epoch`, `n` (the last tick numbered), `alive` (the producer's last heartbeat, ms); with `--redis-wait-replicas`, `staged` and `stage` (a tick waiting for replicas) |
 //! | `P:lease` | string | the active producer's token, with a TTL |
 //! | `P:E:ticks` | stream | one entry per tick of epoch `E`, id `0-n`: the tick, numbered and encoded |
 //! | `P:E:ch:ID` | stream | per channel of epoch `E`, id `0-seq`: that update, for resumes from any node |
@@ -17,6 +17,16 @@
 //! not at all, whichever producer sends it. If Redis lost data (restarted without
 //! persistence, or an older copy took over), `meta` is gone or behind: the producer starts a
 //! new epoch ([`Store::new_epoch`]) rather than number anything twice within one.
+//!
+//! With `--redis-wait-replicas K` a tick is published in two steps: [`Store::stage`] checks it
+//! as `commit` would and keeps it in `meta`, where no node reads it; once `WAIT K` says K
+//! replicas hold it, [`Store::promote`] appends it as `commit` would. A client therefore only
+//! ever sees ticks that K replicas held before it saw them. If the primary dies after the
+//! promotion but before the replica received it, the replica still holds the staged tick:
+//! whoever leads next promotes it first (`commit` and `stage` refuse while a tick is staged),
+//! so it becomes the next tick with the same content, and a node that already applied it is
+//! not "behind" (`invalidate` counts a staged tick as held). The epoch survives the
+//! failover; numbering from the replica's top would otherwise have started a new one.
 //!
 //! One Redis, not Redis Cluster: the scripts touch keys they compute.
 
@@ -42,6 +52,8 @@ pub(crate) enum Refused {
     Epoch(Epoch),
     /// The last tick in Redis is `n`, not the one before ours.
     Order(TickNo),
+    /// A tick is staged, waiting for replicas: it must be promoted before anything else.
+    Staged,
     /// Redis could not be reached or answered with an error.
     Unreachable(String),
 }
@@ -53,13 +65,14 @@ impl std::fmt::Display for Refused {
             Refused::NoEpoch => write!(f, "no current epoch in Redis"),
             Refused::Epoch(e) => write!(f, "the current epoch is {e}"),
             Refused::Order(n) => write!(f, "the last tick in Redis is {n}"),
+            Refused::Staged => write!(f, "a tick is staged for replicas; promote it first"),
             Refused::Unreachable(why) => write!(f, "Redis unreachable: {why}"),
         }
     }
 }
 
 fn refused(err: redis::RedisError) -> Refused {
-    // Script errors come back as `LEASE`, `NOEPOCH`, `EPOCH <e>`, `ORDER <n>`.
+    // Script errors come back as `LEASE`, `NOEPOCH`, `EPOCH <e>`, `ORDER <n>`, `STAGED`.
     let text = err.to_string();
     let word = |w: &str| {
         text.split_whitespace()
@@ -69,6 +82,8 @@ fn refused(err: redis::RedisError) -> Refused {
     };
     if text.contains("LEASE") {
         Refused::Lease
+    } else if text.contains("STAGED") {
+        Refused::Staged
     } else if text.contains("NOEPOCH") {
         Refused::NoEpoch
     } else if text.contains("EPOCH") {
@@ -80,22 +95,73 @@ fn refused(err: redis::RedisError) -> Refused {
     }
 }
 
-const COMMIT: &str = r#"
+/// The checks before a tick is numbered (lease, epoch, nothing staged, the next tick), as
+/// `local n`. KEYS: meta, lease, the tick stream. ARGV: token, epoch, n, ts, payload,
+/// ticks kept, updates kept, channel key prefix, now (ms), inbox mark, then (channel, seq,
+/// json) per update.
+const CHECKS: &str = r#"
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return redis.error_reply('LEASE') end
 local e = redis.call('HGET', KEYS[1], 'epoch')
 if not e then return redis.error_reply('NOEPOCH') end
 if e ~= ARGV[2] then return redis.error_reply('EPOCH ' .. e) end
+if redis.call('HEXISTS', KEYS[1], 'staged') == 1 then return redis.error_reply('STAGED') end
 local n = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
 if n + 1 ~= tonumber(ARGV[3]) then return redis.error_reply('ORDER ' .. n) end
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '0-' .. ARGV[3], 'p', ARGV[5])
-for i = 11, #ARGV, 3 do
-  redis.call('XADD', ARGV[8] .. ARGV[i], 'MAXLEN', '~', ARGV[7], '0-' .. ARGV[i + 1],
-    'n', ARGV[3], 't', ARGV[4], 'j', ARGV[i + 2])
-end
-redis.call('HSET', KEYS[1], 'n', ARGV[3], 'alive', ARGV[9])
-if ARGV[10] ~= '' then redis.call('HSET', KEYS[1], 'inbox', ARGV[10]) end
-return n + 1
 "#;
+
+/// Appends a checked tick (arguments as for `CHECKS`) to the tick stream and the channels'
+/// streams, and moves `n`.
+const APPEND: &str = r#"
+local function append(meta, ticks, a)
+  redis.call('XADD', ticks, 'MAXLEN', '~', a[6], '0-' .. a[3], 'p', a[5])
+  for i = 11, #a, 3 do
+    redis.call('XADD', a[8] .. a[i], 'MAXLEN', '~', a[7], '0-' .. a[i + 1],
+      'n', a[3], 't', a[4], 'j', a[i + 2])
+  end
+  redis.call('HSET', meta, 'n', a[3], 'alive', a[9])
+  if a[10] ~= '' then redis.call('HSET', meta, 'inbox', a[10]) end
+end
+"#;
+
+/// Publishes a tick at once.
+fn commit_script() -> String {
+    format!("{APPEND}{CHECKS}append(KEYS[1], KEYS[3], ARGV)\nreturn n + 1\n")
+}
+
+/// Stages a tick in `meta` (fields `staged`: its number, `stage`: the whole call), where no
+/// node reads it, until a replica has acknowledged it (`WAIT`) and `PROMOTE` publishes it.
+fn stage_script() -> String {
+    format!(
+        "{CHECKS}redis.call('HSET', KEYS[1], 'staged', ARGV[3], 'stage', cmsgpack.pack({{KEYS[3], ARGV}}))\nreturn n + 1\n"
+    )
+}
+
+/// Publishes the staged tick, if it still continues the feed: `{n, token}` of the tick
+/// published, `{0, ''}` when nothing was staged (or what was is stale and dropped). Whoever
+/// holds the lease may promote a staged tick, also one another producer staged: a node may
+/// already have applied it from a primary that died after promoting it, so it must become
+/// the next tick, with the same content, and nothing else may.
+/// KEYS: meta, lease. ARGV: token, now (ms).
+fn promote_script() -> String {
+    format!(
+        "{APPEND}{}",
+        r#"
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return redis.error_reply('LEASE') end
+local blob = redis.call('HGET', KEYS[1], 'stage')
+redis.call('HDEL', KEYS[1], 'staged', 'stage')
+if not blob then return {0, ''} end
+local s = cmsgpack.unpack(blob)
+local ticks, a = s[1], s[2]
+local n = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
+if redis.call('HGET', KEYS[1], 'epoch') ~= a[2] or n + 1 ~= tonumber(a[3]) then
+  return {0, ''}
+end
+append(KEYS[1], ticks, a)
+redis.call('HSET', KEYS[1], 'alive', ARGV[2])
+return {tonumber(a[3]), a[1]}
+"#
+    )
+}
 
 const NEW_EPOCH: &str = r#"
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return redis.error_reply('LEASE') end
@@ -129,6 +195,7 @@ return 1
 const INVALIDATE: &str = r#"
 if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] then return 0 end
 if tonumber(redis.call('HGET', KEYS[1], 'n') or '0') >= tonumber(ARGV[2]) then return 0 end
+if tonumber(redis.call('HGET', KEYS[1], 'staged') or '0') >= tonumber(ARGV[2]) then return 0 end
 redis.call('DEL', KEYS[1])
 return 1
 "#;
@@ -158,6 +225,8 @@ pub(crate) struct Meta {
     pub(crate) n: TickNo,
     /// The producer's last heartbeat, ms since the Unix epoch.
     pub(crate) alive_ms: i64,
+    /// A tick staged for replicas (`--redis-wait-replicas`), not published yet.
+    pub(crate) staged: Option<TickNo>,
 }
 
 /// How much history Redis keeps.
@@ -179,6 +248,8 @@ pub(crate) struct Store {
     prefix: String,
     retention: Retention,
     commit: Script,
+    stage: Script,
+    promote: Script,
     new_epoch: Script,
     refresh: Script,
     checkpoint: Script,
@@ -229,7 +300,9 @@ impl Store {
             recheck: tokio::sync::Notify::new(),
             prefix: prefix.to_string(),
             retention,
-            commit: Script::new(COMMIT),
+            commit: Script::new(&commit_script()),
+            stage: Script::new(&stage_script()),
+            promote: Script::new(&promote_script()),
             new_epoch: Script::new(NEW_EPOCH),
             refresh: Script::new(REFRESH),
             checkpoint: Script::new(CHECKPOINT),
@@ -327,11 +400,13 @@ impl Store {
     /// The current epoch and tick, `None` when Redis holds none.
     pub(crate) async fn meta(&self) -> Result<Option<Meta>, Refused> {
         let mut conn = self.conn()?;
-        let (epoch, n, alive): (Option<u64>, Option<u64>, Option<i64>) = redis::cmd("HMGET")
+        type Fields = (Option<u64>, Option<u64>, Option<i64>, Option<u64>);
+        let (epoch, n, alive, staged): Fields = redis::cmd("HMGET")
             .arg(self.key("meta"))
             .arg("epoch")
             .arg("n")
             .arg("alive")
+            .arg("staged")
             .query_async(&mut conn)
             .await
             .map_err(|e| self.failed(e))?;
@@ -339,6 +414,7 @@ impl Store {
             epoch,
             n: n.unwrap_or(0),
             alive_ms: alive.unwrap_or(0),
+            staged,
         }))
     }
 
@@ -453,8 +529,49 @@ impl Store {
 
     /// Publishes a tick numbered by the caller, atomically (see the module doc).
     pub(crate) async fn commit(&self, token: &str, tick: &Commit) -> Result<(), Refused> {
+        self.numbered(&self.commit, token, tick).await
+    }
+
+    /// Stages a tick numbered by the caller for replicas to acknowledge (see the module doc).
+    pub(crate) async fn stage(&self, token: &str, tick: &Commit) -> Result<(), Refused> {
+        self.numbered(&self.stage, token, tick).await
+    }
+
+    /// How many replicas acknowledged every write this node sent so far, waiting up to
+    /// `timeout` for `replicas` of them (Redis's `WAIT`, on the connection that wrote).
+    pub(crate) async fn wait_replicas(
+        &self,
+        replicas: u32,
+        timeout: Duration,
+    ) -> Result<u32, Refused> {
         let mut conn = self.conn()?;
-        let mut inv = self.commit.prepare_invoke();
+        redis::cmd("WAIT")
+            .arg(replicas)
+            .arg(timeout.as_millis() as u64)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| self.failed(e))
+    }
+
+    /// Publishes the staged tick: `Some((n, token))` of the tick published, `None` when
+    /// nothing was staged (see the module doc).
+    pub(crate) async fn promote(&self, token: &str) -> Result<Option<(TickNo, String)>, Refused> {
+        let mut conn = self.conn()?;
+        let (n, by): (TickNo, String) = self
+            .promote
+            .key(self.key("meta"))
+            .key(self.key("lease"))
+            .arg(token)
+            .arg(now_ms())
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| self.failed(e))?;
+        Ok((n > 0).then_some((n, by)))
+    }
+
+    async fn numbered(&self, script: &Script, token: &str, tick: &Commit) -> Result<(), Refused> {
+        let mut conn = self.conn()?;
+        let mut inv = script.prepare_invoke();
         inv.key(self.key("meta"))
             .key(self.key("lease"))
             .key(self.ticks_key(tick.epoch))
