@@ -10,7 +10,7 @@ export PATH="$PWD/scripts/wasm-opt/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 SECS=${BENCH_SECS:-8}
 OUT=target/bench
 mkdir -p "$OUT"
-# BENCH_ONLY="e f" runs only those scenarios (a b c d e f g h p browser) and replaces their rows
+# BENCH_ONLY="e f" runs only those scenarios (a b c d e f g h p w browser) and replaces their rows
 # (p includes its churn rounds, pc, and its 10,000-client round, p10k).
 ONLY=${BENCH_ONLY:-}
 want() { [ -z "$ONLY" ] || [[ " $ONLY " == *" $1 "* ]]; }
@@ -240,6 +240,80 @@ if want e && command -v redis-server >/dev/null; then
     "$LOADGEN" --kind livetape "${edges[@]}" --clients "$clients" --secs "$SECS" \
       | python3 -c "import json,sys; r=json.load(sys.stdin); r.update(scenario='e', rate=100, edges=3); print(json.dumps(r))" \
       | tee -a "$OUT/results.jsonl"
+    stop_extra
+  done
+fi
+
+# (w) waiting for a replica: a producer and one edge on a Redis primary with one replica, 1,000
+# clients on the edge, 100 quotes/s in 100 ms ticks; asynchronous replication, then
+# --redis-wait-replicas 1. Besides the clients' latency, the producer's own histogram gives each
+# tick's publish round trip (livetape_redis_commit_seconds: the Lua commit; or stage, WAIT and
+# promote), over the measured window.
+commit_seconds() {
+  curl -s "http://127.0.0.1:$1/metrics" | python3 -c "
+import json, sys
+b, s, c = {}, 0.0, 0
+for l in sys.stdin:
+    if l.startswith('livetape_redis_commit_seconds_bucket'):
+        b[l.split('le=\"')[1].split('\"')[0]] = float(l.split()[-1])
+    elif l.startswith('livetape_redis_commit_seconds_sum'):
+        s = float(l.split()[-1])
+    elif l.startswith('livetape_redis_commit_seconds_count'):
+        c = float(l.split()[-1])
+print(json.dumps({'buckets': b, 'sum': s, 'count': c}))"
+}
+if want w && command -v redis-server >/dev/null; then
+  for wait_n in 0 1; do
+    REDIS_PORT=$((PORT + 1))
+    REPLICA_PORT=$((PORT + 2))
+    PORT=$((PORT + 3))
+    redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no >/dev/null 2>&1 &
+    EXTRA_PIDS=($!)
+    redis-server --bind 127.0.0.1 --port "$REPLICA_PORT" --save "" --appendonly no \
+      --replicaof 127.0.0.1 "$REDIS_PORT" >/dev/null 2>&1 &
+    EXTRA_PIDS+=($!)
+    wait_port "$REDIS_PORT"
+    wait_port "$REPLICA_PORT"
+    for _ in $(seq 1 100); do
+      redis-cli -p "$REPLICA_PORT" INFO replication | grep -q master_link_status:up && break
+      sleep 0.1
+    done
+    PRODUCER_PORT=$PORT
+    "$LIVETAPE" --addr "127.0.0.1:$PRODUCER_PORT" --redis "redis://127.0.0.1:$REDIS_PORT" \
+      --role producer --redis-wait-replicas "$wait_n" \
+      --symbols 10 --quote-rate 10 --trade-rate 0 --tick-ms 100 --warmup-secs 0 >/dev/null 2>&1 &
+    EXTRA_PIDS+=($!)
+    PORT=$((PORT + 1))
+    "$LIVETAPE" --addr "127.0.0.1:$PORT" --redis "redis://127.0.0.1:$REDIS_PORT" --role edge \
+      --max-connections 20000 >/dev/null 2>&1 &
+    EXTRA_PIDS+=($!)
+    edge_pid=$!
+    wait_port "$PRODUCER_PORT"
+    wait_port "$PORT"
+    sleep 1
+    echo "--> w: 1,000 clients on an edge, the producer waiting for $wait_n replicas"
+    commit_seconds "$PRODUCER_PORT" > "$OUT/commit-before.json"
+    "$LOADGEN" --kind livetape --server "127.0.0.1:$PORT" --server-pid "$edge_pid" --clients 1000 \
+      --secs "$SECS" > "$OUT/wait-feed.json"
+    commit_seconds "$PRODUCER_PORT" > "$OUT/commit-after.json"
+    python3 - "$wait_n" <<'PY' | tee -a "$OUT/results.jsonl"
+import json, sys
+r = json.load(open("target/bench/wait-feed.json"))
+a, b = (json.load(open(f"target/bench/commit-{p}.json")) for p in ("before", "after"))
+n = b["count"] - a["count"]
+bounds = sorted((float(k) for k in b["buckets"] if k != "+Inf"))
+def le(q):
+    # The smallest bucket bound under which q of the window's ticks fall (an upper bound).
+    for x in bounds:
+        key = next(k for k in b["buckets"] if k != "+Inf" and float(k) == x)
+        if b["buckets"][key] - a["buckets"].get(key, 0) >= q * n:
+            return x * 1e3
+    return None
+r.update(scenario="w", rate=100, wait=int(sys.argv[1]), ticks=n,
+         commit_mean_ms=(b["sum"] - a["sum"]) / n * 1e3 if n else None,
+         commit_p50_le_ms=le(0.5), commit_p99_le_ms=le(0.99))
+print(json.dumps(r))
+PY
     stop_extra
   done
 fi

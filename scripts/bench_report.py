@@ -218,6 +218,27 @@ if cluster:
                   f"{x['p999_ms']:.2f} | {added} | {mib(x['server_rss_kib'])}, {x['server_cpu_cores'] or 0:.2f} |")
     print()
 
+waiting = sorted(by("w", "livetape"), key=lambda r: r["wait"])
+if waiting:
+    print("## (w) Waiting for a replica before a tick is published")
+    print()
+    print("A producer and one edge on a Redis primary with one replica, 1,000 clients on the edge,")
+    print("100 quotes/s in 100 ms ticks: asynchronous replication, then `--redis-wait-replicas 1`")
+    print("(each tick staged, `WAIT 1`, then promoted; see `src/server/cluster/store.rs`). The tick's")
+    print("publish round trip is the producer's `livetape_redis_commit_seconds` over the measured")
+    print("window (bucket bounds for the percentiles); the clients' latency is the load generator's.")
+    print("What it buys: a Sentinel failover to a replica that fell behind keeps the epoch")
+    print("(`tests/failover.rs`), where asynchronous replication starts a new one.")
+    print()
+    print("| replicas waited for | ticks | publish round trip: mean ms, p50 / p99 at most | clients: events/s, p50 / p99 / p99.9 ms |")
+    print("|---|---|---|---|")
+    for r in waiting:
+        le = lambda x: f"{x:g}" if x is not None else "?"
+        print(f"| {r['wait']} | {r['ticks']:,.0f} | {r['commit_mean_ms']:.3f}, {le(r['commit_p50_le_ms'])} / "
+              f"{le(r['commit_p99_le_ms'])} | {fmt(r['events_per_sec'])}, {r['p50_ms']:.2f} / {r['p99_ms']:.2f} / "
+              f"{r['p999_ms']:.2f} |")
+    print()
+
 comp = [r for r in rows if r["scenario"] == "g"]
 if comp:
     print("## (g) Compression: what a browser's permessage-deflate offer costs and saves")
