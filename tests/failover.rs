@@ -30,6 +30,9 @@ async fn next(client: &mut Client) -> Event {
         .expect("the client runs")
 }
 
+/// How long the reference client reads on once the feed is back after a failover.
+const AFTER: Duration = Duration::from_secs(4);
+
 /// Everything the client was handed, by (epoch, channel, seq).
 #[derive(Default)]
 struct Book {
@@ -54,6 +57,19 @@ impl Book {
         ms.sort_by(f64::total_cmp);
         let at = (ms.len() * 99).div_ceil(100).saturating_sub(1);
         (ms.get(at).copied().unwrap_or(f64::NAN), ms.len())
+    }
+
+    /// The feed's batch latency p99 before a kill, during the failover (from the kill until a
+    /// second after the feed was back) and after it (from then on), for the printed figures.
+    fn latency_report(&self, killed: Instant, back: Duration) -> String {
+        let settled = killed + back + Duration::from_secs(1);
+        let (before, n_before) = self.p99(self.latency[0].0, killed);
+        let (during, n_during) = self.p99(killed, settled);
+        let (after, n_after) = self.p99(settled, Instant::now());
+        format!(
+            "batch latency p99 {before:.1} ms before the kill ({n_before} batches), \
+             {during:.1} ms during the failover ({n_during}), {after:.1} ms after it ({n_after})"
+        )
     }
 
     fn take(&mut self, event: Event) {
@@ -174,6 +190,11 @@ async fn failover(behind: bool, wait: bool) {
                         && !l.ends_with(" 0")),
                 "the producer counts its waits for the replica"
             );
+            assert_ne!(
+                readyz(producer.port).await,
+                200,
+                "a producer whose ticks wait for replicas is not ready"
+            );
         } else {
             while book.updates < seen + 10 {
                 let e = next(&mut client).await;
@@ -197,7 +218,8 @@ async fn failover(behind: bool, wait: bool) {
     }
     // Back: updates flow again on the promoted replica (bounded; the figure is printed).
     let mut back = None;
-    while back.is_none() || book.updates < before + 40 {
+    // Read on for a few seconds after the feed is back, for the latency after the failover.
+    while back.is_none_or(|b| book.updates < before + 40 || killed.elapsed() < b + AFTER) {
         let e = next(&mut client).await;
         book.take(e);
         if back.is_none() && book.updates > before + 5 {
@@ -214,15 +236,14 @@ async fn failover(behind: bool, wait: bool) {
         "Sentinel promoted the replica: {primary_now}"
     );
     let epoch_after = book.epoch[&channels[0]];
-    let started = book.latency[0].0;
-    let (p99_before, n_before) = book.p99(started, killed);
-    let (p99_after, n_after) = book.p99(killed, Instant::now());
+    let back = back.unwrap();
     println!(
-        "primary killed: the feed back {} ms after (Sentinel down-after 1000 ms); epoch {} -> {}; snapshots {:?}; batch latency p99 {p99_before:.1} ms before ({n_before} batches), {p99_after:.1} ms from the kill on ({n_after})",
-        back.unwrap().as_millis(),
+        "primary killed: the feed back {} ms after (Sentinel down-after 1000 ms); epoch {} -> {}; snapshots {:?}; {}",
+        back.as_millis(),
         epoch_before,
         epoch_after,
-        book.snapshots
+        book.snapshots,
+        book.latency_report(killed, back)
     );
     assert_eq!(
         book.disconnects, 0,
@@ -537,7 +558,8 @@ async fn waiting_for_one_of_two_replicas_the_feed_is_back_in_seconds_in_the_same
     let killed = Instant::now();
     let before = book.updates;
     let mut back = None;
-    while back.is_none() || book.updates < before + 40 {
+    // Read on for a few seconds after the feed is back, for the latency after the failover.
+    while back.is_none_or(|b| book.updates < before + 40 || killed.elapsed() < b + AFTER) {
         let e = next(&mut client).await;
         book.take(e);
         if back.is_none() && book.updates > before + 5 {
@@ -548,12 +570,11 @@ async fn waiting_for_one_of_two_replicas_the_feed_is_back_in_seconds_in_the_same
             "the feed back within 60 s"
         );
     }
-    let started = book.latency[0].0;
-    let (p99_before, n_before) = book.p99(started, killed);
-    let (p99_after, n_after) = book.p99(killed, Instant::now());
+    let back = back.unwrap();
     println!(
-        "waiting for 1 of 2 replicas, primary killed: the feed back {} ms after; batch latency p99 {p99_before:.1} ms before ({n_before} batches), {p99_after:.1} ms from the kill on ({n_after})",
-        back.unwrap().as_millis()
+        "waiting for 1 of 2 replicas, primary killed: the feed back {} ms after; {}",
+        back.as_millis(),
+        book.latency_report(killed, back)
     );
     assert_eq!(book.epoch[&channels[0]], epoch_before, "the same epoch");
     assert_eq!(book.snapshots.len(), 1, "no snapshot after the first");
