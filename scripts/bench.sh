@@ -269,8 +269,9 @@ if want w && command -v redis-server >/dev/null; then
     PORT=$((PORT + 3))
     redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no >/dev/null 2>&1 &
     EXTRA_PIDS=($!)
+    # A replica writes the RDB of its first sync: into target/bench, not the working tree.
     redis-server --bind 127.0.0.1 --port "$REPLICA_PORT" --save "" --appendonly no \
-      --replicaof 127.0.0.1 "$REDIS_PORT" >/dev/null 2>&1 &
+      --dir "$PWD/$OUT" --replicaof 127.0.0.1 "$REDIS_PORT" >/dev/null 2>&1 &
     EXTRA_PIDS+=($!)
     wait_port "$REDIS_PORT"
     wait_port "$REPLICA_PORT"
