@@ -167,6 +167,68 @@ async fn past_the_connection_cap_a_clean_503_and_a_freed_slot_is_reusable() {
     assert!(ok, "a freed slot can be used again");
 }
 
+/// A node whose open-files limit is smaller than `--max-connections` (20,000 by default)
+/// serves what the limit leaves room for and refuses the next client with a 503 that says
+/// why, instead of running out of descriptors (then `accept` fails, the client gets nothing
+/// and the page stops loading); the page, `/readyz` and `/metrics` still answer when full.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_open_files_limit_caps_connections_with_a_503_and_room_to_spare() {
+    // 400 descriptors: a quarter (100) is kept for everything but the feed, 300 serve it.
+    let node = support::cluster::Node::embedded_with_open_files(&[], 400, 400).await;
+    let url = format!("ws://127.0.0.1:{}/ws", node.port);
+    let mut held = Vec::new();
+    let mut refused = Vec::new();
+    for _ in 0..330 {
+        match Connection::open(&url, Duration::from_secs(5)).await {
+            Ok(c) => held.push(c),
+            Err(ClientError::Rejected { status, body, .. }) => refused.push((status, body)),
+            Err(other) => panic!(
+                "after {} connections, {} refused: {other}",
+                held.len(),
+                refused.len()
+            ),
+        }
+    }
+    assert_eq!(
+        held.len(),
+        300,
+        "the limit leaves room for 300 feed connections"
+    );
+    assert_eq!(refused.len(), 30);
+    for (status, body) in &refused {
+        assert_eq!(*status, 503);
+        assert!(body.contains("connection limit reached (300)"), "{body}");
+    }
+    for path in ["/", "/readyz", "/metrics"] {
+        let (status, text) = support::cluster::http_get(node.port, path)
+            .await
+            .unwrap_or_else(|| panic!("{path} answers while the feed is full"));
+        assert!(status == 200 || path == "/readyz", "{path}: {status}");
+        if path == "/metrics" {
+            assert!(text.contains("livetape_connection_limit 300"), "{text}");
+        }
+    }
+    assert!(
+        node.log_text().contains("capped at 300"),
+        "the log says why: {}",
+        node.log_text()
+    );
+}
+
+/// A soft open-files limit of 1,024 (many shells' and services' default) does not stop a node
+/// at a thousand clients: it raises the soft limit to the hard one at start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_low_soft_open_files_limit_is_raised_to_the_hard_one() {
+    let node = support::cluster::Node::embedded_with_open_files(&[], 1_024, 4_000).await;
+    let (_, text) = support::cluster::http_get(node.port, "/metrics")
+        .await
+        .expect("/metrics answers");
+    assert!(
+        text.contains("livetape_connection_limit 3744"),
+        "4,000 descriptors less 256 kept: {text}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_stops_answering_pings_is_closed() {
     let mut cfg = config();

@@ -83,7 +83,8 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_subscriptions: u32,
 
-    /// WebSocket connections served at once; more are refused with HTTP 503.
+    /// Feed connections (WebSocket and SSE) served at once; more are refused with HTTP 503.
+    /// Capped below the open-files limit, which the server raises to the hard limit at start.
     #[arg(long, env = "LIVETAPE_MAX_CONNECTIONS", default_value_t = 20_000,
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_connections: u32,

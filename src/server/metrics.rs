@@ -12,6 +12,7 @@
 //! | metric | type | labels |
 //! |---|---|---|
 //! | `livetape_connections` | gauge | `transport` (`ws`, `sse`) |
+//! | `livetape_connection_limit` | gauge | (feed connections served at once: `--max-connections`, or less when the open-files limit leaves less room) |
 //! | `livetape_connections_accepted_total` | counter | `transport` |
 //! | `livetape_connections_closed_total` | counter | `transport`, `code` (close code, `none` without one) |
 //! | `livetape_http_refusals_total` | counter | `status` (403, 429, 503), `reason` |
@@ -83,6 +84,7 @@ pub(crate) fn handle() -> &'static PrometheusHandle {
 /// What each metric is: (kind, name, unit, help), as `/metrics` describes it.
 const DESCRIPTIONS: &[(Kind, &str, Option<Unit>, &str)] = &[
     (Kind::Gauge, "livetape_connections", None, "Feed connections open, by transport."),
+    (Kind::Gauge, "livetape_connection_limit", None, "Feed connections served at once: --max-connections, or less when the open-files limit leaves less room."),
     (Kind::Counter, "livetape_connections_accepted_total", None, "Feed connections accepted."),
     (Kind::Counter, "livetape_connections_closed_total", None, "Feed connections ended, by close code (none: ended without one)."),
     (Kind::Counter, "livetape_http_refusals_total", None, "Requests refused before any feed traffic: 403 origin, 429 per-address cap, 503 capacity."),

@@ -18,6 +18,7 @@ use super::http::page_cache::PageCache;
 use super::http::publish::{Publish, Route};
 use super::http::router::{router, AppState};
 use super::metrics;
+use super::net::open_files;
 use super::net::serve::{serve, HttpLimits};
 use super::sources::simulator::{SimConfig, Simulator};
 use super::sources::{inbox, pump, recorder::Recorder, replay::Replay, Sources};
@@ -113,11 +114,10 @@ pub async fn start(config: &Config) -> std::io::Result<Running> {
     };
     let fanout = FanOut::new(std::thread::available_parallelism().map_or(1, |n| n.get()));
     fanout.spawn(&feed.hub);
-    let gate = Arc::new(Gate::new(
-        config.admission(),
-        config.limits(),
-        shutdown.clone(),
-    ));
+    let mut admission = config.admission();
+    admission.max_connections =
+        open_files::connection_cap(admission.max_connections, open_files::raise());
+    let gate = Arc::new(Gate::new(admission, config.limits(), shutdown.clone()));
     let transport = Arc::new(FeedView::new(feed.hub.clone(), feed.archive));
     let options = leptos_options(config);
     let pages = Arc::new(PageCache::new(

@@ -5,6 +5,7 @@
 
 use livetape::protocol::{Channel, ClientMsg, Data, Epoch, Resume, Seq, ServerMsg, SnapshotReason};
 use std::collections::{BTreeMap, HashMap};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -236,6 +237,11 @@ impl Node {
         Self::spawn("embedded", extra, env, None).await
     }
 
+    /// One livetape process on its own started with the open-files limit `(soft, hard)`.
+    pub async fn embedded_with_open_files(extra: &[&str], soft: u64, hard: u64) -> Node {
+        Self::spawn_limited("embedded", extra, &[], None, Some((soft, hard))).await
+    }
+
     /// Spawns the binary on a free port with `args` and `env`; its stdout (the log) goes to
     /// `stdout` or, by default, to a file in the temp dir ([`Node::log`]).
     pub async fn spawn(
@@ -244,6 +250,16 @@ impl Node {
         env: &[(&str, &str)],
         stdout: Option<Stdio>,
     ) -> Node {
+        Self::spawn_limited(role, args, env, stdout, None).await
+    }
+
+    async fn spawn_limited(
+        role: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+        stdout: Option<Stdio>,
+        open_files: Option<(u64, u64)>,
+    ) -> Node {
         let port = free_port();
         let log = std::env::temp_dir().join(format!("livetape-node-{port}.log"));
         let stdout = stdout.unwrap_or_else(|| {
@@ -251,16 +267,22 @@ impl Node {
                 .map(Stdio::from)
                 .unwrap_or(Stdio::null())
         });
-        let child = Command::new(env!("CARGO_BIN_EXE_livetape"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_livetape"));
+        command
             .args(["--addr", &format!("127.0.0.1:{port}")])
             .args(["--warmup-secs", "5"])
             .args(args)
             .env("RUST_LOG", "info")
             .envs(env.iter().copied())
             .stdout(stdout)
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the livetape binary runs");
+            .stderr(Stdio::inherit());
+        if let Some((soft, hard)) = open_files {
+            // SAFETY: between fork and exec only setrlimit runs, a plain system call.
+            unsafe {
+                command.pre_exec(move || rlimit::setrlimit(rlimit::Resource::NOFILE, soft, hard));
+            }
+        }
+        let child = command.spawn().expect("the livetape binary runs");
         wait_listening(port, "livetape").await;
         Node {
             child: Some(child),

@@ -49,6 +49,7 @@ fn render(p: Parts<'_>) -> String {
     counter!("livetape_pages_rendered_total").absolute(pages.renders.load(Ordering::Relaxed));
     counter!("livetape_pages_served_total").absolute(pages.hits.load(Ordering::Relaxed));
     counter!("livetape_pages_shed_total").absolute(pages.shed.load(Ordering::Relaxed));
+    gauge!("livetape_connection_limit").set(p.gate.rules.max_connections as f64);
     gauge!("livetape_epoch").set(p.hub.epoch() as f64);
     gauge!("livetape_tick").set(p.hub.n() as f64);
     gauge!("livetape_history_updates").set(p.hub.history_len() as f64);

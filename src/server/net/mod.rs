@@ -1,4 +1,7 @@
 //! The HTTP/1.1 serve loop (`serve`): accepts connections, enforces connection-level limits,
-//! and says who a request comes from (its peer, and the client behind a trusted proxy).
+//! and says who a request comes from (its peer, and the client behind a trusted proxy);
+//! `open_files`: the open-files limit raised at start, and the feed connections it leaves
+//! room for.
 
+pub(crate) mod open_files;
 pub mod serve;
