@@ -18,8 +18,8 @@ use super::http::page_cache::PageCache;
 use super::http::publish::{Publish, Route};
 use super::http::router::{router, AppState};
 use super::metrics;
-use super::net::open_files;
 use super::net::serve::{serve, HttpLimits};
+use super::net::{listen, open_files};
 use super::sources::simulator::{SimConfig, Simulator};
 use super::sources::{inbox, pump, recorder::Recorder, replay::Replay, Sources};
 use super::transport::admission::Gate;
@@ -97,7 +97,7 @@ pub async fn start(config: &Config) -> std::io::Result<Running> {
     config
         .validate()
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-    let listener = TcpListener::bind(listen_addr(config)).await?;
+    let listener = listen::bind(listen_addr(config))?;
     let addr = listener.local_addr()?;
     let shutdown = CancellationToken::new();
     let health = Arc::new(Health::new(
@@ -326,7 +326,7 @@ async fn serve_metrics_apart(
     state: AppState,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let listener = TcpListener::bind(addr).await?;
+    let listener = listen::bind(addr)?;
     let metrics_only = Router::new()
         .route("/metrics", get(super::http::metrics::scrape))
         .with_state(state);
