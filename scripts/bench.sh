@@ -10,7 +10,7 @@ export PATH="$PWD/scripts/wasm-opt/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 SECS=${BENCH_SECS:-8}
 OUT=target/bench
 mkdir -p "$OUT"
-# BENCH_ONLY="e f" runs only those scenarios (a b c d e f g h p w browser) and replaces their rows
+# BENCH_ONLY="e f" runs only those scenarios (a b c d e f g h p w x r browser) and replaces their rows
 # (p includes its churn rounds, pc, and its 10,000-client round, p10k).
 ONLY=${BENCH_ONLY:-}
 want() { [ -z "$ONLY" ] || [[ " $ONLY " == *" $1 "* ]]; }
@@ -315,6 +315,70 @@ r.update(scenario="w", rate=100, wait=int(sys.argv[1]), ticks=n,
          commit_p50_le_ms=le(0.5), commit_p99_le_ms=le(0.99))
 print(json.dumps(r))
 PY
+    stop_extra
+  done
+fi
+
+# (x) one edge at its open-files limit: 20,000 clients asked of one process with the default
+# --max-connections (20,000) under this machine's open-files limit (20,000; a container
+# without CAP_SYS_RESOURCE cannot raise it). It serves what the limit leaves room for (19,744)
+# and refuses the rest with 503. Each client watches its own 50 of 10,000 symbols, 1,000
+# moves/s in all (5 updates/s a client, about 99,000/s delivered).
+if want x; then run x livetape-personal 1000 20000 --watch 50 --settle 8; fi
+
+# (r) what Redis carries per edge, for docs/capacity.md: a producer moving a whole market
+# (10,000 symbols, 5,000 quote moves/s in 100 ms ticks, no trades) and E edges following it
+# (1, then 4), no clients. Redis's own counters (INFO) over SECS: bytes out and in per second,
+# its CPU; and each edge's CPU and RSS for following the feed.
+redis_counters() {
+  redis-cli -p "$1" INFO | tr -d '\r' | python3 -c "
+import json, sys
+k = dict(l.split(':', 1) for l in sys.stdin if ':' in l and not l.startswith('#'))
+print(json.dumps({'out': int(k['total_net_output_bytes']), 'in': int(k['total_net_input_bytes']),
+                  'cpu': float(k['used_cpu_sys']) + float(k['used_cpu_user']),
+                  'mem': int(k['used_memory'])}))"
+}
+proc_cpu_secs() { awk -v t="$(getconf CLK_TCK)" '{print ($14 + $15) / t}' "/proc/$1/stat"; }
+if want r && command -v redis-server >/dev/null; then
+  for n_edges in 1 4; do
+    REDIS_PORT=$((PORT + 1))
+    PORT=$((PORT + 2))
+    redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no >/dev/null 2>&1 &
+    EXTRA_PIDS=($!)
+    wait_port "$REDIS_PORT"
+    "$LIVETAPE" --addr "127.0.0.1:$PORT" --redis "redis://127.0.0.1:$REDIS_PORT" --role producer \
+      --symbols 10000 --quote-rate 0.5 --trade-rate 0 --tick-ms 100 --warmup-secs 0 >/dev/null 2>&1 &
+    EXTRA_PIDS+=($!)
+    producer_pid=$!
+    edge_pids=()
+    for _ in $(seq 1 "$n_edges"); do
+      PORT=$((PORT + 1))
+      "$LIVETAPE" --addr "127.0.0.1:$PORT" --redis "redis://127.0.0.1:$REDIS_PORT" --role edge \
+        >/dev/null 2>&1 &
+      EXTRA_PIDS+=($!)
+      edge_pids+=($!)
+      wait_port "$PORT"
+    done
+    sleep 5
+    echo "--> r: a producer moving 10,000 symbols 5,000 times a second, $n_edges edges on Redis"
+    before=$(redis_counters "$REDIS_PORT")
+    cpu_before=$(for p in "$producer_pid" "${edge_pids[@]}"; do proc_cpu_secs "$p"; done | paste -sd,)
+    t0=$(date +%s.%N)
+    sleep "$SECS"
+    after=$(redis_counters "$REDIS_PORT")
+    cpu_after=$(for p in "$producer_pid" "${edge_pids[@]}"; do proc_cpu_secs "$p"; done | paste -sd,)
+    t1=$(date +%s.%N)
+    rss=$(for p in "${edge_pids[@]}"; do awk '/VmRSS/ {print $2}' "/proc/$p/status"; done | paste -sd,)
+    python3 -c "
+import json
+a, b, secs = json.loads('$before'), json.loads('$after'), $t1 - $t0
+ca, cb, rss = [$cpu_before], [$cpu_after], [$rss]
+edges = [y - x for x, y in zip(ca[1:], cb[1:])]
+print(json.dumps({'scenario': 'r', 'edges': $n_edges, 'secs': secs, 'rate': 5000, 'symbols': 10000,
+  'redis_out_bytes_per_sec': (b['out'] - a['out']) / secs, 'redis_in_bytes_per_sec': (b['in'] - a['in']) / secs,
+  'redis_cpu_cores': (b['cpu'] - a['cpu']) / secs, 'redis_used_memory': b['mem'],
+  'producer_cpu_cores': (cb[0] - ca[0]) / secs, 'edge_cpu_cores': sum(edges) / len(edges) / secs,
+  'edge_rss_kib': sum(rss) / len(rss)}))" | tee -a "$OUT/results.jsonl"
     stop_extra
   done
 fi

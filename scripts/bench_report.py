@@ -239,6 +239,43 @@ if waiting:
               f"{r['p999_ms']:.2f} |")
     print()
 
+limit = [r for r in rows if r["scenario"] == "x"]
+if limit:
+    print("## (x) One edge at its open-files limit")
+    print()
+    print("20,000 clients asked of one process under this machine's open-files limit (20,000; a")
+    print("container without `CAP_SYS_RESOURCE` cannot raise it), with the default")
+    print("`--max-connections` (20,000). The node serves what the limit leaves room for (the limit")
+    print("less 256 descriptors kept for pages, Redis and files) and refuses the rest with 503.")
+    print("Each client watches its own 50 of 10,000 symbols, 1,000 moves/s in all.")
+    print()
+    print("| asked | connected | refused | updates/s delivered | delivered | p50 / p99 / p99.9 ms | server CPU (cores) | load generator CPU | RSS MiB | per client KiB |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in limit:
+        expected = r["rate"] * 50 / 10000 * r["connected"]
+        per = (r["server_rss_kib"] - r["server_rss_before_kib"]) / max(r["connected"], 1)
+        print(f"| {r['clients']:,} | {r['connected']:,} | {r['errors']:,} | {fmt(r['events_per_sec'])} | "
+              f"{100 * r['events_per_sec'] / expected:.2f}% | {r['p50_ms']:.1f} / {r['p99_ms']:.1f} / {r['p999_ms']:.1f} | "
+              f"{r['server_cpu_cores'] or 0:.2f} | {r['loadgen_cpu_cores'] or 0:.2f} | {mib(r['server_rss_kib'])} | {per:.1f} |")
+    print()
+
+redis = sorted((r for r in rows if r["scenario"] == "r"), key=lambda r: r["edges"])
+if redis:
+    print("## (r) What Redis carries per edge")
+    print()
+    print("A producer moving a whole market (10,000 symbols, 5,000 quote moves/s in 100 ms ticks) and")
+    print("1, then 4, edges following it on one Redis, no clients: Redis's own counters (`INFO`) and")
+    print("each process's CPU over the window. Every edge reads the whole tick stream, so what Redis")
+    print("sends grows with the edges, not the clients.")
+    print()
+    print("| edges | Redis out, MB/s | per edge, MB/s | Redis in, MB/s | Redis CPU (cores) | producer CPU | CPU per edge | RSS per edge MiB |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in redis:
+        print(f"| {r['edges']} | {r['redis_out_bytes_per_sec'] / 1e6:.2f} | {r['redis_out_bytes_per_sec'] / r['edges'] / 1e6:.2f} | "
+              f"{r['redis_in_bytes_per_sec'] / 1e6:.2f} | {r['redis_cpu_cores']:.3f} | {r['producer_cpu_cores']:.3f} | "
+              f"{r['edge_cpu_cores']:.3f} | {mib(r['edge_rss_kib'])} |")
+    print()
+
 comp = [r for r in rows if r["scenario"] == "g"]
 if comp:
     print("## (g) Compression: what a browser's permessage-deflate offer costs and saves")
