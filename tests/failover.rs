@@ -206,13 +206,20 @@ async fn failover(behind: bool, wait: bool) {
     let killed = Instant::now();
     let before = book.updates;
     if wait {
-        // The promoted replica has no replica of its own: bring the old primary back, which
-        // Sentinel makes its replica.
-        until("Sentinel promoted the replica", 30, || {
-            sentinel
-                .cli(&["SENTINEL", "GET-MASTER-ADDR-BY-NAME", "m"])
-                .contains(&replica.port.to_string())
-        })
+        // The promoted replica has no replica of its own: once the failover is over, bring
+        // the old primary back, which Sentinel makes its replica.
+        until(
+            "Sentinel promoted the replica and ended its failover",
+            30,
+            || {
+                sentinel
+                    .cli(&["SENTINEL", "GET-MASTER-ADDR-BY-NAME", "m"])
+                    .contains(&replica.port.to_string())
+                    && !sentinel
+                        .cli(&["SENTINEL", "MASTER", "m"])
+                        .contains("failover_in_progress")
+            },
+        )
         .await;
         primary.restart().await;
     }
@@ -231,10 +238,24 @@ async fn failover(behind: bool, wait: bool) {
         );
     }
     let primary_now = sentinel.cli(&["SENTINEL", "GET-MASTER-ADDR-BY-NAME", "m"]);
-    assert!(
-        primary_now.contains(&replica.port.to_string()),
-        "Sentinel promoted the replica: {primary_now}"
-    );
+    let promoted = primary_now.contains(&replica.port.to_string());
+    if wait && !promoted {
+        // The promotion was seen above; with two masters' worth of data back, Sentinel may
+        // later fail over again (seen once in CI). What follows must hold either way.
+        println!(
+            "Sentinel moved on from the promoted replica {} to {primary_now}; its log:\n{}",
+            replica.port,
+            sentinel.log()
+        );
+    } else {
+        assert!(
+            promoted,
+            "Sentinel promoted the replica (port {}, the old primary's {}), now {primary_now}; its log:\n{}",
+            replica.port,
+            primary.port,
+            sentinel.log()
+        );
+    }
     let epoch_after = book.epoch[&channels[0]];
     let back = back.unwrap();
     println!(
@@ -254,9 +275,16 @@ async fn failover(behind: bool, wait: bool) {
         let (_, text) = support::cluster::http_get(node.port, "/metrics")
             .await
             .unwrap();
+        let changes: u64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("livetape_redis_primary_changes_total "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        // One failover, one change; a second failover (see above) is a second change.
+        let expected = if promoted { 1..=1 } else { 1..=2 };
         assert!(
-            text.lines().any(|l| l.starts_with("livetape_redis_primary_changes_total") && l.ends_with(" 1")),
-            "{}: no primary change counted",
+            expected.contains(&changes),
+            "{}: {changes} primary changes counted",
             node.role
         );
     }

@@ -163,9 +163,11 @@ impl Sentinel {
         std::fs::write(
             &conf,
             format!(
-                "port {port}\nbind 127.0.0.1\ndir {}\nsentinel monitor m 127.0.0.1 {} 1\n\
+                "port {port}\nbind 127.0.0.1\ndir {}\nlogfile {}\n\
+                 sentinel monitor m 127.0.0.1 {} 1\n\
                  sentinel down-after-milliseconds m 1000\nsentinel failover-timeout m 5000\n",
                 dir.display(),
+                dir.join("sentinel.log").display(),
                 primary_port
             ),
         )
@@ -190,6 +192,11 @@ impl Sentinel {
 
     pub fn cli(&self, args: &[&str]) -> String {
         redis_cli(self.port, args)
+    }
+
+    /// What Sentinel logged (its events: `+sdown`, `+switch-master`...), for a failure message.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("sentinel.log")).unwrap_or_default()
     }
 }
 
