@@ -309,9 +309,22 @@ async fn redis_outage(aof: bool) -> (Vec<Follower>, u64) {
         connect(&mut f, lb.port).await;
         clients.push(f);
     }
-    read_all(&mut clients, Duration::from_millis(300))
-        .await
-        .unwrap();
+    // Until every client has an update of this epoch (not only its snapshot): a loaded
+    // machine may take more than a few ticks to get there.
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        read_all(&mut clients, Duration::from_millis(300))
+            .await
+            .unwrap();
+        let updated = |f: &Follower| f.seen.keys().any(|(e, _, _)| *e == f.epoch);
+        if clients.iter().all(updated) {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "a client got no update before the outage"
+        );
+    }
     let epoch = clients[0].epoch;
     let quotes = Channel::Quotes("AAPL".into());
     let before: Vec<u64> = clients.iter().map(|f| f.positions[&quotes]).collect();
