@@ -10,7 +10,7 @@ export PATH="$PWD/scripts/wasm-opt/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 SECS=${BENCH_SECS:-8}
 OUT=target/bench
 mkdir -p "$OUT"
-# BENCH_ONLY="e f" runs only those scenarios (a b c d e f g h p w x r browser) and replaces their rows
+# BENCH_ONLY="e f" runs only those scenarios (a b c d e f g h p w z x r browser) and replaces their rows
 # (p includes its churn rounds, pc, and its 10,000-client round, p10k).
 ONLY=${BENCH_ONLY:-}
 want() { [ -z "$ONLY" ] || [[ " $ONLY " == *" $1 "* ]]; }
@@ -316,6 +316,17 @@ r.update(scenario="w", rate=100, wait=int(sys.argv[1]), ticks=n,
 print(json.dumps(r))
 PY
     stop_extra
+  done
+fi
+
+# (z) compression for personalised frames: the (p) load, each client offering
+# permessage-deflate as browsers do or not, rounds alternating. A personalised frame (2 to 3
+# updates, ~300 B) is compressed for its one client on its own (no context kept), and sent
+# plain under 256 B. docs/capacity.md weighs it with the other choices.
+if want z; then
+  for round in 1 2; do
+    run z livetape-personal 5000 1000 --watch 50 --settle 4
+    run z livetape-personal 5000 1000 --watch 50 --settle 4 --deflate
   done
 fi
 

@@ -23,6 +23,7 @@
 use crate::server::rfc6455::frame::{close_code, Violation};
 use bytes::Bytes;
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+use std::cell::RefCell;
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// Messages shorter than this are sent as they are: compressing a heartbeat saves nothing.
@@ -129,7 +130,22 @@ pub fn compress(body: &[u8]) -> Option<Bytes> {
     if body.len() < MIN_SIZE {
         return None;
     }
-    let out = compress_with(&mut Compress::new(Compression::new(LEVEL), false), body).ok()?;
+    thread_local! {
+        /// zlib's deflate state (window, hash chains: ~270 KB) is costly to set up and cheap to
+        /// reset, and personalised frames are compressed one per client per tick: one state
+        /// per thread, reset before each message, so each message is still on its own.
+        static DEFLATE: RefCell<Compress> =
+            RefCell::new(Compress::new(Compression::new(LEVEL), false));
+    }
+    let out = DEFLATE
+        .with(|c| match c.try_borrow_mut() {
+            Ok(mut c) => {
+                c.reset();
+                compress_with(&mut c, body)
+            }
+            Err(_) => compress_with(&mut Compress::new(Compression::new(LEVEL), false), body),
+        })
+        .ok()?;
     (out.len() < body.len()).then(|| Bytes::from(out))
 }
 
@@ -345,6 +361,19 @@ mod tests {
         let mut inflater = Inflater::new(&agreed);
         assert_eq!(inflater.inflate(&small, 1 << 20).unwrap(), text);
         assert!(compress(b"{}").is_none(), "too small to bother");
+    }
+
+    /// The thread's reused compressor starts each message afresh: the bytes are those of a
+    /// new compressor, so any client inflates them on their own.
+    #[test]
+    fn each_message_is_compressed_on_its_own() {
+        let a = br#"{"type":"batch","n":1,"ts":1,"updates":["#.repeat(20);
+        let b = br#"{"type":"batch","n":2,"ts":2,"updates":["#.repeat(21);
+        for body in [&a, &b, &a] {
+            let fresh =
+                compress_with(&mut Compress::new(Compression::new(LEVEL), false), body).unwrap();
+            assert_eq!(compress(body).unwrap(), fresh);
+        }
     }
 
     #[test]

@@ -120,12 +120,23 @@ impl FanOut {
             }
             let frame = group.set.frame(tick);
             // Compressed once for the group's clients that agreed to permessage-deflate (and,
-            // through the shared cache, once for every group and shard with this frame).
+            // through the shared cache, once for every group and shard with this frame). A
+            // group of one (a personalised channel set) is compressed directly: its frame
+            // serves nobody else, and a thousand of them per tick would only push the shared
+            // frames out of the cache.
+            let alone = group.members.len() == 1;
             let mut deflated: Option<Option<Bytes>> = None;
             group.members.retain(|(outlet, generation)| {
                 let body = match &frame {
                     Some(f) if outlet.deflates() => {
-                        match deflated.get_or_insert_with(|| deflate::shared(f)) {
+                        let compress = || {
+                            if alone {
+                                deflate::compress(f)
+                            } else {
+                                deflate::shared(f)
+                            }
+                        };
+                        match deflated.get_or_insert_with(compress) {
                             Some(c) => Some((&*c, true)),
                             None => Some((f, false)),
                         }
