@@ -499,7 +499,10 @@ impl Ws {
 
 /// Opens one WebSocket from 127.0.0.x; `small_receive_buffer` makes a client that stops
 /// reading back up onto the server quickly.
-async fn connect(i: usize, args: &Args, small_receive_buffer: bool) -> Option<Ws> {
+/// Client `i`'s connection, opened; for livetape also its answer to the welcome sent (the
+/// request for the symbols, or its subscribes when another client has them already). With
+/// the connection, how many subscribe requests it sent (the last one's ack says subscribed).
+async fn connect(i: usize, args: &Args, small_receive_buffer: bool) -> Option<(Ws, u64)> {
     let source = IpAddr::V4(Ipv4Addr::new(
         127,
         0,
@@ -529,7 +532,7 @@ async fn connect(i: usize, args: &Args, small_receive_buffer: bool) -> Option<Ws
         let ws = raw_ws::RawWs::handshake(tcp, server, path, Some(raw_ws::BROWSER_OFFER))
             .await
             .ok()?;
-        return Some(Ws::Raw(Box::new(ws)));
+        return Some((Ws::Raw(Box::new(ws)), 0));
     }
     let url = format!("ws://{server}{path}");
     // tungstenite zero-fills up to `read_buffer_size` before every read: its 128 KiB default
@@ -540,13 +543,29 @@ async fn connect(i: usize, args: &Args, small_receive_buffer: bool) -> Option<Ws
         // The connection reads the welcome; its answer, the request for the symbols, follows.
         let open = Connection::open_on(tcp, &url, Duration::from_secs(10), Some(config));
         let mut ws = Ws::Livetape(Box::new(open.await.ok()?));
-        ws.send(Out::Livetape(SYMBOLS)).await.ok()?;
-        return Some(ws);
+        let welcomed = welcome_reply(i, args);
+        let subscribes = welcomed
+            .iter()
+            .filter(|r| matches!(r, Out::Livetape(ClientMsg::Subscribe { .. })))
+            .count() as u64;
+        for r in welcomed {
+            ws.send(r).await.ok()?;
+        }
+        return Some((ws, subscribes));
     }
     let (ws, _) = tokio_tungstenite::client_async_with_config(url, tcp, Some(config))
         .await
         .ok()?;
-    Some(Ws::Plain(Box::new(ws)))
+    Some((Ws::Plain(Box::new(ws)), 0))
+}
+
+/// livetape's answer to its welcome: the request for the symbols, unless another client has
+/// them already, then its subscribes.
+fn welcome_reply(i: usize, args: &Args) -> Vec<Out> {
+    match UNIVERSE.get() {
+        Some(universe) => subscribes(i, args, universe),
+        None => vec![Out::Livetape(SYMBOLS)],
+    }
 }
 
 /// livetape's request for the names of the universe, the answer to its welcome.
@@ -568,10 +587,7 @@ static UNIVERSE: OnceLock<Vec<String>> = OnceLock::new();
 fn reply(kind: Kind, text: &str, i: usize, args: &Args) -> Vec<Out> {
     match kind {
         Kind::Livetape => match serde_json::from_str(text) {
-            Ok(ServerMsg::Welcome { .. }) => match UNIVERSE.get() {
-                Some(universe) => subscribes(i, args, universe),
-                None => vec![Out::Livetape(SYMBOLS)],
-            },
+            Ok(ServerMsg::Welcome { .. }) => welcome_reply(i, args),
             Ok(ServerMsg::Symbols { symbols, .. }) => {
                 subscribes(i, args, UNIVERSE.get_or_init(|| symbols))
             }
@@ -610,8 +626,8 @@ fn peer_subscribe(i: usize, args: &Args) -> Out {
 
 /// Answers the handshake until subscribed: livetape's last ack or Socket.IO's namespace
 /// join (the personalised peer's subscribe is sent on connecting).
-async fn subscribe(kind: Kind, ws: &mut Ws, i: usize, args: &Args) -> Option<()> {
-    let mut last_subscribe = u64::MAX;
+async fn subscribe(kind: Kind, ws: &mut Ws, i: usize, args: &Args, sent: u64) -> Option<()> {
+    let mut last_subscribe = if sent > 0 { sent } else { u64::MAX };
     while let Ok(msg) = ws.next_text().await {
         let Some(Text { text, .. }) = msg else {
             continue;
@@ -644,7 +660,7 @@ async fn subscribe(kind: Kind, ws: &mut Ws, i: usize, args: &Args) -> Option<()>
 
 /// A client that subscribes like the others and then never reads again.
 async fn stalled_client(i: usize, args: Arc<Args>, stop: Arc<AtomicBool>) {
-    let Some(mut ws) = connect(i, &args, true).await else {
+    let Some((mut ws, sent)) = connect(i, &args, true).await else {
         eprintln!("the stalled client could not connect");
         return;
     };
@@ -655,7 +671,7 @@ async fn stalled_client(i: usize, args: Arc<Args>, stop: Arc<AtomicBool>) {
     if !matches!(args.kind, Kind::Ws | Kind::Wsbatch | Kind::Wspersonal)
         && tokio::time::timeout(
             Duration::from_secs(10),
-            subscribe(args.kind, &mut ws, i, &args),
+            subscribe(args.kind, &mut ws, i, &args, sent),
         )
         .await
         .ok()
@@ -671,7 +687,7 @@ async fn stalled_client(i: usize, args: Arc<Args>, stop: Arc<AtomicBool>) {
 }
 
 async fn client(i: usize, args: Arc<Args>, stats: Arc<Stats>, stop: Arc<AtomicBool>) {
-    let Some(mut ws) = connect(i, &args, false).await else {
+    let Some((mut ws, _)) = connect(i, &args, false).await else {
         return fail(&stats);
     };
     stats.connected.fetch_add(1, Ordering::Relaxed);

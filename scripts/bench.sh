@@ -109,6 +109,9 @@ start() {
     wspersonal)
       node bench/peers/ws-personal-server.js "$PORT" "$rate" 10000 >/dev/null 2>&1 &
       ;;
+    wspersonal-deflate)
+      node bench/peers/ws-personal-server.js "$PORT" "$rate" 10000 deflate >/dev/null 2>&1 &
+      ;;
     floor)
       "$FLOOR" "$PORT" "$rate" >/dev/null &
       ;;
@@ -124,7 +127,7 @@ start() {
 run() {
   local scenario=$1 kind=$2 rate=$3 clients=$4 path=/ws client=${2%-deflate}
   shift 4
-  case $kind in ws | wsbatch | wsbatch-deflate | wspersonal | floor | floor-livetape) path=/ ;; esac
+  case $kind in ws | wsbatch | wsbatch-deflate | wspersonal | wspersonal-deflate | floor | floor-livetape) path=/ ;; esac
   [ "$kind" = livetape-personal ] && client=livetape
   # Each floor sends one server's frames; the load generator reads them as that server's.
   [ "$kind" = floor ] && client=wsbatch
@@ -320,13 +323,15 @@ PY
 fi
 
 # (z) compression for personalised frames: the (p) load, each client offering
-# permessage-deflate as browsers do or not, rounds alternating. A personalised frame (2 to 3
-# updates, ~300 B) is compressed for its one client on its own (no context kept), and sent
-# plain under 256 B. docs/capacity.md weighs it with the other choices.
+# permessage-deflate as browsers do or not, rounds alternating; beside it the personalised
+# peer with ws's permessage-deflate on (the same choice: no context kept, plain under 256 B).
+# A personalised frame (2 to 3 updates, ~300 B) is compressed for its one client.
+# docs/capacity.md weighs this against the other choices.
 if want z; then
   for round in 1 2; do
     run z livetape-personal 5000 1000 --watch 50 --settle 4
     run z livetape-personal 5000 1000 --watch 50 --settle 4 --deflate
+    run z wspersonal-deflate 5000 1000 --watch 50 --settle 4 --deflate
   done
 fi
 

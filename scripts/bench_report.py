@@ -246,14 +246,16 @@ if squeezed:
     print("The (p) load (1,000 clients, each its own 50 of 10,000 symbols, 5,000 moves/s), each")
     print("client offering permessage-deflate as browsers do, or not; rounds alternate. A frame")
     print("(2 to 3 updates, ~300 B) is compressed for its one client, on its own, and sent plain")
-    print("under 256 B. Bytes are the WebSocket payload and header per update, as a client reads them.")
+    print("under 256 B; the peer (`wspersonal-deflate`) makes the same choice with ws's permessage-deflate.")
+    print("Bytes are the WebSocket payload and header per update, as a client reads them.")
     print()
-    print("| offer | round | server CPU (cores) | p50 / p99 ms | updates/s delivered | bytes/update | server RSS MiB |")
-    print("|---|---|---|---|---|---|---|")
-    for i, r in enumerate(squeezed):
-        n = i // 2 + 1
+    print("| server | offer | round | server CPU (cores) | p50 / p99 ms | updates/s delivered | bytes/update | server RSS MiB |")
+    print("|---|---|---|---|---|---|---|---|")
+    rounds = {}
+    for r in squeezed:
         offer = "deflate" if r.get("deflate") else "none"
-        print(f"| {offer} | {n} | {r['server_cpu_cores'] or 0:.3f} | {r['p50_ms']:.1f} / {r['p99_ms']:.1f} | "
+        n = rounds[(r.get("server"), offer)] = rounds.get((r.get("server"), offer), 0) + 1
+        print(f"| {r.get('server')} | {offer} | {n} | {r['server_cpu_cores'] or 0:.3f} | {r['p50_ms']:.1f} / {r['p99_ms']:.1f} | "
               f"{fmt(r['events_per_sec'])} | "
               f"{r['bytes_per_sec'] / r['events_per_sec'] if r['events_per_sec'] else 0:.1f} | "
               f"{r['server_rss_kib'] / 1024:.0f} |")
