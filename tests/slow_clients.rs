@@ -149,17 +149,31 @@ async fn a_stalled_client_does_not_hurt_a_hundred_others_and_memory_stays_bounde
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_reader_is_conflated_and_told_never_silently_dropped() {
+    slow_reader(1_000, 1).await;
+}
+
+/// The same with a set of its own (every other symbol of 2,000): the catch-up is of its
+/// channels only, and nothing of the others reaches it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_reader_with_its_own_channels_is_conflated_to_exactly_them() {
+    slow_reader(2_000, 2).await;
+}
+
+/// A reader of every `stride`th symbol's channels of `symbols`, slow, then fast.
+async fn slow_reader(symbols: u16, stride: usize) {
     let mut cfg = config();
     cfg.tick_ms = 5;
     cfg.lag_capacity = 8;
-    // Enough data (about 1.7 MB/s) to fill the server's socket buffer within seconds.
-    cfg.symbols = 1_000;
+    // Enough data (about 1.7 MB/s for 1,000 symbols' channels) to fill the server's socket
+    // buffer within seconds.
+    cfg.symbols = symbols;
     cfg.max_subscriptions = 5_000;
     let server = server(cfg).await;
     let mut c = Client::connect_small_buffer(&server).await;
-    let symbols = c.symbols.clone();
-    let channels = all_channels(&symbols, symbols.len());
-    let (_, mut t) = c.subscribe_all(channels).await;
+    let own: Vec<String> = c.symbols.iter().step_by(stride).cloned().collect();
+    let channels = all_channels(&own, own.len());
+    let mine = |ch: &livetape::protocol::Channel| channels.contains(ch);
+    let (_, mut t) = c.subscribe_all(channels.clone()).await;
     let mut lagged = 0;
     let mut trade_updates = 0;
     // Read one message every 20 ms for 8 s (far less than the 5 ms tick produces, so the
@@ -170,11 +184,19 @@ async fn a_slow_reader_is_conflated_and_told_never_silently_dropped() {
     while lagged == 0 && Instant::now() < give_up {
         match c.next().await {
             ServerMsg::Batch(b) => {
+                assert!(
+                    b.updates.iter().all(|u| mine(&u.channel)),
+                    "only its channels"
+                );
                 trade_updates += trades_in(&b);
                 t.batch(&b);
             }
             ServerMsg::Snapshot(s) => {
                 assert_eq!(s.reason, Some(SnapshotReason::Lagged));
+                assert!(
+                    s.channels.iter().all(|c| mine(&c.channel)),
+                    "only its channels"
+                );
                 lagged += 1;
                 t.snapshot(&s);
             }
@@ -194,11 +216,19 @@ async fn a_slow_reader_is_conflated_and_told_never_silently_dropped() {
     while (batches_after < 200 || trade_updates == 0) && Instant::now() < give_up {
         match c.next().await {
             ServerMsg::Batch(b) => {
+                assert!(
+                    b.updates.iter().all(|u| mine(&u.channel)),
+                    "only its channels"
+                );
                 batches_after += 1;
                 trade_updates += trades_in(&b);
                 t.batch(&b);
             }
             ServerMsg::Snapshot(s) => {
+                assert!(
+                    s.channels.iter().all(|c| mine(&c.channel)),
+                    "only its channels"
+                );
                 lagged += 1;
                 t.snapshot(&s);
             }
@@ -217,7 +247,8 @@ async fn a_slow_reader_is_conflated_and_told_never_silently_dropped() {
         "no trade update arrived in a batch after the catch-up ({batches_after} batches)"
     );
     eprintln!(
-        "slow reader: {lagged} lagged snapshots, {} updates applied, 0 gaps",
+        "slow reader of {} channels of {symbols} symbols: {lagged} lagged snapshots, {} updates applied, 0 gaps",
+        channels.len(),
         t.applied
     );
     // And the operator sees it.
