@@ -494,3 +494,71 @@ async fn an_event_stream_carries_a_view_and_the_breadth_is_the_whole_markets() {
         .all(|w| w[0].change_pct >= w[1].change_pct));
     assert!(b.active.windows(2).all(|w| w[0].volume >= w[1].volume));
 }
+
+/// The page's state as the server embedded it for hydration.
+fn embedded_state(html: &str) -> livetape::testing::PageState {
+    let start = html.find(r#"id="page-state">"#).unwrap() + r#"id="page-state">"#.len();
+    let end = start + html[start..].find("</script>").unwrap();
+    serde_json::from_str(&html[start..end]).unwrap()
+}
+
+/// A link names its view: the page rendered from `?sort=change_pct&desc=1&symbol=..&interval=1m`
+/// is that order, that symbol and its one-minute candles, from the first byte; what an address
+/// does not name (or names wrongly) is the default view.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_to_a_view_is_rendered_as_that_view() {
+    use livetape::protocol::Interval;
+    let server = busy_server(200).await;
+    let get = |query: &'static str| {
+        let url = format!("http://{}/{query}", server.addr);
+        async move { reqwest::get(url).await.unwrap().text().await.unwrap() }
+    };
+    let plain = embedded_state(&get("").await);
+    let symbol = plain.rows[5].clone();
+    let html = reqwest::get(format!(
+        "http://{}/?sort=change_pct&desc=1&symbol={symbol}&interval=1m",
+        server.addr
+    ))
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
+    let linked = embedded_state(&html);
+    assert_eq!(
+        (linked.view.sort, linked.view.desc),
+        (SortKey::ChangePct, true)
+    );
+    assert_eq!(linked.selected, symbol);
+    assert_eq!(linked.interval, Some(Interval::OneMinute));
+    assert!(linked
+        .snapshot
+        .channels
+        .iter()
+        .any(|c| c.channel == Channel::Candles(symbol.clone(), Interval::OneMinute)));
+    assert!(html.contains(&format!(r#"<span class="detail-sym">{symbol}</span>"#)));
+    assert!(
+        html.contains(r#"aria-sort="descending""#),
+        "the sorted column says so"
+    );
+    // The rows are the ranking by % change, largest first.
+    let pct = |s: &String| {
+        linked
+            .snapshot
+            .channels
+            .iter()
+            .find_map(|c| match &c.data {
+                Data::Quote(q) if c.channel == Channel::Quotes(s.clone()) => {
+                    Some((q.last - q.open) / q.open)
+                }
+                _ => None,
+            })
+            .unwrap()
+    };
+    assert!(linked.rows.windows(2).all(|w| pct(&w[0]) >= pct(&w[1])));
+    // Unknown values fall back to the defaults; the page is still served.
+    let odd = embedded_state(&get("?sort=nope&interval=7y&symbol=NOPE").await);
+    assert_eq!((odd.view.sort, odd.view.desc), (SortKey::Listing, false));
+    assert_eq!(odd.interval, Some(Interval::OneSecond));
+    assert_eq!(odd.selected, odd.rows[0]);
+}

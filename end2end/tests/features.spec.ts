@@ -229,3 +229,38 @@ for (const [name, width, height] of [['desktop', 1366, 900], ['mobile', 360, 740
     await page.screenshot({ path: `test-results/features-${name}.png` });
   });
 }
+
+test('the address follows the view, and a copied link opens the same view in another browser', async ({ page, browser }) => {
+  await live(page);
+  await page.locator('table.quotes').getByRole('button', { name: 'Chart MSFT' }).click();
+  await page.getByRole('group', { name: 'Candle interval' }).getByRole('button', { name: '1m' }).click();
+  const header = page.locator('th', { has: page.getByRole('button', { name: /^% Chg/ }) });
+  await header.getByRole('button').click();
+  await expect(header).toHaveAttribute('aria-sort', 'descending');
+  await page.getByPlaceholder('Filter symbols').fill('M');
+  await expect(page).toHaveURL(/\/\?sort=change_pct&desc=1&filter=M&symbol=MSFT&interval=1m$/);
+  const link = page.url();
+
+  // The server renders the linked view itself: no flash of another view before hydration.
+  const html = await (await page.request.get(link)).text();
+  expect(html).toContain('<span class="detail-sym">MSFT</span>');
+  expect(html).toMatch(/aria-sort="descending"/);
+
+  // Another browser (nothing saved), with a different order saved in its storage even: the
+  // link wins, and the page goes live on the same view.
+  const other = await browser.newContext();
+  const second = await other.newPage();
+  await second.goto('/');
+  await second.evaluate(() => localStorage.setItem('livetape.sort', JSON.stringify(['symbol', false])));
+  await second.goto(link);
+  await expect(second.locator('.pill')).toHaveAttribute('data-state', 'live');
+  await expect(second.locator('.detail-sym')).toHaveText('MSFT');
+  await expect(second.getByRole('group', { name: 'Candle interval' }).getByRole('button', { name: '1m' })).toHaveAttribute('aria-pressed', 'true');
+  await expect(second.locator('th', { has: second.getByRole('button', { name: /^% Chg/ }) })).toHaveAttribute('aria-sort', 'descending');
+  await expect(second.getByPlaceholder('Filter symbols')).toHaveValue('M');
+  expect(second.url()).toBe(link);
+  for (const symbol of await second.locator('table.quotes tbody tr[data-symbol]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-symbol')))) {
+    expect(symbol).toContain('M');
+  }
+  await other.close();
+});

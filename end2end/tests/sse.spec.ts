@@ -82,6 +82,8 @@ test('?transport=sse uses the event stream from the start', async ({ page }) => 
     // Choosing another symbol reopens the stream with its channels: the chart fills in.
     await page.locator('table.quotes').getByRole('button', { name: 'Chart MSFT' }).click();
     await expect(page.locator('.detail-sym')).toHaveText('MSFT');
+    // The address follows the view and keeps the forced transport: a reload stays on SSE.
+    await expect(page).toHaveURL(/\?symbol=MSFT&transport=sse$/);
     await expect.poll(async () => Number(await page.locator('svg.candles').getAttribute('data-count'))).toBeGreaterThan(0);
     await expect(page.locator('.gaps')).toHaveText('0');
   } finally {

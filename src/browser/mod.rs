@@ -13,7 +13,9 @@
 //!   the parts above it ask the stream for a new connection without importing it.
 //! - `transport`: one connection (a `WebSocket` or an `EventSource`) behind one interface.
 //! - `prefs`: the preferences saved in the browser.
+//! - `address`: the page's address, kept on the view it shows (a link reopens it).
 
+mod address;
 mod apply;
 mod prefs;
 mod requests;

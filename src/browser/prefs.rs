@@ -28,7 +28,10 @@ pub(crate) fn restore_and_persist(dash: Dashboard) {
     if let Some(w) = load("livetape.watch") {
         p.watch.set(w);
     }
-    if let Some((sort, desc)) = load::<(SortKey, bool)>("livetape.sort") {
+    // An address that names a view (a shared link, or this page reloaded: the address follows
+    // the view) wins over the saved order and selection; the bare address restores them.
+    let linked = crate::browser::address::names_a_view();
+    if let Some((sort, desc)) = load::<(SortKey, bool)>("livetape.sort").filter(|_| !linked) {
         // The saved order, unless the address asked for one (a shared link wins).
         if dash
             .grid
@@ -47,7 +50,9 @@ pub(crate) fn restore_and_persist(dash: Dashboard) {
     if let Some(a) = load("livetape.alerts") {
         p.alerts.set(a);
     }
-    if let Some((symbol, interval)) = load::<(String, Interval)>("livetape.detail") {
+    if let Some((symbol, interval)) =
+        load::<(String, Interval)>("livetape.detail").filter(|_| !linked)
+    {
         // A symbol the market no longer lists is refused by the server and the panel stays
         // empty; a valid one streams as soon as it is subscribed.
         if !symbol.is_empty() {

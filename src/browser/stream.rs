@@ -54,6 +54,7 @@ const ANNOUNCE_EVERY: ChronoDuration = ChronoDuration::seconds(3);
 /// in a task of its own.
 pub(crate) fn start(dash: Dashboard, page_tick: u64) {
     crate::browser::prefs::restore_and_persist(dash);
+    crate::browser::address::follow(dash);
     let forced = transport_forced();
     STATE.with_borrow_mut(|s| {
         s.forced_sse = forced;

@@ -58,8 +58,11 @@ pub struct Trade {
 }
 
 /// Candle widths the server aggregates trades into.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub enum Interval {
+    #[default]
     #[serde(rename = "1s")]
     OneSecond,
     #[serde(rename = "1m")]

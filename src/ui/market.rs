@@ -424,28 +424,17 @@ pub(crate) fn snapshot_grid(rows: &[QuoteRow], total: u32, spec: &ViewSpec) -> S
 /// The page's address for the window of `spec` that starts at row `offset`.
 #[cfg(feature = "ssr")]
 fn page_address(spec: &ViewSpec, offset: usize) -> String {
-    let sort = serde_json::to_value(spec.sort)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default();
-    let mut query = format!("?offset={offset}");
-    if spec.sort != SortKey::Listing {
-        query.push_str(&format!("&sort={sort}"));
+    let query = crate::ui::address::Address {
+        offset,
+        ..crate::ui::address::Address::of(spec)
     }
-    if spec.desc {
-        query.push_str("&desc=1");
+    .query();
+    // The first page's link still names its row, so it is never the bare (current) address.
+    if query.is_empty() {
+        "?offset=0".into()
+    } else {
+        query
     }
-    if !spec.filter.is_empty() {
-        query.push_str("&filter=");
-        for b in spec.filter.bytes() {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                query.push(b as char);
-            } else {
-                query.push_str(&format!("%{b:02X}"));
-            }
-        }
-    }
-    query
 }
 
 #[cfg(feature = "ssr")]

@@ -8,7 +8,7 @@
 //! - `store`: the dashboard's state (`Dashboard`): what the page holds and how the feed's
 //!   messages change it. `rows`: a quote row and a scoreboard slot as signals.
 //!   `grid`: the grid's window of the ranked universe. `page_state`: what the server embeds
-//!   for hydration.
+//!   for hydration. `address`: a view's address (the query the server renders a page from).
 //! - Components: `status` (the connection and controls), `ticker` (the watchlist tape),
 //!   `market` (the virtualised grid), `breadth` (the market at a glance), `detail` (the chart
 //!   and trades of the selected symbol), `scoreboard`, `announcer` (the screen readers' live
@@ -16,6 +16,7 @@
 
 #![cfg_attr(not(feature = "hydrate"), allow(dead_code))]
 
+pub(crate) mod address;
 pub(crate) mod announcer;
 pub(crate) mod breadth;
 pub(crate) mod detail;

@@ -19,6 +19,8 @@ use std::collections::HashMap;
 pub(crate) struct PageRequest {
     pub(crate) view: ViewSpec,
     pub(crate) symbol: Option<String>,
+    /// The chart's candle width (`interval=1m`); one second by default.
+    pub(crate) interval: Interval,
 }
 
 impl PageRequest {
@@ -52,6 +54,12 @@ impl PageRequest {
                 hold: false,
             },
             symbol: query.get("symbol").filter(|s| !s.is_empty()).cloned(),
+            interval: query
+                .get("interval")
+                .and_then(|i| {
+                    serde_json::from_value::<Interval>(serde_json::Value::String(i.clone())).ok()
+                })
+                .unwrap_or(Interval::OneSecond),
         }
     }
 }
@@ -79,7 +87,7 @@ pub(crate) fn page_state(feed: &FeedView, request: &PageRequest) -> (PageState, 
         .or_else(|| rows.first().cloned())
         .or_else(|| catalog.symbols().first().cloned())
         .unwrap_or_default();
-    let interval = Interval::OneSecond;
+    let interval = request.interval;
     let mut channels: Vec<Channel> = rows.iter().map(|s| Channel::Quotes(s.clone())).collect();
     if !rows.contains(&selected) && !selected.is_empty() {
         channels.push(Channel::Quotes(selected.clone()));
