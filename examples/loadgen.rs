@@ -544,10 +544,7 @@ async fn connect(i: usize, args: &Args, small_receive_buffer: bool) -> Option<(W
         let open = Connection::open_on(tcp, &url, Duration::from_secs(10), Some(config));
         let mut ws = Ws::Livetape(Box::new(open.await.ok()?));
         let welcomed = welcome_reply(i, args);
-        let subscribes = welcomed
-            .iter()
-            .filter(|r| matches!(r, Out::Livetape(ClientMsg::Subscribe { .. })))
-            .count() as u64;
+        let subscribes = subscribes_in(&welcomed);
         for r in welcomed {
             ws.send(r).await.ok()?;
         }
@@ -618,6 +615,15 @@ fn subscribes(i: usize, args: &Args, universe: &[String]) -> Vec<Out> {
         .collect()
 }
 
+/// How many of `requests` are subscribes (their ids are 1 to that: the last one's ack says
+/// the client is subscribed).
+fn subscribes_in(requests: &[Out]) -> u64 {
+    requests
+        .iter()
+        .filter(|r| matches!(r, Out::Livetape(ClientMsg::Subscribe { .. })))
+        .count() as u64
+}
+
 /// The requests that open a personalised peer's stream: its watchlist.
 fn peer_subscribe(i: usize, args: &Args) -> Out {
     let symbols = watchlist(i, args.watch, &peer_symbols(args.peer_universe));
@@ -633,12 +639,9 @@ async fn subscribe(kind: Kind, ws: &mut Ws, i: usize, args: &Args, sent: u64) ->
             continue;
         };
         let replies = reply(kind, &text, i, args);
-        let subscribing = replies
-            .iter()
-            .filter(|r| matches!(r, Out::Livetape(ClientMsg::Subscribe { .. })))
-            .count();
+        let subscribing = subscribes_in(&replies);
         if subscribing > 0 {
-            last_subscribe = subscribing as u64;
+            last_subscribe = subscribing;
         }
         for r in replies {
             ws.send(r).await.ok()?;

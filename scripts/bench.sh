@@ -219,25 +219,38 @@ fi
 # (e) scale-out: a producer and three edges on one Redis, the clients spread over the edges
 # (1,000, then 10,000) at 100 quotes/s in 100 ms ticks; the same loads on one embedded
 # process are (a)'s rows. The difference is what the hop through Redis adds.
+# on_redis EDGES PRODUCER_FLAGS...: a Redis, a producer with those flags (100 ms ticks, no
+# warm-up) and EDGES edges, each on a fresh port; sets REDIS_PORT, PRODUCER_PID, EDGE_PORTS and
+# EDGE_PIDS, and lists every process in EXTRA_PIDS for stop_extra.
+on_redis() {
+  local n_edges=$1
+  shift
+  REDIS_PORT=$((PORT + 1))
+  PORT=$((PORT + 2))
+  redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no >/dev/null 2>&1 &
+  EXTRA_PIDS=($!)
+  wait_port "$REDIS_PORT"
+  "$LIVETAPE" --addr "127.0.0.1:$PORT" --redis "redis://127.0.0.1:$REDIS_PORT" --role producer \
+    "$@" --tick-ms 100 --warmup-secs 0 >/dev/null 2>&1 &
+  PRODUCER_PID=$!
+  EXTRA_PIDS+=($!)
+  EDGE_PORTS=()
+  EDGE_PIDS=()
+  for _ in $(seq 1 "$n_edges"); do
+    PORT=$((PORT + 1))
+    "$LIVETAPE" --addr "127.0.0.1:$PORT" --redis "redis://127.0.0.1:$REDIS_PORT" --role edge \
+      --max-connections 20000 >/dev/null 2>&1 &
+    EXTRA_PIDS+=($!)
+    EDGE_PIDS+=($!)
+    EDGE_PORTS+=("$PORT")
+    wait_port "$PORT"
+  done
+}
 if want e && command -v redis-server >/dev/null; then
   for clients in 1000 10000; do
-    REDIS_PORT=$((PORT + 1))
-    PORT=$((PORT + 2))
-    redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no >/dev/null 2>&1 &
-    EXTRA_PIDS=($!)
-    wait_port "$REDIS_PORT"
-    "$LIVETAPE" --addr "127.0.0.1:$PORT" --redis "redis://127.0.0.1:$REDIS_PORT" --role producer \
-      --symbols 10 --quote-rate 10 --trade-rate 0 --tick-ms 100 --warmup-secs 0 >/dev/null 2>&1 &
-    EXTRA_PIDS+=($!)
+    on_redis 3 --symbols 10 --quote-rate 10 --trade-rate 0
     edges=()
-    for _ in 1 2 3; do
-      PORT=$((PORT + 1))
-      "$LIVETAPE" --addr "127.0.0.1:$PORT" --redis "redis://127.0.0.1:$REDIS_PORT" --role edge \
-        --max-connections 20000 >/dev/null 2>&1 &
-      EXTRA_PIDS+=($!)
-      edges+=(--server "127.0.0.1:$PORT" --server-pid "$!")
-      wait_port "$PORT"
-    done
+    for k in 0 1 2; do edges+=(--server "127.0.0.1:${EDGE_PORTS[$k]}" --server-pid "${EDGE_PIDS[$k]}"); done
     sleep 1
     echo "--> e: 3 edges on Redis, 100 events/s fed, $clients clients"
     "$LOADGEN" --kind livetape "${edges[@]}" --clients "$clients" --secs "$SECS" \
@@ -357,34 +370,17 @@ print(json.dumps({'out': int(k['total_net_output_bytes']), 'in': int(k['total_ne
 proc_cpu_secs() { awk -v t="$(getconf CLK_TCK)" '{print ($14 + $15) / t}' "/proc/$1/stat"; }
 if want r && command -v redis-server >/dev/null; then
   for n_edges in 1 4; do
-    REDIS_PORT=$((PORT + 1))
-    PORT=$((PORT + 2))
-    redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no >/dev/null 2>&1 &
-    EXTRA_PIDS=($!)
-    wait_port "$REDIS_PORT"
-    "$LIVETAPE" --addr "127.0.0.1:$PORT" --redis "redis://127.0.0.1:$REDIS_PORT" --role producer \
-      --symbols 10000 --quote-rate 0.5 --trade-rate 0 --tick-ms 100 --warmup-secs 0 >/dev/null 2>&1 &
-    EXTRA_PIDS+=($!)
-    producer_pid=$!
-    edge_pids=()
-    for _ in $(seq 1 "$n_edges"); do
-      PORT=$((PORT + 1))
-      "$LIVETAPE" --addr "127.0.0.1:$PORT" --redis "redis://127.0.0.1:$REDIS_PORT" --role edge \
-        >/dev/null 2>&1 &
-      EXTRA_PIDS+=($!)
-      edge_pids+=($!)
-      wait_port "$PORT"
-    done
+    on_redis "$n_edges" --symbols 10000 --quote-rate 0.5 --trade-rate 0
     sleep 5
     echo "--> r: a producer moving 10,000 symbols 5,000 times a second, $n_edges edges on Redis"
     before=$(redis_counters "$REDIS_PORT")
-    cpu_before=$(for p in "$producer_pid" "${edge_pids[@]}"; do proc_cpu_secs "$p"; done | paste -sd,)
+    cpu_before=$(for p in "$PRODUCER_PID" "${EDGE_PIDS[@]}"; do proc_cpu_secs "$p"; done | paste -sd,)
     t0=$(date +%s.%N)
     sleep "$SECS"
     after=$(redis_counters "$REDIS_PORT")
-    cpu_after=$(for p in "$producer_pid" "${edge_pids[@]}"; do proc_cpu_secs "$p"; done | paste -sd,)
+    cpu_after=$(for p in "$PRODUCER_PID" "${EDGE_PIDS[@]}"; do proc_cpu_secs "$p"; done | paste -sd,)
     t1=$(date +%s.%N)
-    rss=$(for p in "${edge_pids[@]}"; do awk '/VmRSS/ {print $2}' "/proc/$p/status"; done | paste -sd,)
+    rss=$(for p in "${EDGE_PIDS[@]}"; do awk '/VmRSS/ {print $2}' "/proc/$p/status"; done | paste -sd,)
     python3 -c "
 import json
 a, b, secs = json.loads('$before'), json.loads('$after'), $t1 - $t0

@@ -36,17 +36,24 @@ pub(crate) fn follow(dash: Dashboard) {
         dash.grid.spec.with(|spec| {
             Address {
                 symbol: Some(&symbol),
-                interval: Some(interval),
+                interval,
                 ..Address::of(spec)
             }
             .query()
         })
     });
     Effect::new(move |_| {
-        view.with(|query| match (query.is_empty(), kept.is_empty()) {
-            (_, true) => replace(query),
-            (true, false) => replace(&format!("?{kept}")),
-            (false, false) => replace(&format!("{query}&{kept}")),
+        view.with(|query| {
+            let parts: Vec<&str> = [query.trim_start_matches('?'), &kept]
+                .into_iter()
+                .filter(|p| !p.is_empty())
+                .collect();
+            let joined = parts.join("&");
+            replace(&if joined.is_empty() {
+                joined
+            } else {
+                format!("?{joined}")
+            })
         })
     });
 }

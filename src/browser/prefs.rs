@@ -32,17 +32,10 @@ pub(crate) fn restore_and_persist(dash: Dashboard) {
     // the view) wins over the saved order and selection; the bare address restores them.
     let linked = crate::browser::address::names_a_view();
     if let Some((sort, desc)) = load::<(SortKey, bool)>("livetape.sort").filter(|_| !linked) {
-        // The saved order, unless the address asked for one (a shared link wins).
-        if dash
-            .grid
-            .spec
-            .with_untracked(|s| s.sort == SortKey::Listing && !s.desc)
-        {
-            dash.grid.spec.update(|s| {
-                s.sort = sort;
-                s.desc = desc;
-            });
-        }
+        dash.grid.spec.update(|s| {
+            s.sort = sort;
+            s.desc = desc;
+        });
     }
     if let Some(t) = load("livetape.theme") {
         p.theme.set(t);

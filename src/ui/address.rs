@@ -16,7 +16,7 @@ pub(crate) struct Address<'a> {
     /// The grid's first row (0 for a link: a shared view opens at the top).
     pub(crate) offset: usize,
     pub(crate) symbol: Option<&'a str>,
-    pub(crate) interval: Option<Interval>,
+    pub(crate) interval: Interval,
 }
 
 impl<'a> Address<'a> {
@@ -48,8 +48,8 @@ impl<'a> Address<'a> {
         if let Some(symbol) = self.symbol.filter(|s| !s.is_empty()) {
             parts.push(format!("symbol={}", encode(symbol)));
         }
-        if let Some(interval) = self.interval.filter(|i| *i != Interval::OneSecond) {
-            parts.push(format!("interval={}", name(&interval)));
+        if self.interval != Interval::default() {
+            parts.push(format!("interval={}", name(&self.interval)));
         }
         if parts.is_empty() {
             String::new()
@@ -95,7 +95,7 @@ mod tests {
         };
         let address = Address {
             symbol: Some("BRK.B"),
-            interval: Some(Interval::OneMinute),
+            interval: Interval::OneMinute,
             ..Address::of(&spec)
         };
         assert_eq!(
@@ -105,7 +105,7 @@ mod tests {
         // The default interval is left out; an offset is named first.
         let page = Address {
             offset: 40,
-            interval: Some(Interval::OneSecond),
+            interval: Interval::OneSecond,
             ..Address::default()
         };
         assert_eq!(page.query(), "?offset=40");

@@ -27,12 +27,17 @@ impl PageRequest {
     /// The request's view and selection; what does not parse is left at its default (a page
     /// is always served).
     pub(crate) fn from_query(query: &HashMap<String, String>) -> Self {
-        let sort = query
-            .get("sort")
-            .and_then(|s| {
-                serde_json::from_value::<SortKey>(serde_json::Value::String(s.clone())).ok()
-            })
-            .unwrap_or_default();
+        // A value by its name on the wire (`change_pct`, `1m`); a name it lacks is the default.
+        fn named<T: serde::de::DeserializeOwned + Default>(
+            query: &HashMap<String, String>,
+            key: &str,
+        ) -> T {
+            query
+                .get(key)
+                .and_then(|v| serde_json::from_value(serde_json::Value::String(v.clone())).ok())
+                .unwrap_or_default()
+        }
+        let sort: SortKey = named(query, "sort");
         let filter: String = query
             .get("filter")
             .map(|f| {
@@ -54,12 +59,7 @@ impl PageRequest {
                 hold: false,
             },
             symbol: query.get("symbol").filter(|s| !s.is_empty()).cloned(),
-            interval: query
-                .get("interval")
-                .and_then(|i| {
-                    serde_json::from_value::<Interval>(serde_json::Value::String(i.clone())).ok()
-                })
-                .unwrap_or(Interval::OneSecond),
+            interval: named(query, "interval"),
         }
     }
 }
