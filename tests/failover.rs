@@ -375,6 +375,7 @@ async fn failover(behind: bool, wait: bool) {
         Some(Resume {
             epoch: epoch_before,
             from: BTreeMap::from([(aapl.clone(), first_seq)]),
+            latest: false,
         }),
     )
     .await;

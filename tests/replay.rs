@@ -92,6 +92,7 @@ async fn everything(s: &Running) -> Vec<String> {
         resume: Some(Resume {
             epoch: c.epoch,
             from,
+            latest: false,
         }),
     })
     .await;

@@ -122,6 +122,61 @@ async fn when_history_is_exhausted_the_client_is_told_and_gets_a_snapshot() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_back_from_away_asks_for_the_latest_and_gets_one_snapshot_not_a_replay() {
+    let mut cfg = config();
+    cfg.tick_ms = 10;
+    let server = server(cfg).await;
+    let mut c = connect(&server).await;
+    let channels: Vec<_> = c.symbols.iter().take(5).map(|s| quotes(s)).collect();
+    let (_, mut t) = c.subscribe_all(channels.clone()).await;
+    let epoch = c.epoch;
+    drop(c);
+    // Away for 2 s: each quote moved several times, all of it still in the history (a plain
+    // resume would replay every update).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut c = connect(&server).await;
+    let mut back = t.resume(epoch);
+    back.latest = true;
+    let id = c.subscribe(channels.clone(), Some(back)).await;
+    let mut states = Vec::new();
+    loop {
+        match c.next().await {
+            ServerMsg::Ack { id: got, .. } => assert_eq!(got, id),
+            ServerMsg::Snapshot(s) => {
+                assert_eq!(s.reason, Some(SnapshotReason::Lagged));
+                states.extend(s.channels.iter().map(|c| c.channel.clone()));
+                t.snapshot(&s);
+            }
+            ServerMsg::Batch(b) => {
+                // The live stream continues from the snapshots' seqs.
+                let before = t.applied;
+                t.batch(&b);
+                assert!(
+                    t.applied - before <= channels.len() as u64,
+                    "a live tick, not a replay"
+                );
+                break;
+            }
+            ServerMsg::Heartbeat { .. } => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    states.sort();
+    let mut moved = channels.clone();
+    moved.sort();
+    assert_eq!(
+        states, moved,
+        "every channel moved, each once, as its state now"
+    );
+    while t.applied < 100 {
+        if let ServerMsg::Batch(b) = c.next().await {
+            t.batch(&b);
+        }
+    }
+    assert_eq!((t.gaps, t.duplicates), (0, 0), "{t:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_closes_every_client_with_1001_and_a_restart_is_a_new_epoch() {
     let mut cfg = config();
     let first = server(cfg.clone()).await;

@@ -422,7 +422,11 @@ async fn a_view_resumes_its_rows_by_seq() {
         &mut c,
         1,
         spec(SortKey::Listing, false, 0, 10),
-        Some(Resume { epoch, from }),
+        Some(Resume {
+            epoch,
+            from,
+            latest: false,
+        }),
     )
     .await;
     // Each row continues from its seq: replayed updates, no snapshot of them.

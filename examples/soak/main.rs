@@ -224,6 +224,7 @@ impl Client {
         let resume = (!self.positions.is_empty()).then(|| Resume {
             epoch: self.epoch,
             from: self.positions.clone(),
+            latest: false,
         });
         self.resuming = resume.is_some();
         ws.subscribe(self.channels.clone(), resume)

@@ -71,7 +71,11 @@ impl Positions {
                 _ => None,
             })
             .collect();
-        (!from.is_empty()).then_some(Resume { epoch, from })
+        (!from.is_empty()).then_some(Resume {
+            epoch,
+            from,
+            latest: false,
+        })
     }
 
     /// The last seq handed over on `channel`, and its epoch.

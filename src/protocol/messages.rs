@@ -43,9 +43,10 @@ pub enum SnapshotReason {
     HistoryExhausted,
     /// The client asked to resume from another epoch (the server restarted).
     EpochChanged,
-    /// The client fell too far behind the live stream; the latest state replaces what it
-    /// missed (quotes and scores conflated to their latest value; trades it missed beyond the
-    /// history are lost, and this says so).
+    /// The client fell too far behind the live stream, or resumed asking for the latest
+    /// state only ([`Resume::latest`]); the latest state replaces what it missed (quotes and
+    /// scores conflated to their latest value; trades it missed beyond the history are lost,
+    /// and this says so).
     Lagged,
     /// The state embedded in a server-rendered page.
     Page,
@@ -197,6 +198,13 @@ pub enum ServerMsg {
 pub struct Resume {
     pub epoch: Epoch,
     pub from: BTreeMap<Channel, Seq>,
+    /// Only the latest state of what changed since `from`, not every update missed: a state
+    /// channel (quotes, candles, scores, breadth) that has not moved since its seq gets
+    /// nothing, one that has moved gets a `lagged` snapshot of its state now; trades are
+    /// replayed as always. For a client that was away on purpose (a hidden tab coming back):
+    /// exact, and as cheap as the channels that moved, however long it was away.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub latest: bool,
 }
 
 /// Messages from a client to the server. Every request carries an `id` that the answer echoes.

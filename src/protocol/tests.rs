@@ -152,7 +152,11 @@ fn every_client_message_round_trips() {
                 Channel::Quotes(sym("AAPL")),
                 Channel::Scores(League::Soccer),
             ],
-            resume: Some(Resume { epoch: 9, from }),
+            resume: Some(Resume {
+                epoch: 9,
+                from,
+                latest: true,
+            }),
         },
         ClientMsg::Subscribe {
             id: 2,

@@ -530,6 +530,7 @@ impl Follower {
         let resume = (!self.positions.is_empty()).then(|| Resume {
             epoch: self.epoch,
             from: self.positions.clone(),
+            latest: false,
         });
         ws.subscribe(self.channels.clone(), resume)
             .await

@@ -257,6 +257,7 @@ impl Tracker {
         Resume {
             epoch,
             from: self.positions.clone(),
+            latest: false,
         }
     }
 }

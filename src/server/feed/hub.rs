@@ -20,7 +20,7 @@
 //!   (see `subscriber`); nobody else waits for it.
 
 use crate::protocol::{Channel, ChannelState, Data, Epoch, Quote, Seq, Snapshot, SnapshotReason};
-use crate::server::feed::catalog::{Catalog, ChannelId};
+use crate::server::feed::catalog::{Catalog, ChannelId, Kind};
 use crate::server::feed::history::{ChannelLog, Windows};
 use crate::server::feed::state::LiveState;
 use crate::server::feed::tick::{Encoded, Tick, TickKind, TickNo};
@@ -101,6 +101,9 @@ pub(crate) enum Start {
         n: TickNo,
         reason: SnapshotReason,
     },
+    /// Conflation by seq: nothing if the channel still stands at `seq`, else its latest state
+    /// (a `lagged` snapshot).
+    LatestAfter { epoch: Epoch, seq: Seq },
 }
 
 impl Start {
@@ -109,7 +112,24 @@ impl Start {
             Start::Snapshot(_) => None,
             Start::After { epoch, .. }
             | Start::AfterTick { epoch, .. }
-            | Start::LatestSince { epoch, .. } => Some(epoch),
+            | Start::LatestSince { epoch, .. }
+            | Start::LatestAfter { epoch, .. } => Some(epoch),
+        }
+    }
+
+    /// Where a client's position on a channel of `kind` resumes: after `seq`, every update
+    /// (from the history; a snapshot when it no longer holds them all); with `latest`
+    /// ([`crate::protocol::Resume::latest`]) a state channel gets only its latest state, if it
+    /// moved. Trades are a list of events, not a state: they are always replayed.
+    pub(crate) fn resume(epoch: Epoch, seq: Seq, latest: bool, kind: Kind) -> Start {
+        if latest && kind != Kind::Trades {
+            Start::LatestAfter { epoch, seq }
+        } else {
+            Start::After {
+                epoch,
+                seq,
+                or_else: SnapshotReason::HistoryExhausted,
+            }
         }
     }
 }
@@ -480,7 +500,8 @@ impl Hub {
                 }
                 Start::Snapshot(reason) => Some(reason),
                 Start::LatestSince { n, reason, .. } => (log.last_n() > n).then_some(reason),
-                Start::After { seq, .. } if seq == log.seq => None,
+                Start::After { seq, .. } | Start::LatestAfter { seq, .. } if seq == log.seq => None,
+                Start::LatestAfter { .. } => Some(SnapshotReason::Lagged),
                 // A seq from the future (another run, a confused client) cannot be resumed.
                 Start::After { seq, or_else, .. } if seq > log.seq => Some(or_else),
                 Start::After { seq, or_else, .. } => {

@@ -400,6 +400,34 @@ mod tests {
             o.snapshots[&crate::server::feed::hub::ReasonKey::of(Lagged)][0].seq,
             5
         );
+        // By seq, the latest only (a hidden tab back): nothing where the client stands at the
+        // channel's seq; else the state now, even where the history would replay.
+        let latest = |seq| Start::resume(1, seq, true, crate::server::feed::catalog::Kind::Quotes);
+        assert!(matches!(latest(2), Start::LatestAfter { seq: 2, .. }));
+        let o = hub.open(&[(a, latest(5))]);
+        assert!(
+            o.snapshots.is_empty() && o.replay.is_empty(),
+            "nothing moved"
+        );
+        for seq in [3, 1, 99] {
+            let o = hub.open(&[(a, latest(seq))]);
+            assert!(o.replay.is_empty(), "no replay from {seq}");
+            let states = &o.snapshots[&crate::server::feed::hub::ReasonKey::of(Lagged)];
+            assert_eq!(states[0].seq, 5);
+            let Data::Quote(q) = &states[0].data else {
+                panic!()
+            };
+            assert_eq!(q.last, 15.0, "the latest value");
+        }
+        let o = hub.open(&[(a, Start::LatestAfter { epoch: 7, seq: 5 })]);
+        assert!(o
+            .snapshots
+            .contains_key(&crate::server::feed::hub::ReasonKey::of(EpochChanged)));
+        // Trades are events: replayed as always.
+        assert!(matches!(
+            Start::resume(1, 2, true, crate::server::feed::catalog::Kind::Trades),
+            Start::After { seq: 2, .. }
+        ));
     }
 
     #[test]

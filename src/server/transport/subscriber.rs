@@ -110,7 +110,12 @@ fn count_kinds(set: &ChannelSet, sign: i64) {
 fn count_resumes(starts: &[(ChannelId, Start)], opened: &Opened) {
     let resumes = starts
         .iter()
-        .filter(|(_, s)| matches!(s, Start::After { .. } | Start::AfterTick { .. }))
+        .filter(|(_, s)| {
+            matches!(
+                s,
+                Start::After { .. } | Start::AfterTick { .. } | Start::LatestAfter { .. }
+            )
+        })
         .count();
     if resumes == 0 {
         return;

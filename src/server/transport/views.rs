@@ -75,14 +75,15 @@ impl Change {
             .into_iter()
             .filter(|&c| !streaming.contains(c))
             .map(|c| {
-                let from =
-                    resume.and_then(|r| r.from.get(&catalog.channel(c)).map(|&seq| (r.epoch, seq)));
+                let from = resume.and_then(|r| {
+                    r.from
+                        .get(&catalog.channel(c))
+                        .map(|&seq| (r.epoch, seq, r.latest))
+                });
                 let start = match from {
-                    Some((epoch, seq)) => Start::After {
-                        epoch,
-                        seq,
-                        or_else: SnapshotReason::HistoryExhausted,
-                    },
+                    Some((epoch, seq, latest)) => {
+                        Start::resume(epoch, seq, latest, Catalog::kind(c).0)
+                    }
                     None => Start::Snapshot(SnapshotReason::Subscribed),
                 };
                 (c, start)

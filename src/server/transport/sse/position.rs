@@ -5,7 +5,7 @@
 use crate::protocol::{
     Channel, ChannelError, Epoch, ErrorCode, League, Seq, SnapshotReason, SortKey, ViewSpec,
 };
-use crate::server::feed::catalog::ChannelId;
+use crate::server::feed::catalog::{Catalog, ChannelId};
 use crate::server::feed::hub::Start;
 use crate::server::feed::tick::TickNo;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -21,6 +21,9 @@ pub struct Position {
     pub(crate) after: Option<TickNo>,
     pub(crate) from: BTreeMap<Channel, Seq>,
     pub(crate) fresh: BTreeSet<Channel>,
+    /// `latest=1`: positions in `from` resume with the latest state only
+    /// ([`crate::protocol::Resume::latest`]).
+    pub(crate) latest: bool,
 }
 
 /// The channels named by the `channels` parameter, shorthands expanded.
@@ -93,6 +96,11 @@ pub fn parse_position(
             .transpose()?,
         from: BTreeMap::new(),
         fresh: Default::default(),
+        latest: match query.get("latest").map(String::as_str) {
+            None | Some("0" | "false") => false,
+            Some("1" | "true") => true,
+            Some(_) => return Err(malformed("latest: expected 1 or 0")),
+        },
     };
     if let Some(fresh) = query.get("fresh") {
         for (i, name) in fresh.split(',').filter(|s| !s.is_empty()).enumerate() {
@@ -144,11 +152,9 @@ pub(crate) fn starts(
                 _ if position.fresh.contains(channel) => {
                     Start::Snapshot(SnapshotReason::Subscribed)
                 }
-                (Some(epoch), Some(&seq), _) => Start::After {
-                    epoch,
-                    seq,
-                    or_else: SnapshotReason::HistoryExhausted,
-                },
+                (Some(epoch), Some(&seq), _) => {
+                    Start::resume(epoch, seq, position.latest, Catalog::kind(id).0)
+                }
                 (Some(epoch), None, Some(n)) => Start::AfterTick {
                     epoch,
                     n,

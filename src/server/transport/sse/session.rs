@@ -148,6 +148,7 @@ impl Session {
             let resume = request.position.epoch.map(|epoch| Resume {
                 epoch,
                 from: request.position.from.clone(),
+                latest: request.position.latest,
             });
             self.apply(change, resume.as_ref()).await?;
         }

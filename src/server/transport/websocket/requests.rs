@@ -12,7 +12,7 @@ use crate::protocol::{
     Channel, ClientMsg, ErrorCode, ErrorReply, Resume, ServerMsg, SnapshotReason, ViewSpec,
 };
 use crate::server::feed::archive::older_updates;
-use crate::server::feed::catalog::ChannelId;
+use crate::server::feed::catalog::{Catalog, ChannelId};
 use crate::server::feed::hub::Start;
 use crate::server::transport::views::Change;
 use chrono::Utc;
@@ -217,13 +217,11 @@ pub(crate) fn starts(
         .zip(channels)
         .filter(|(&cid, _)| seen.insert(cid))
         .filter_map(|(&cid, channel)| {
-            let from = resume.and_then(|r| r.from.get(channel).map(|&s| (r.epoch, s)));
+            let from = resume.and_then(|r| r.from.get(channel).map(|&s| (r.epoch, s, r.latest)));
             let start = match from {
-                Some((epoch, seq)) => Start::After {
-                    epoch,
-                    seq,
-                    or_else: SnapshotReason::HistoryExhausted,
-                },
+                Some((epoch, seq, latest)) => {
+                    Start::resume(epoch, seq, latest, Catalog::kind(cid).0)
+                }
                 None if held(cid) => return None,
                 None => Start::Snapshot(SnapshotReason::Subscribed),
             };
