@@ -1,5 +1,6 @@
 //! The page: the HTML shell (server only) and the root component (server and browser).
 
+use crate::ui::alert_panel::{AlertsPanel, Toasts};
 use crate::ui::announcer::Announcer;
 use crate::ui::breadth::BreadthPanel;
 use crate::ui::detail::DetailPanel;
@@ -113,6 +114,7 @@ pub(crate) fn App() -> impl IntoView {
         <Title text="livetape · live market & scores"/>
         <a class="skip" href="#market-title">"Skip to the market"</a>
         <StatusBar/>
+        <AlertsPanel/>
         <TickerTape/>
         <main class="layout">
             <MarketTable/>
@@ -122,6 +124,7 @@ pub(crate) fn App() -> impl IntoView {
                 <Scoreboard/>
             </div>
         </main>
+        <Toasts/>
         <Announcer/>
     }
 }

@@ -151,7 +151,9 @@ test('a scored game is highlighted and the live region stays quiet unless asked'
   // Basketball scores about every 30 s of play per game; wait for any highlight on the board.
   await expect(page.locator('li.game.scored-a, li.game.scored-b').first()).toBeAttached({ timeout: 75_000 });
   await expect(page.locator('#announcer')).toHaveText('');
-  await expect(page.getByRole('button', { name: 'Alerts' })).toHaveAttribute('aria-pressed', 'false');
+  await expect(page.getByRole('button', { name: /^Alerts/ })).toHaveAttribute('aria-expanded', 'false');
+  await expect(page.getByRole('button', { name: /^Alerts/ })).toContainText('off');
+  await expect(page.locator('.toast')).toHaveCount(0);
 });
 
 test('keyboard: every control is reachable and shows focus', async ({ page }) => {

@@ -32,6 +32,8 @@ pub(crate) fn on_message(dash: Dashboard, via: Via, text: &str) {
         return hold(dash, msg);
     }
     apply(dash, via, msg);
+    // An alert fired by this message reaches the desktop now, even in a throttled hidden tab.
+    crate::browser::notify::flush(dash);
 }
 
 /// Counts a batch's updates for the rate, and its delay for the latency figure.

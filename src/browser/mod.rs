@@ -12,11 +12,15 @@
 //! - `state`: the feed's own state, the helpers every part uses, and the hooks through which
 //!   the parts above it ask the stream for a new connection without importing it.
 //! - `transport`: one connection (a `WebSocket` or an `EventSource`) behind one interface.
-//! - `prefs`: the preferences saved in the browser.
+//! - `background`: a hidden page lets go of all but what its alerts need, and comes back.
+//! - `notify`: alerts as desktop notifications and tones, paced; toasts aged.
+//! - `prefs`: the preferences saved in the browser (and synced across its tabs).
 //! - `address`: the page's address, kept on the view it shows (a link reopens it).
 
 mod address;
 mod apply;
+mod background;
+mod notify;
 mod prefs;
 mod requests;
 mod state;

@@ -1,5 +1,10 @@
-//! The user's choices (watchlist, sort, theme, alerts, selected symbol) kept in localStorage,
-//! restored after hydration and saved on every change; and the theme applied to the document.
+//! The user's choices (watchlist, sort, theme, alerts and their rules, followed teams and
+//! leagues, spoilers, the league filter, selected symbol) kept in localStorage, restored after
+//! hydration and saved on every change; and the theme applied to the document.
+//!
+//! Tabs of the same browser share them: another tab's change (the `storage` event, which a
+//! tab never gets for its own writes, and which an unchanged value does not raise) is taken
+//! in at once, so a star or an alert set in one tab is in every tab.
 
 use crate::protocol::{Interval, SortKey};
 use crate::ui::store::{Dashboard, Theme};
@@ -22,12 +27,76 @@ fn save<T: Serialize>(key: &str, value: &T) {
     }
 }
 
+/// Loads `key` into `signal` if it is saved (and differs).
+fn restore<T>(key: &str, signal: RwSignal<T>)
+where
+    T: DeserializeOwned + PartialEq + Send + Sync + 'static,
+{
+    if let Some(value) = load::<T>(key) {
+        crate::ui::rows::set_if_changed(signal, value);
+    }
+}
+
+/// Saves `signal` under `key` on every change.
+fn persist<T>(key: &'static str, signal: RwSignal<T>)
+where
+    T: Serialize + Send + Sync + 'static,
+{
+    Effect::new(move |_| signal.with(|v| save(key, v)));
+}
+
+/// The choices another tab may change, each with its key: restored, saved, and synced.
+fn shared(dash: Dashboard, key: &str) {
+    let (p, a, f) = (dash.prefs, dash.alerts, dash.follow);
+    match key {
+        "livetape.watch" => restore(key, p.watch),
+        "livetape.alerts" => restore(key, p.alerts_on),
+        "livetape.alert_rules" => restore(key, a.rules),
+        "livetape.alert_sound" => restore(key, a.sound),
+        "livetape.teams" => restore(key, f.teams),
+        "livetape.leagues" => restore(key, f.leagues),
+        "livetape.spoilers" => restore(key, f.spoilers),
+        "livetape.theme" => restore(key, p.theme),
+        _ => {}
+    }
+}
+
+const SHARED: [&str; 8] = [
+    "livetape.watch",
+    "livetape.alerts",
+    "livetape.alert_rules",
+    "livetape.alert_sound",
+    "livetape.teams",
+    "livetape.leagues",
+    "livetape.spoilers",
+    "livetape.theme",
+];
+
+/// Takes in what another tab saved.
+fn sync_from_other_tabs(dash: Dashboard) {
+    use wasm_bindgen::prelude::*;
+    let on_storage =
+        Closure::<dyn FnMut(web_sys::StorageEvent)>::new(move |ev: web_sys::StorageEvent| {
+            if let Some(key) = ev.key() {
+                shared(dash, &key);
+            }
+        });
+    let _ =
+        window().add_event_listener_with_callback("storage", on_storage.as_ref().unchecked_ref());
+    // The listener lives as long as the page.
+    on_storage.forget();
+}
+
 /// Restores saved choices into the dashboard, then keeps saving them.
 pub(crate) fn restore_and_persist(dash: Dashboard) {
     let p = dash.prefs;
-    if let Some(w) = load("livetape.watch") {
-        p.watch.set(w);
+    for key in SHARED {
+        shared(dash, key);
     }
+    // Not synced between open tabs: turning notifications on asks that tab's permission
+    // (and every tab's notification carries one tag, so two tabs never stack them).
+    restore("livetape.alert_notify", dash.alerts.notify);
+    restore("livetape.league", dash.follow.league);
     // An address that names a view (a shared link, or this page reloaded: the address follows
     // the view) wins over the saved order and selection; the bare address restores them.
     let linked = crate::browser::address::names_a_view();
@@ -36,12 +105,6 @@ pub(crate) fn restore_and_persist(dash: Dashboard) {
             s.sort = sort;
             s.desc = desc;
         });
-    }
-    if let Some(t) = load("livetape.theme") {
-        p.theme.set(t);
-    }
-    if let Some(a) = load("livetape.alerts") {
-        p.alerts.set(a);
     }
     if let Some((symbol, interval)) =
         load::<(String, Interval)>("livetape.detail").filter(|_| !linked)
@@ -52,12 +115,20 @@ pub(crate) fn restore_and_persist(dash: Dashboard) {
             dash.select(symbol, interval);
         }
     }
-    Effect::new(move |_| save("livetape.watch", &p.watch.get()));
+    persist("livetape.watch", p.watch);
+    persist("livetape.alerts", p.alerts_on);
+    persist("livetape.alert_rules", dash.alerts.rules);
+    persist("livetape.alert_sound", dash.alerts.sound);
+    persist("livetape.alert_notify", dash.alerts.notify);
+    persist("livetape.teams", dash.follow.teams);
+    persist("livetape.leagues", dash.follow.leagues);
+    persist("livetape.spoilers", dash.follow.spoilers);
+    persist("livetape.league", dash.follow.league);
+    sync_from_other_tabs(dash);
     Effect::new(move |_| {
         let (sort, desc) = dash.grid.spec.with(|s| (s.sort, s.desc));
         save("livetape.sort", &(sort, desc));
     });
-    Effect::new(move |_| save("livetape.alerts", &p.alerts.get()));
     Effect::new(move |_| {
         save(
             "livetape.detail",

@@ -22,6 +22,14 @@ pub(crate) const VIEW_EVERY: Duration = Duration::from_millis(120);
 /// once it stops, not on every row).
 const SSE_SETTLE: Duration = Duration::from_millis(300);
 
+/// Where the page stands: `Dashboard::resume`, asking for the latest state only while the
+/// page comes back from the background (see `background`).
+fn resume_of(dash: Dashboard) -> Resume {
+    let mut resume = dash.resume();
+    resume.latest = STATE.with_borrow(|s| s.latest);
+    resume
+}
+
 /// `resume`'s positions for `channels` only.
 fn positions_of(resume: &Resume, channels: &[Channel]) -> Resume {
     Resume {
@@ -30,6 +38,7 @@ fn positions_of(resume: &Resume, channels: &[Channel]) -> Resume {
             .iter()
             .filter_map(|c| resume.from.get(c).map(|seq| (c.clone(), *seq)))
             .collect(),
+        latest: resume.latest,
     }
 }
 
@@ -68,17 +77,18 @@ fn unsubscribe(via: Via, channels: Vec<Channel>) {
 /// resumed from what the page (or the last connection) applied. Returns the id of the first
 /// subscribe, whose answer says the server is streaming again.
 pub(crate) fn start_stream(dash: Dashboard, via: Via) -> Option<u64> {
-    let resume = dash.resume();
+    let resume = resume_of(dash);
     if via == Via::Main {
         STATE.with_borrow_mut(|s| {
             s.explicit = dash.channels().into_iter().collect();
             s.view_sent = None;
         });
     }
-    let [board, detail, watch] = dash.channel_groups();
+    let [board, detail, watch, alerts] = dash.channel_groups();
     let first = subscribe(via, board, &resume);
     subscribe(via, detail, &resume);
     subscribe(via, watch, &resume);
+    subscribe(via, alerts, &resume);
     send_view(dash, via);
     first
 }
@@ -96,14 +106,17 @@ pub(crate) fn sync_channels(dash: Dashboard) {
     if gone.is_empty() && came.is_empty() {
         return;
     }
-    dash.release(&gone);
+    // In the background the page keeps what it holds, and its positions, for the way back.
+    if !dash.background.get_untracked() {
+        dash.release(&gone);
+    }
     if on_sse() {
         reopen_sse_soon(dash);
         return;
     }
     unsubscribe(Via::Main, gone);
     // One request per symbol's group (see `channel_groups`): a refused one refuses no other.
-    let resume = dash.resume();
+    let resume = resume_of(dash);
     for group in dash.channel_groups() {
         let mine: Vec<Channel> = group.into_iter().filter(|c| came.contains(c)).collect();
         subscribe(Via::Main, mine, &resume);
@@ -134,9 +147,48 @@ pub(crate) fn view_changed(dash: Dashboard) {
     );
 }
 
-/// Sends the grid's view as it is, with the positions of the rows the page holds.
+/// The page was hidden for a while: it closes the grid's view and lets go of every channel
+/// its alerts do not need (see `background`).
+pub(crate) fn go_to_background(dash: Dashboard) {
+    dash.background.set(true);
+    if on_sse() {
+        reopen_sse(dash);
+        return;
+    }
+    send(
+        Via::Main,
+        &ClientMsg::CloseView {
+            id: next_id(),
+            view: GRID_VIEW,
+        },
+    );
+    STATE.with_borrow_mut(|s| s.view_sent = None);
+    sync_channels(dash);
+}
+
+/// The page is shown again: everything it let go of comes back, each channel that moved as
+/// its latest state.
+pub(crate) fn come_back(dash: Dashboard) {
+    dash.background.set(false);
+    STATE.with_borrow_mut(|s| s.latest = true);
+    if on_sse() {
+        // The event stream's query takes the flag (and clears it).
+        reopen_sse(dash);
+        return;
+    }
+    sync_channels(dash);
+    send_view(dash, Via::Main);
+    STATE.with_borrow_mut(|s| s.latest = false);
+}
+
+/// Sends the grid's view as it is, with the positions of the rows the page holds. Nothing
+/// in the background: the grid is not on screen.
 fn send_view(dash: Dashboard, via: Via) {
-    let (spec, resume) = dash.view_request();
+    if dash.background.get_untracked() {
+        return;
+    }
+    let spec = dash.grid.spec.get_untracked();
+    let resume = resume_of(dash);
     if via == Via::Main {
         let same = STATE.with_borrow(|s| s.view_sent.as_ref() == Some(&spec));
         if same {
@@ -217,6 +269,7 @@ pub(crate) fn sse_query(dash: Dashboard) -> String {
     let enc = |s: &str| String::from(js_sys::encode_uri_component(s));
     let channels = dash.channels();
     let resume = dash.resume();
+    let latest = STATE.with_borrow_mut(|s| std::mem::replace(&mut s.latest, false));
     let names: Vec<String> = channels.iter().map(|c| c.to_string()).collect();
     let mut query = format!("channels={}", enc(&names.join(",")));
     let from: Vec<String> = resume
@@ -230,6 +283,9 @@ pub(crate) fn sse_query(dash: Dashboard) -> String {
             resume.epoch,
             enc(&from.join(","))
         ));
+        if latest {
+            query.push_str("&latest=1");
+        }
     }
     let fresh: Vec<String> = channels
         .iter()
@@ -238,6 +294,10 @@ pub(crate) fn sse_query(dash: Dashboard) -> String {
         .collect();
     if !fresh.is_empty() {
         query.push_str(&format!("&fresh={}", enc(&fresh.join(","))));
+    }
+    if dash.background.get_untracked() {
+        // No grid on screen: no view.
+        return query;
     }
     let spec = dash.grid.spec.get_untracked();
     let sort = serde_json::to_value(spec.sort)

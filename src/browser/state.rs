@@ -74,6 +74,8 @@ pub(crate) struct State {
     pub(crate) spark_slot: i64,
     /// Every batch up to this tick of this epoch has been applied (a position for `/sse`).
     pub(crate) through: Option<(Epoch, u64)>,
+    /// The page is coming back from the background: resumes ask for the latest state only.
+    pub(crate) latest: bool,
     /// What the stream does when a part below it asks (set by `stream::start`).
     pub(crate) hooks: Option<Hooks>,
 }

@@ -55,6 +55,8 @@ const ANNOUNCE_EVERY: ChronoDuration = ChronoDuration::seconds(3);
 pub(crate) fn start(dash: Dashboard, page_tick: u64) {
     crate::browser::prefs::restore_and_persist(dash);
     crate::browser::address::follow(dash);
+    crate::browser::background::follow(dash);
+    crate::browser::notify::watch_permission(dash);
     let forced = transport_forced();
     STATE.with_borrow_mut(|s| {
         s.forced_sse = forced;
@@ -64,11 +66,15 @@ pub(crate) fn start(dash: Dashboard, page_tick: u64) {
             schedule_probe,
         });
     });
-    // A new selection in the detail panel, or a star: the page's own channels change.
+    // A new selection in the detail panel, a star, an alert, a followed team: the page's own
+    // channels change.
     Effect::new(move |_| {
         dash.detail.symbol.track();
         dash.detail.interval.track();
         dash.prefs.watch.track();
+        dash.prefs.alerts_on.track();
+        dash.alerts.rules.track();
+        dash.follow.teams.track();
         sync_channels(dash);
     });
     // The grid's view changed (a sort, the filter, scrolling, the pointer holding it).
@@ -336,6 +342,7 @@ fn on_timer(dash: Dashboard) {
             STATE.with_borrow_mut(|s| s.announced_at = Some(now));
         }
     }
+    crate::browser::notify::flush(dash);
     let link = dash.link.get_untracked();
     // Re-measure the clock offset now and then, when the connection is quiet enough to give
     // a clean round trip (WebSocket only: an event stream cannot ping).
@@ -362,7 +369,7 @@ fn on_timer(dash: Dashboard) {
             STATE.with_borrow_mut(|s| s.connection = Some((id, conn)));
             schedule_reconnect(dash);
         }
-    } else if link == Link::Live && stale {
+    } else if link == Link::Live && stale && !dash.background.get_untracked() {
         dash.link.set(Link::Stale);
     }
 }

@@ -4,6 +4,7 @@
 #![cfg_attr(not(feature = "hydrate"), allow(dead_code))]
 
 use crate::protocol::{Candle, Interval, Side};
+use crate::ui::alert_panel::AlertForm;
 use crate::ui::format::{grouped, price, time_of_day};
 use crate::ui::store::{Dashboard, CHART_CANDLES};
 use leptos::prelude::*;
@@ -156,6 +157,7 @@ pub(crate) fn DetailPanel() -> impl IntoView {
                 </div>
             </header>
             <CandleChart/>
+            <AlertForm/>
             <h3 class="sub">"Recent trades"</h3>
             <table class="trades">
                 <thead>

@@ -9,17 +9,23 @@
 //!   messages change it. `rows`: a quote row and a scoreboard slot as signals.
 //!   `grid`: the grid's window of the ranked universe. `page_state`: what the server embeds
 //!   for hydration. `address`: a view's address (the query the server renders a page from).
+//!   `alerts`: the user's alert rules, what fires them, the toasts. `follow`: followed teams
+//!   and leagues, the league filter, the spoiler switch.
 //! - Components: `status` (the connection and controls), `ticker` (the watchlist tape),
 //!   `market` (the virtualised grid), `breadth` (the market at a glance), `detail` (the chart
 //!   and trades of the selected symbol), `scoreboard`, `announcer` (the screen readers' live
-//!   region), `sparkline`. `format`: how numbers and times are written.
+//!   region), `alert_panel` (the alerts' settings, the price alert form, the toasts),
+//!   `sparkline`. `format`: how numbers and times are written.
 
 #![cfg_attr(not(feature = "hydrate"), allow(dead_code))]
 
 pub(crate) mod address;
+pub(crate) mod alert_panel;
+pub(crate) mod alerts;
 pub(crate) mod announcer;
 pub(crate) mod breadth;
 pub(crate) mod detail;
+pub(crate) mod follow;
 pub(crate) mod format;
 pub(crate) mod grid;
 pub(crate) mod market;

@@ -136,7 +136,8 @@ fn Controls() -> impl IntoView {
         Theme::Dark => "Theme: dark",
         Theme::Light => "Theme: light",
     };
-    let alerts = dash.prefs.alerts;
+    let alerts_on = dash.prefs.alerts_on;
+    let panel = dash.alerts.panel;
     view! {
         <div class="controls js-only">
             <button
@@ -153,11 +154,13 @@ fn Controls() -> impl IntoView {
             <button
                 type="button"
                 class="alerts"
-                title="Announce watched symbols crossing ±1% and final scores"
-                aria-pressed=move || if alerts.get() { "true" } else { "false" }
-                on:click=move |_| alerts.update(|a| *a = !*a)
+                title="Price alerts, watched symbols' moves and followed teams' games"
+                aria-expanded=move || if panel.get() { "true" } else { "false" }
+                aria-controls="alerts-panel"
+                on:click=move |_| panel.update(|p| *p = !*p)
             >
                 "Alerts"
+                <span class="alerts-state">{move || if alerts_on.get() { " on" } else { " off" }}</span>
             </button>
             <button type="button" class="theme" on:click=next_theme>
                 {theme_label}

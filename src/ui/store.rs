@@ -14,9 +14,11 @@
 #![cfg_attr(not(feature = "hydrate"), allow(dead_code))]
 
 use crate::protocol::{
-    Batch, Breadth, Candle, Channel, Data, Epoch, Game, GameStatus, Interval, League, Quote,
-    Resume, Seq, Snapshot, SortKey, Sparkline, Trade, ViewSpec,
+    Batch, Breadth, Candle, Channel, Data, Epoch, Game, Interval, League, Quote, Resume, Seq,
+    Snapshot, SortKey, Sparkline, Trade,
 };
+use crate::ui::alerts::{Alerts, Fired, Price, Tone};
+use crate::ui::follow::Follow;
 use crate::ui::grid::Grid;
 use crate::ui::page_state::PageState;
 use crate::ui::rows::{pct, set_if_changed, GameRow, QuoteRow};
@@ -99,8 +101,9 @@ impl Detail {
 pub(crate) struct Prefs {
     pub(crate) watch: RwSignal<BTreeSet<String>>,
     pub(crate) theme: RwSignal<Theme>,
-    /// Announce watched symbols crossing ±ALERT_PCT and final scores.
-    pub(crate) alerts: RwSignal<bool>,
+    /// Alerts on: the user's rules, watched symbols crossing ±ALERT_PCT, and followed
+    /// teams' games raise toasts (and what else the user turned on).
+    pub(crate) alerts_on: RwSignal<bool>,
 }
 
 /// Why the server turned something down or closed the connection, for the status bar: a
@@ -121,6 +124,11 @@ pub(crate) struct Dashboard {
     pub(crate) breadth: RwSignal<Breadth>,
     pub(crate) detail: Detail,
     pub(crate) prefs: Prefs,
+    pub(crate) alerts: Alerts,
+    pub(crate) follow: Follow,
+    /// The page is hidden and lets go of everything but what its alerts need (see
+    /// `browser::background`).
+    pub(crate) background: RwSignal<bool>,
     pub(crate) link: RwSignal<Link>,
     /// The feed comes over Server-Sent Events (WebSockets are blocked on the way).
     pub(crate) via_sse: RwSignal<bool>,
@@ -184,8 +192,11 @@ impl Dashboard {
             prefs: Prefs {
                 watch: RwSignal::new(BTreeSet::new()),
                 theme: RwSignal::new(Theme::System),
-                alerts: RwSignal::new(false),
+                alerts_on: RwSignal::new(false),
             },
+            alerts: Alerts::new(),
+            follow: Follow::new(),
+            background: RwSignal::new(false),
             link: RwSignal::new(Link::Connecting),
             via_sse: RwSignal::new(false),
             notice: RwSignal::new(None),
@@ -224,33 +235,65 @@ impl Dashboard {
         self.channel_groups().into_iter().flatten().collect()
     }
 
-    /// [`Dashboard::channels`] in three groups that are subscribed apart, so that a symbol
-    /// the server does not list (a saved selection, an old star) refuses only its own group:
-    /// the board (scores, breadth), the detail panel, the watchlist.
-    pub(crate) fn channel_groups(&self) -> [Vec<Channel>; 3] {
-        let mut board: Vec<Channel> = League::ALL.into_iter().map(Channel::Scores).collect();
-        board.push(Channel::Breadth);
-        let detail = self.detail.symbol.get_untracked();
-        let watch = self
-            .prefs
-            .watch
-            .get_untracked()
-            .into_iter()
-            .filter(|s| *s != detail)
-            .map(Channel::Quotes)
-            .collect();
+    /// [`Dashboard::channels`] in four groups that are subscribed apart, so that a symbol
+    /// the server does not list (a saved selection, an old star or alert) refuses only its own
+    /// group: the board (scores, breadth), the detail panel, the watchlist, the alerts' symbols.
+    ///
+    /// In the background (a hidden page) only what alerts need: the scores of leagues with a
+    /// followed team, the watchlist (its ±ALERT_PCT moves) and the alerts' symbols; nothing
+    /// at all with alerts off.
+    pub(crate) fn channel_groups(&self) -> [Vec<Channel>; 4] {
+        let background = self.background.get_untracked();
+        let alerting = self.prefs.alerts_on.get_untracked();
+        let detail = if background {
+            String::new()
+        } else {
+            self.detail.symbol.get_untracked()
+        };
+        let quotes = |symbols: Vec<String>, skip: &BTreeSet<String>| -> Vec<Channel> {
+            symbols
+                .into_iter()
+                .filter(|s| *s != detail && !skip.contains(s))
+                .map(Channel::Quotes)
+                .collect()
+        };
+        if background && !alerting {
+            return Default::default();
+        }
+        let board: Vec<Channel> = if background {
+            self.follow
+                .alert_leagues()
+                .into_iter()
+                .map(Channel::Scores)
+                .collect()
+        } else {
+            League::ALL
+                .into_iter()
+                .map(Channel::Scores)
+                .chain([Channel::Breadth])
+                .collect()
+        };
+        let watched = self.prefs.watch.get_untracked();
+        let watch = quotes(watched.iter().cloned().collect(), &BTreeSet::new());
+        let alerts = if alerting {
+            quotes(self.alerts.symbols(), &watched)
+        } else {
+            Vec::new()
+        };
         let detail = if detail.is_empty() {
             Vec::new()
         } else {
             self.detail.channels().to_vec()
         };
-        [board, detail, watch]
+        [board, detail, watch, alerts]
     }
 
-    /// Whether the dashboard subscribes to `symbol`'s quotes itself (watched or selected).
+    /// Whether the dashboard subscribes to `symbol`'s quotes itself (watched, selected, or
+    /// with an alert).
     fn subscribes(&self, symbol: &str) -> bool {
         self.detail.symbol.with_untracked(|s| s == symbol)
             || self.prefs.watch.with_untracked(|w| w.contains(symbol))
+            || self.alerts.watches(symbol)
     }
 
     /// Whether the grid's window holds `symbol`.
@@ -265,12 +308,8 @@ impl Dashboard {
         Resume {
             epoch: self.epoch.get_untracked(),
             from: self.positions.get_value(),
+            latest: false,
         }
-    }
-
-    /// The grid's view as the server should have it, and where its rows stand.
-    pub(crate) fn view_request(&self) -> (ViewSpec, Resume) {
-        (self.grid.spec.get_untracked(), self.resume())
     }
 
     /// Forgets a quote nothing shows any more: its row and its position.
@@ -510,33 +549,51 @@ impl Dashboard {
             });
             return;
         };
-        if self.prefs.alerts.get_untracked()
-            && row.loaded.get_untracked()
-            && self
+        if self.prefs.alerts_on.get_untracked() && row.loaded.get_untracked() {
+            let before = Price {
+                last: row.last.get_untracked(),
+                open: row.open.get_untracked(),
+            };
+            let after = Price {
+                last: q.last,
+                open: q.open,
+            };
+            if self
                 .prefs
                 .watch
                 .with_untracked(|w| w.contains(q.symbol.as_str()))
-        {
-            self.alert_on_move(&row, &q);
+            {
+                self.alert_on_move(&q.symbol, before, after);
+            }
+            for fired in self.alerts.check_quote(&q.symbol, before, after) {
+                self.fire(fired);
+            }
         }
         row.apply(&q);
     }
 
-    /// Announces a watched symbol crossing ±ALERT_PCT. Zones: beyond +ALERT_PCT, beyond
-    /// -ALERT_PCT, or between. Entering an outer zone from elsewhere is news; staying in it
-    /// is not.
-    fn alert_on_move(&self, row: &QuoteRow, q: &Quote) {
+    /// A watched symbol crossing ±ALERT_PCT. Zones: beyond +ALERT_PCT, beyond -ALERT_PCT, or
+    /// between. Entering an outer zone from elsewhere is news; staying in it is not.
+    fn alert_on_move(&self, symbol: &str, before: Price, after: Price) {
         let zone = |p: f64| (p >= ALERT_PCT) as i8 - (p <= -ALERT_PCT) as i8;
-        let before = pct(row.last.get_untracked(), row.open.get_untracked());
-        let after = pct(q.last, q.open);
-        if zone(after) != 0 && zone(after) != zone(before) {
-            let dir = if after > 0.0 { "up" } else { "down" };
-            self.announce(format!(
-                "{} {dir} {:.2}% at {:.2}",
-                q.symbol,
-                after.abs(),
-                q.last
-            ));
+        let (was, now) = (pct(before.last, before.open), pct(after.last, after.open));
+        if zone(now) != 0 && zone(now) != zone(was) {
+            let dir = if now > 0.0 { "up" } else { "down" };
+            self.fire(Fired {
+                key: format!("watch:{symbol}:{}", zone(now)),
+                title: format!("{symbol} {dir} {:.2}%", now.abs()),
+                body: format!("Watched, at {}", crate::ui::format::price(after.last)),
+                tone: if now > 0.0 { Tone::Up } else { Tone::Down },
+            });
+        }
+    }
+
+    /// Raises an alert (a toast, and what the user turned on) and says it to screen readers,
+    /// unless the same alert fired a moment ago.
+    fn fire(&self, fired: Fired) {
+        let said = format!("{}: {}", fired.title, fired.body);
+        if self.alerts.raise(fired, Utc::now()) {
+            self.announce(said);
         }
     }
 
@@ -546,22 +603,23 @@ impl Dashboard {
             .with_untracked(|games| games.iter().find(|g| g.slot == game.slot).copied());
         match existing {
             Some(row) => {
-                let (score_changed, became_final) = row.game.with_untracked(|old| {
+                let (score_changed, fired) = row.game.with_untracked(|old| {
                     (
                         old.id == game.id
                             && (old.home_score, old.away_score)
                                 != (game.home_score, game.away_score),
-                        old.status != GameStatus::Final && game.status == GameStatus::Final,
+                        if self.prefs.alerts_on.get_untracked() {
+                            self.follow.game_alerts(old, &game)
+                        } else {
+                            Vec::new()
+                        },
                     )
                 });
                 if score_changed {
                     row.scored.update(|n| *n = n.wrapping_add(1));
                 }
-                if became_final && self.prefs.alerts.get_untracked() {
-                    self.announce(format!(
-                        "Final: {} {}, {} {}",
-                        game.away.name, game.away_score, game.home.name, game.home_score
-                    ));
+                for f in fired {
+                    self.fire(f);
                 }
                 set_if_changed(row.game, game);
             }
@@ -626,7 +684,9 @@ impl Dashboard {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{ChannelState, SnapshotReason, Team, Update as WireUpdate};
+    use crate::protocol::{
+        ChannelState, GameStatus, SnapshotReason, Team, Update as WireUpdate, ViewSpec,
+    };
     use crate::ui::rows::Tick;
 
     fn quote(symbol: &str, last: f64) -> Quote {
@@ -952,14 +1012,80 @@ mod tests {
         )]));
         dash.next_announcement();
         assert_eq!(dash.announcement.get_untracked(), "");
-        dash.prefs.alerts.set(true);
+        dash.prefs.alerts_on.set(true);
         dash.apply_batch(batch(vec![update(q("A"), 3, Data::Quote(quote("A", 9.8)))]));
         dash.next_announcement();
-        assert_eq!(dash.announcement.get_untracked(), "A down 2.00% at 9.80");
+        assert_eq!(
+            dash.announcement.get_untracked(),
+            "A down 2.00%: Watched, at 9.80"
+        );
+        assert_eq!(dash.alerts.toasts.get_untracked().len(), 1, "and a toast");
         // Staying beyond the threshold is not news.
         dash.apply_batch(batch(vec![update(q("A"), 4, Data::Quote(quote("A", 9.7)))]));
         dash.announcement.set(String::new());
         dash.next_announcement();
         assert_eq!(dash.announcement.get_untracked(), "");
+    }
+
+    #[test]
+    fn a_rule_s_symbol_streams_and_fires_a_followed_team_s_score_raises_a_toast() {
+        use crate::ui::alerts::{Rule, Trigger};
+        use crate::ui::follow::team_key;
+        let owner = Owner::new();
+        owner.set();
+        let dash = Dashboard::new(&page(1));
+        let rule = Rule::Level {
+            symbol: "ZED".into(),
+            trigger: Trigger::Above,
+            level: 11.0,
+        };
+        dash.alerts.add(rule.clone()).unwrap();
+        assert!(dash.channel_groups()[3].is_empty(), "alerts off");
+        dash.prefs.alerts_on.set(true);
+        let [_, _, _, alerts] = dash.channel_groups();
+        assert_eq!(alerts, vec![q("ZED")], "an alert's symbol is subscribed");
+        dash.apply_snapshot(Snapshot {
+            epoch: 1,
+            ts: Utc::now(),
+            reason: None,
+            channels: vec![quote_state("ZED", 1, 10.5)],
+        });
+        assert!(dash.row("ZED").is_some(), "and held while the rule is");
+        dash.apply_batch(batch(vec![update(
+            q("ZED"),
+            2,
+            Data::Quote(quote("ZED", 11.2)),
+        )]));
+        let toasts = dash.alerts.toasts.get_untracked();
+        assert_eq!(toasts.len(), 1);
+        assert_eq!(toasts[0].title, "ZED above 11.00");
+        dash.alerts.remove(&rule);
+        dash.release(&[q("ZED")]);
+        assert!(dash.row("ZED").is_none(), "let go with its rule");
+
+        // A followed team scores.
+        Follow::toggle(dash.follow.teams, team_key(League::Hockey, "AAA"));
+        dash.apply_batch(batch(vec![update(
+            Channel::Scores(League::Hockey),
+            2,
+            Data::Games(vec![game(1, 1, 1, League::Hockey)]),
+        )]));
+        let toasts = dash.alerts.toasts.get_untracked();
+        assert_eq!(toasts.len(), 2);
+        assert!(toasts[1].title.starts_with("Score"), "{:?}", toasts[1]);
+
+        // In the background only what alerts need stays: the followed team's league and the
+        // watchlist; nothing at all with alerts off.
+        dash.prefs.watch.update(|w| {
+            w.insert("B".into());
+        });
+        dash.background.set(true);
+        let kept: Vec<Channel> = dash.channels();
+        assert_eq!(kept, vec![Channel::Scores(League::Hockey), q("B")]);
+        dash.prefs.alerts_on.set(false);
+        assert!(dash.channels().is_empty());
+        dash.background.set(false);
+        assert!(dash.channels().contains(&Channel::Breadth));
+        assert!(dash.channels().contains(&Channel::Trades("A".into())));
     }
 }
