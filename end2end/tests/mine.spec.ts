@@ -276,3 +276,31 @@ test('over the event stream too: hidden, the stream carries only the alerts; bac
   await publish([quote('ACME', 98)]);
   await expect(page.locator('table.quotes tr[data-symbol="ACME"] td.last')).toContainText('98.00');
 });
+
+test.describe('in the reader’s locale and time zone', () => {
+  test.use({ locale: 'de-DE', timezoneId: 'Asia/Kolkata' });
+
+  test('numbers in the browser’s locale, times in its zone or UTC, a game’s start in local time', async ({ page }) => {
+    // 14:00 UTC is 19:30 in Kolkata (UTC+05:30, no daylight saving).
+    const start = new Date(Date.UTC(2030, 0, 1, 14, 0, 0)).toISOString();
+    await publish([quote('ACME', 1234.5), { ...game('scheduled', 0, 0), id: 502, slot: 1, starts: start }]);
+    await open(page);
+    await expect(page.locator('table.quotes tr[data-symbol="ACME"] td.last')).toContainText('1.234,50');
+    await expect(page.locator('.updated')).toHaveText(/^\d\d:\d\d:\d\d UTC\+05:30$/);
+    await expect(page.locator('li.game[data-game="502"] .clock')).toHaveText('Starts 19:30');
+    // The price alert form reads the reader's decimal comma.
+    await page.locator('table.quotes tr[data-symbol="ACME"] button.pick').click();
+    await page.locator('.alert-value').fill('1.240,5');
+    await page.getByRole('button', { name: 'Add alert' }).click();
+    await page.getByRole('button', { name: /^Alerts/ }).click();
+    await expect(page.locator('.rules li')).toHaveText([/ACME above 1\.240,50/]);
+    await page.screenshot({ path: 'test-results/locale.png' });
+    // UTC on request, kept across a reload.
+    await page.getByRole('button', { name: 'Times in UTC' }).click();
+    await expect(page.locator('.updated')).toHaveText(/^\d\d:\d\d:\d\d UTC$/);
+    await expect(page.locator('li.game[data-game="502"] .clock')).toHaveText('Starts 14:00');
+    await page.reload();
+    await expect(page.getByRole('button', { name: 'Times in UTC' })).toHaveAttribute('aria-pressed', 'true');
+    await expect(page.locator('li.game[data-game="502"] .clock')).toHaveText('Starts 14:00');
+  });
+});

@@ -7,6 +7,7 @@
 //! in at once, so a star or an alert set in one tab is in every tab.
 
 use crate::protocol::{Interval, SortKey};
+use crate::ui::locale::Style;
 use crate::ui::store::{Dashboard, Theme};
 use leptos::prelude::*;
 use serde::{de::DeserializeOwned, Serialize};
@@ -57,11 +58,13 @@ fn shared(dash: Dashboard, key: &str) {
         "livetape.leagues" => restore(key, f.leagues),
         "livetape.spoilers" => restore(key, f.spoilers),
         "livetape.theme" => restore(key, p.theme),
+        "livetape.utc" => restore(key, p.utc),
         _ => {}
     }
 }
 
-const SHARED: [&str; 8] = [
+const SHARED: [&str; 9] = [
+    "livetape.utc",
     "livetape.watch",
     "livetape.alerts",
     "livetape.alert_rules",
@@ -85,6 +88,35 @@ fn sync_from_other_tabs(dash: Dashboard) {
         window().add_event_listener_with_callback("storage", on_storage.as_ref().unchecked_ref());
     // The listener lives as long as the page.
     on_storage.forget();
+}
+
+/// The browser's number separators (`Intl.NumberFormat`'s parts of 1234567.5) and its
+/// zone's offset now, or UTC.
+fn browser_style(utc: bool) -> Style {
+    let format = js_sys::Intl::NumberFormat::new(&js_sys::Array::new(), &js_sys::Object::new());
+    let mut style = Style::default();
+    for part in format.format_to_parts(1_234_567.5).iter() {
+        let get = |k: &str| {
+            js_sys::Reflect::get(&part, &k.into())
+                .ok()
+                .and_then(|v| v.as_string())
+        };
+        match (get("type").as_deref(), get("value")) {
+            (Some("group"), Some(v)) => style.group = v,
+            (Some("decimal"), Some(v)) => {
+                if let Some(c) = v.chars().next() {
+                    style.decimal = c;
+                }
+            }
+            _ => {}
+        }
+    }
+    if !utc {
+        // getTimezoneOffset is UTC minus local, in minutes.
+        style.offset_min = -(js_sys::Date::new_0().get_timezone_offset() as i32);
+    }
+    style.zone = Style::zone_for(style.offset_min);
+    style
 }
 
 /// Restores saved choices into the dashboard, then keeps saving them.
@@ -116,6 +148,9 @@ pub(crate) fn restore_and_persist(dash: Dashboard) {
         }
     }
     persist("livetape.watch", p.watch);
+    persist("livetape.utc", p.utc);
+    // Numbers in the browser's locale, times in its zone (or UTC): every figure follows.
+    Effect::new(move |_| crate::ui::locale::set(browser_style(p.utc.get())));
     persist("livetape.alerts", p.alerts_on);
     persist("livetape.alert_rules", dash.alerts.rules);
     persist("livetape.alert_sound", dash.alerts.sound);

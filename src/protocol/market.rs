@@ -244,6 +244,13 @@ pub struct Game {
     pub status: GameStatus,
     #[serde(with = "chrono::serde::ts_microseconds")]
     pub ts: DateTime<Utc>,
+    /// When a scheduled game starts, if known (pages show it in the reader's time zone).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "chrono::serde::ts_microseconds_option"
+    )]
+    pub starts: Option<DateTime<Utc>>,
 }
 
 impl Game {

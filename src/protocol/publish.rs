@@ -72,6 +72,9 @@ pub enum PublishEvent {
         status: GameStatus,
         #[serde(default, skip_serializing_if = "Option::is_none", with = "flex_ts")]
         ts: Option<DateTime<Utc>>,
+        /// When a scheduled game starts.
+        #[serde(default, skip_serializing_if = "Option::is_none", with = "flex_ts")]
+        starts: Option<DateTime<Utc>>,
     },
 }
 
@@ -214,6 +217,7 @@ impl PublishEvent {
                 clock_ms,
                 status,
                 ts,
+                starts,
             } => Published::Game(Game {
                 id,
                 slot,
@@ -226,6 +230,7 @@ impl PublishEvent {
                 clock_ms,
                 status,
                 ts: ts.unwrap_or(now),
+                starts,
             }),
         }
     }
@@ -267,6 +272,7 @@ impl PublishEvent {
             clock_ms: g.clock_ms,
             status: g.status,
             ts: Some(g.ts),
+            starts: g.starts,
         }
     }
 }

@@ -60,6 +60,7 @@ fn game() -> Game {
         clock_ms: 95_000,
         status: GameStatus::Live,
         ts: t(2),
+        starts: None,
     }
 }
 

@@ -171,7 +171,7 @@ pub(crate) fn AlertForm() -> impl IntoView {
     let add = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let symbol = dash.detail.symbol.get_untracked();
-        let Ok(number) = value.get_untracked().trim().parse::<f64>() else {
+        let Some(number) = crate::ui::locale::parse_number(&value.get_untracked()) else {
             error.set("Enter a number".into());
             return;
         };
@@ -207,7 +207,7 @@ pub(crate) fn AlertForm() -> impl IntoView {
             dash.detail
                 .symbol
                 .with(|s| dash.row(s))
-                .map(|r| crate::ui::format::price(r.last.get()).replace(',', ""))
+                .map(|r| crate::ui::format::plain(r.last.get()))
                 .unwrap_or_else(|| "price".into())
         }
     };

@@ -65,6 +65,7 @@ pub(crate) fn BreadthPanel() -> impl IntoView {
     let dash = expect_context::<Dashboard>();
     let b = dash.breadth;
     let total = move || b.with(|b| (b.up + b.down + b.flat).max(1)) as f64;
+    // A CSS width: always with a point, whatever the reader's locale.
     let share = move |n: u32| format!("{:.2}%", f64::from(n) / total() * 100.0);
     let gainers = Signal::derive(move || b.with(|b| b.gainers.clone()));
     let losers = Signal::derive(move || b.with(|b| b.losers.clone()));

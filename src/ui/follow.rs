@@ -186,6 +186,7 @@ mod tests {
             clock_ms: 0,
             status,
             ts: Utc::now(),
+            starts: None,
         }
     }
 

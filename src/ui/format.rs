@@ -1,22 +1,38 @@
-//! How numbers and clocks read on screen. Pure functions, shared by server render and browser.
+//! How numbers and clocks read on screen, in the reader's style (`locale`: separators, time
+//! zone). Shared by server render and browser.
 
 #![cfg_attr(not(feature = "hydrate"), allow(dead_code))]
 
 use crate::protocol::{Game, GameStatus};
+use crate::ui::locale;
 use chrono::{DateTime, Timelike, Utc};
 
-/// A time of day, `HH:MM:SS` (UTC). Written by hand: chrono's `format` would pull its whole
-/// strftime machinery into the browser bundle for two clocks.
+/// A time of day, `HH:MM:SS`, in the reader's zone (UTC unless the browser says otherwise).
+/// Written by hand: chrono's `format` would pull its whole strftime machinery into the
+/// browser bundle for two clocks.
 pub(crate) fn time_of_day(t: DateTime<Utc>) -> String {
+    let t = t + chrono::Duration::minutes(i64::from(locale::with(|s| s.offset_min)));
     format!("{:02}:{:02}:{:02}", t.hour(), t.minute(), t.second())
 }
 
-/// A price with cents: `1234.5` -> `1,234.50`.
+/// The zone times are shown in: `UTC`, `UTC+01:00`.
+pub(crate) fn zone() -> String {
+    locale::with(|s| s.zone.clone())
+}
+
+/// A price with cents: `1234.5` -> `1,234.50` (`1.234,50` in de-DE).
 pub(crate) fn price(x: f64) -> String {
     let cents = (x * 100.0).round() as i64;
     let sign = if cents < 0 { "-" } else { "" };
     let cents = cents.unsigned_abs();
-    format!("{sign}{}.{:02}", grouped(cents / 100), cents % 100)
+    let decimal = locale::with(|s| s.decimal);
+    format!("{sign}{}{decimal}{:02}", grouped(cents / 100), cents % 100)
+}
+
+/// A price with cents and no grouping, as a reader would type it: `1234.50` (`1234,50`).
+pub(crate) fn plain(x: f64) -> String {
+    let text = format!("{x:.2}");
+    locale::with(|s| text.replace('.', &s.decimal.to_string()))
 }
 
 /// A change with an explicit sign: `+1.25`, `-0.40`, `0.00`.
@@ -35,23 +51,33 @@ pub(crate) fn signed(x: f64) -> String {
 pub(crate) fn percent(x: f64) -> String {
     let hundredths = (x * 100.0).round() as i64;
     if hundredths == 0 {
-        "0.00%".into()
+        let decimal = locale::with(|s| s.decimal);
+        format!("0{decimal}00%")
     } else {
-        format!("{}{:.2}%", if hundredths > 0 { "+" } else { "" }, x)
+        let text = format!("{}{:.2}%", if hundredths > 0 { "+" } else { "" }, x);
+        locale::with(|s| {
+            if s.decimal == '.' {
+                text
+            } else {
+                text.replace('.', &s.decimal.to_string())
+            }
+        })
     }
 }
 
 /// An integer with thousands separators: `1234567` -> `1,234,567`.
 pub(crate) fn grouped(n: u64) -> String {
     let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
+    locale::with(|s| {
+        let mut out = String::with_capacity(digits.len() + digits.len() / 3 * s.group.len());
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
+                out.push_str(&s.group);
+            }
+            out.push(c);
         }
-        out.push(c);
-    }
-    out
+        out
+    })
 }
 
 /// How long ago, compactly: `4s`, `2m`, `1h`.
@@ -77,7 +103,12 @@ pub(crate) fn clock(ms: u32) -> String {
 pub(crate) fn game_clock(g: &Game, now: DateTime<Utc>) -> String {
     let label = g.league.period_label(g.period);
     match g.status {
-        GameStatus::Scheduled => "Starts soon".into(),
+        GameStatus::Scheduled => match g.starts {
+            // In the reader's zone; a start on the minute reads as one.
+            Some(t) if t.second() == 0 => format!("Starts {}", &time_of_day(t)[..5]),
+            Some(t) => format!("Starts {}", time_of_day(t)),
+            None => "Starts soon".into(),
+        },
         GameStatus::Final if g.period > g.league.periods() => format!("Final/{label}"),
         GameStatus::Final => "Final".into(),
         GameStatus::Break if g.league.periods() == 2 && g.period == 1 => "Half".into(),
@@ -130,6 +161,36 @@ mod tests {
     }
 
     #[test]
+    fn a_reader_s_own_separators_and_zone() {
+        // Each test runs on a thread of its own: the style set here stays here.
+        std::thread::spawn(|| {
+            locale::set(locale::Style {
+                group: ".".into(),
+                decimal: ',',
+                offset_min: 90,
+                zone: locale::Style::zone_for(90),
+            });
+            assert_eq!(price(1234.5), "1.234,50");
+            assert_eq!(signed(-0.4), "-0,40");
+            assert_eq!(percent(1.254), "+1,25%");
+            assert_eq!(percent(0.0), "0,00%");
+            assert_eq!(grouped(1_234_567), "1.234.567");
+            let t = DateTime::<Utc>::from_timestamp(23 * 3600 + 59 * 60, 0).unwrap();
+            assert_eq!(time_of_day(t), "01:29:00", "the next day, local");
+            assert_eq!(zone(), "UTC+01:30");
+            assert_eq!(locale::Style::zone_for(-240), "UTC-04:00");
+            assert_eq!(locale::Style::zone_for(0), "UTC");
+            locale::set(locale::Style {
+                group: "\u{202f}".into(),
+                ..locale::Style::default()
+            });
+            assert_eq!(grouped(12_345), "12\u{202f}345");
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
     fn game_clocks() {
         let now = Utc::now();
         let team = |c: &str| Team {
@@ -148,6 +209,7 @@ mod tests {
             clock_ms: 261_000,
             status: GameStatus::Live,
             ts: now,
+            starts: None,
         };
         assert_eq!(game_clock(&g, now), "Q3 4:21");
         assert_eq!(
@@ -167,5 +229,11 @@ mod tests {
         g.status = GameStatus::Break;
         g.period = 1;
         assert_eq!(game_clock(&g, now), "Half");
+        g.status = GameStatus::Scheduled;
+        assert_eq!(game_clock(&g, now), "Starts soon");
+        g.starts = DateTime::<Utc>::from_timestamp(19 * 3600 + 30 * 60, 0);
+        assert_eq!(game_clock(&g, now), "Starts 19:30");
+        g.starts = DateTime::<Utc>::from_timestamp(19 * 3600 + 30 * 60 + 5, 0);
+        assert_eq!(game_clock(&g, now), "Starts 19:30:05");
     }
 }

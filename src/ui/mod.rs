@@ -15,7 +15,8 @@
 //!   `market` (the virtualised grid), `breadth` (the market at a glance), `detail` (the chart
 //!   and trades of the selected symbol), `scoreboard`, `announcer` (the screen readers' live
 //!   region), `alert_panel` (the alerts' settings, the price alert form, the toasts),
-//!   `sparkline`. `format`: how numbers and times are written.
+//!   `sparkline`. `format`: how numbers and times are written, in the reader's `locale`
+//!   (separators, time zone).
 
 #![cfg_attr(not(feature = "hydrate"), allow(dead_code))]
 
@@ -28,6 +29,7 @@ pub(crate) mod detail;
 pub(crate) mod follow;
 pub(crate) mod format;
 pub(crate) mod grid;
+pub(crate) mod locale;
 pub(crate) mod market;
 pub(crate) mod page_state;
 pub(crate) mod rows;

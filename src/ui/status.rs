@@ -3,7 +3,7 @@
 
 #![cfg_attr(not(feature = "hydrate"), allow(dead_code))]
 
-use crate::ui::format::{grouped, time_of_day};
+use crate::ui::format::{grouped, time_of_day, zone};
 use crate::ui::store::{Dashboard, Link, Theme};
 use leptos::prelude::*;
 
@@ -109,7 +109,7 @@ fn FeedFacts() -> impl IntoView {
             </div>
             <div class="wide">
                 <dt>"Updated"</dt>
-                <dd class="updated">{move || format!("{} UTC", time_of_day(dash.updated.get()))}</dd>
+                <dd class="updated">{move || format!("{} {}", time_of_day(dash.updated.get()), zone())}</dd>
             </div>
         </dl>
     }
@@ -137,6 +137,7 @@ fn Controls() -> impl IntoView {
         Theme::Light => "Theme: light",
     };
     let alerts_on = dash.prefs.alerts_on;
+    let utc = dash.prefs.utc;
     let panel = dash.alerts.panel;
     view! {
         <div class="controls js-only">
@@ -161,6 +162,15 @@ fn Controls() -> impl IntoView {
             >
                 "Alerts"
                 <span class="alerts-state">{move || if alerts_on.get() { " on" } else { " off" }}</span>
+            </button>
+            <button
+                type="button"
+                class="zone"
+                title="Show times in UTC or in this browser's time zone"
+                aria-pressed=move || if utc.get() { "true" } else { "false" }
+                on:click=move |_| utc.update(|u| *u = !*u)
+            >
+                "Times in UTC"
             </button>
             <button type="button" class="theme" on:click=next_theme>
                 {theme_label}

@@ -104,6 +104,8 @@ pub(crate) struct Prefs {
     /// Alerts on: the user's rules, watched symbols crossing ±ALERT_PCT, and followed
     /// teams' games raise toasts (and what else the user turned on).
     pub(crate) alerts_on: RwSignal<bool>,
+    /// Times in UTC rather than the browser's time zone.
+    pub(crate) utc: RwSignal<bool>,
 }
 
 /// Why the server turned something down or closed the connection, for the status bar: a
@@ -193,6 +195,7 @@ impl Dashboard {
                 watch: RwSignal::new(BTreeSet::new()),
                 theme: RwSignal::new(Theme::System),
                 alerts_on: RwSignal::new(false),
+                utc: RwSignal::new(false),
             },
             alerts: Alerts::new(),
             follow: Follow::new(),
@@ -718,6 +721,7 @@ mod tests {
             clock_ms: 1000,
             status: GameStatus::Live,
             ts: Utc::now(),
+            starts: None,
         }
     }
 

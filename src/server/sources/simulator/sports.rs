@@ -193,6 +193,7 @@ impl Sports {
             },
             status: GameStatus::Scheduled,
             ts: now,
+            starts: Some(now + PREGAME),
         }
     }
 
