@@ -277,6 +277,69 @@ test('over the event stream too: hidden, the stream carries only the alerts; bac
   await expect(page.locator('table.quotes tr[data-symbol="ACME"] td.last')).toContainText('98.00');
 });
 
+test('named watchlists: create, switch, this list only, export and import as CSV, rename, reorder, delete; other tabs follow', async ({ context }) => {
+  await publish([quote('ACME', 100), quote('BETA', 50, 50), quote('GAMMA', 20, 20), quote('DELTA', 12, 10)]);
+  const page = await context.newPage();
+  await open(page);
+  const star = (s: string) => page.locator(`table.quotes tr[data-symbol="${s}"] button.star`);
+  await star('ACME').click();
+  await page.getByRole('button', { name: 'Manage lists' }).click();
+  await page.getByRole('textbox', { name: "New list's name" }).fill('Tech');
+  await page.getByRole('button', { name: 'Create' }).click();
+  await expect(page.locator('select.list-pick')).toHaveValue('Tech');
+  await expect(star('ACME')).toHaveAttribute('aria-pressed', 'false');
+  await star('DELTA').click();
+  await star('BETA').click();
+  // This list only: the grid is the list, ranked by the grid's column.
+  await page.getByRole('button', { name: 'This list only' }).click();
+  const rows = page.locator('table.quotes tbody tr[data-symbol]');
+  await expect(rows).toHaveCount(2);
+  await expect(page.locator('.market .count')).toHaveText('2 in Tech');
+  await page.getByRole('button', { name: /% Chg/ }).click();
+  await expect(rows.first()).toHaveAttribute('data-symbol', 'DELTA');
+  await page.getByRole('button', { name: /% Chg/ }).click();
+  await expect(rows.first()).toHaveAttribute('data-symbol', 'BETA');
+  // The list's quotes are live in this view.
+  await publish([quote('DELTA', 13, 10)]);
+  await expect(page.locator('table.quotes tr[data-symbol="DELTA"] td.last')).toContainText('13.00');
+  await page.screenshot({ path: 'test-results/lists.png' });
+  // Switch back: the first list's stars; the whole market again.
+  await page.locator('select.list-pick').selectOption('Watchlist');
+  await expect(rows).toHaveCount(1);
+  await page.getByRole('button', { name: 'This list only' }).click();
+  await expect(rows).toHaveCount(4);
+  await expect(star('ACME')).toHaveAttribute('aria-pressed', 'true');
+  // Export: the CSV the link downloads.
+  const tech = page.locator('.list-manage li[data-list="Tech"]');
+  const href = await tech.locator('a.export').getAttribute('href');
+  expect(decodeURIComponent(href!.replace('data:text/csv;charset=utf-8,', ''))).toBe('symbol\nDELTA\nBETA\n');
+  await expect(tech.locator('a.export')).toHaveAttribute('download', 'Tech.csv');
+  // Import: a bad file is refused with its line and nothing is added; a good one is a new list.
+  await page.locator('.list-manage input[type=file]').setInputFiles({ name: 'bad.csv', mimeType: 'text/csv', buffer: Buffer.from('symbol\nGAMMA\nnot a symbol\n') });
+  await expect(page.locator('.list-manage .form-error')).toHaveText('bad.csv: line 3: "not a symbol" is not a symbol');
+  await expect(page.locator('.list-manage li')).toHaveCount(2);
+  await page.locator('.list-manage input[type=file]').setInputFiles({ name: 'Energy.csv', mimeType: 'text/csv', buffer: Buffer.from('Ticker,Name\nGAMMA,Gamma Corp\nACME,Acme\n') });
+  await expect(page.locator('select.list-pick')).toHaveValue('Energy');
+  await expect(star('GAMMA')).toHaveAttribute('aria-pressed', 'true');
+  await expect(star('ACME')).toHaveAttribute('aria-pressed', 'true');
+  await expect(star('BETA')).toHaveAttribute('aria-pressed', 'false');
+  // Rename, reorder, delete.
+  await page.getByRole('textbox', { name: 'Name of Energy' }).fill('Power');
+  await page.getByRole('textbox', { name: 'Name of Energy' }).press('Enter');
+  await expect(page.locator('select.list-pick')).toHaveValue('Power');
+  await page.getByRole('button', { name: 'Move Power up' }).click();
+  await expect(page.locator('.list-manage li').nth(1)).toHaveAttribute('data-list', 'Power');
+  // Another tab of the same browser has the same lists.
+  const other = await context.newPage();
+  await other.goto(`http://127.0.0.1:${port}/`);
+  await expect(other.locator('select.list-pick option')).toHaveText(['Watchlist', 'Power', 'Tech']);
+  await page.getByRole('button', { name: 'Delete Tech' }).click();
+  await expect(page.locator('.list-manage li')).toHaveCount(2);
+  await expect(other.locator('select.list-pick option')).toHaveText(['Watchlist', 'Power']);
+  expect(await new AxeBuilder({ page }).include('.market').analyze()
+    .then((r) => r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical'))).toEqual([]);
+});
+
 test.describe('in the reader’s locale and time zone', () => {
   test.use({ locale: 'de-DE', timezoneId: 'Asia/Kolkata' });
 

@@ -8,6 +8,7 @@
 
 use crate::protocol::{Interval, SortKey};
 use crate::ui::locale::Style;
+use crate::ui::rows::set_if_changed;
 use crate::ui::store::{Dashboard, Theme};
 use leptos::prelude::*;
 use serde::{de::DeserializeOwned, Serialize};
@@ -34,7 +35,7 @@ where
     T: DeserializeOwned + PartialEq + Send + Sync + 'static,
 {
     if let Some(value) = load::<T>(key) {
-        crate::ui::rows::set_if_changed(signal, value);
+        set_if_changed(signal, value);
     }
 }
 
@@ -59,12 +60,19 @@ fn shared(dash: Dashboard, key: &str) {
         "livetape.spoilers" => restore(key, f.spoilers),
         "livetape.theme" => restore(key, p.theme),
         "livetape.utc" => restore(key, p.utc),
+        "livetape.lists" | "livetape.list" => {
+            restore("livetape.lists", dash.lists.lists);
+            restore("livetape.list", dash.lists.current);
+            dash.lists.repair();
+            set_if_changed(p.watch, dash.lists.current_symbols());
+        }
         _ => {}
     }
 }
 
-const SHARED: [&str; 9] = [
+const SHARED: [&str; 10] = [
     "livetape.utc",
+    "livetape.lists",
     "livetape.watch",
     "livetape.alerts",
     "livetape.alert_rules",
@@ -148,6 +156,12 @@ pub(crate) fn restore_and_persist(dash: Dashboard) {
         }
     }
     persist("livetape.watch", p.watch);
+    persist("livetape.lists", dash.lists.lists);
+    persist("livetape.list", dash.lists.current);
+    persist("livetape.only", dash.lists.only);
+    restore("livetape.only", dash.lists.only);
+    // The stars are the current list's symbols.
+    Effect::new(move |_| p.watch.with(|w| dash.lists.store(w)));
     persist("livetape.utc", p.utc);
     // Numbers in the browser's locale, times in its zone (or UTC): every figure follows.
     Effect::new(move |_| crate::ui::locale::set(browser_style(p.utc.get())));

@@ -181,10 +181,31 @@ pub(crate) fn come_back(dash: Dashboard) {
     STATE.with_borrow_mut(|s| s.latest = false);
 }
 
+/// The grid switched to the current list only (the server's window is closed: the list's
+/// quotes stream anyway), or back to the server's window.
+pub(crate) fn only_changed(dash: Dashboard, only: bool) {
+    STATE.with_borrow_mut(|s| s.view_sent = None);
+    if on_sse() {
+        reopen_sse_soon(dash);
+        return;
+    }
+    if only {
+        send(
+            Via::Main,
+            &ClientMsg::CloseView {
+                id: next_id(),
+                view: GRID_VIEW,
+            },
+        );
+    } else {
+        send_view(dash, Via::Main);
+    }
+}
+
 /// Sends the grid's view as it is, with the positions of the rows the page holds. Nothing
-/// in the background: the grid is not on screen.
+/// in the background (the grid is not on screen) or while the grid shows a watchlist.
 fn send_view(dash: Dashboard, via: Via) {
-    if dash.background.get_untracked() {
+    if dash.background.get_untracked() || dash.lists.only.get_untracked() {
         return;
     }
     let spec = dash.grid.spec.get_untracked();
@@ -295,8 +316,8 @@ pub(crate) fn sse_query(dash: Dashboard) -> String {
     if !fresh.is_empty() {
         query.push_str(&format!("&fresh={}", enc(&fresh.join(","))));
     }
-    if dash.background.get_untracked() {
-        // No grid on screen: no view.
+    if dash.background.get_untracked() || dash.lists.only.get_untracked() {
+        // No server window on screen: no view.
         return query;
     }
     let spec = dash.grid.spec.get_untracked();

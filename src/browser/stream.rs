@@ -23,7 +23,7 @@
 //! so that a restarted server is not hit by every browser at once.
 
 use crate::browser::apply::{apply, on_message};
-use crate::browser::requests::{resync, sse_query, sync_channels, view_changed};
+use crate::browser::requests::{only_changed, resync, sse_query, sync_channels, view_changed};
 use crate::browser::state::{
     new_conn_id, next_id, on_sse, precise_now, role, send, ConnId, Hooks, Via, STATE,
 };
@@ -76,6 +76,24 @@ pub(crate) fn start(dash: Dashboard, page_tick: u64) {
         dash.alerts.rules.track();
         dash.follow.teams.track();
         sync_channels(dash);
+    });
+    // The grid shows the current list only, or the server's window again.
+    Effect::new(move |prev: Option<bool>| {
+        let only = dash.lists.only.get();
+        if prev.is_some_and(|p| p != only) || (prev.is_none() && only) {
+            only_changed(dash, only);
+        }
+        only
+    });
+    // In that mode, the list's rows in the grid's order, again when the list or order changes
+    // (and every second on the timer, as prices move).
+    Effect::new(move |_| {
+        dash.prefs.watch.track();
+        dash.lists.current.track();
+        dash.grid.spec.track();
+        if dash.lists.only.get() {
+            dash.show_watched();
+        }
     });
     // The grid's view changed (a sort, the filter, scrolling, the pointer holding it).
     Effect::new(move |_| {
@@ -332,6 +350,9 @@ fn on_timer(dash: Dashboard) {
     let new_slot = STATE.with_borrow_mut(|s| std::mem::replace(&mut s.spark_slot, slot) != slot);
     if new_slot && !dash.paused.get_untracked() {
         dash.sample_sparks();
+        if dash.lists.only.get_untracked() {
+            dash.show_watched();
+        }
     }
     // Announcements: at most one every ANNOUNCE_EVERY.
     let due = STATE.with_borrow(|s| s.announced_at.is_none_or(|t| now - t >= ANNOUNCE_EVERY));

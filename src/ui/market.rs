@@ -20,6 +20,7 @@ use crate::ui::format::{age, grouped, percent, price, signed};
 #[cfg(feature = "hydrate")]
 use crate::ui::grid::window_of;
 use crate::ui::grid::Grid;
+use crate::ui::list_panel::ListBar;
 use crate::ui::rows::{pct, QuoteRow, Tick};
 use crate::ui::sparkline::Sparkline;
 use crate::ui::store::Dashboard;
@@ -102,6 +103,13 @@ fn MarketHead() -> impl IntoView {
     let grid = dash.grid;
     let count = move || {
         let total = grid.total.get();
+        if dash.lists.only.get() {
+            return format!(
+                "{} in {}",
+                grouped(u64::from(total)),
+                dash.lists.current.get()
+            );
+        }
         let filtered = grid.spec.with(|s| !s.filter.trim().is_empty());
         let universe = grid.universe.get();
         if filtered && universe > 0 {
@@ -132,6 +140,7 @@ fn MarketHead() -> impl IntoView {
             </label>
             <span class="muted count">{count}</span>
         </header>
+        <ListBar/>
     }
 }
 

@@ -10,12 +10,12 @@
 //!   `grid`: the grid's window of the ranked universe. `page_state`: what the server embeds
 //!   for hydration. `address`: a view's address (the query the server renders a page from).
 //!   `alerts`: the user's alert rules, what fires them, the toasts. `follow`: followed teams
-//!   and leagues, the league filter, the spoiler switch.
+//!   and leagues, the league filter, the spoiler switch. `lists`: named watchlists, CSV.
 //! - Components: `status` (the connection and controls), `ticker` (the watchlist tape),
 //!   `market` (the virtualised grid), `breadth` (the market at a glance), `detail` (the chart
 //!   and trades of the selected symbol), `scoreboard`, `announcer` (the screen readers' live
 //!   region), `alert_panel` (the alerts' settings, the price alert form, the toasts),
-//!   `sparkline`. `format`: how numbers and times are written, in the reader's `locale`
+//!   `list_panel` (the watchlists' bar and their management), `sparkline`. `format`: how numbers and times are written, in the reader's `locale`
 //!   (separators, time zone).
 
 #![cfg_attr(not(feature = "hydrate"), allow(dead_code))]
@@ -29,6 +29,8 @@ pub(crate) mod detail;
 pub(crate) mod follow;
 pub(crate) mod format;
 pub(crate) mod grid;
+pub(crate) mod list_panel;
+pub(crate) mod lists;
 pub(crate) mod locale;
 pub(crate) mod market;
 pub(crate) mod page_state;

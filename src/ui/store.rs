@@ -20,6 +20,7 @@ use crate::protocol::{
 use crate::ui::alerts::{Alerts, Fired, Price, Tone};
 use crate::ui::follow::Follow;
 use crate::ui::grid::Grid;
+use crate::ui::lists::Lists;
 use crate::ui::page_state::PageState;
 use crate::ui::rows::{pct, set_if_changed, GameRow, QuoteRow};
 use chrono::{DateTime, Utc};
@@ -128,6 +129,7 @@ pub(crate) struct Dashboard {
     pub(crate) prefs: Prefs,
     pub(crate) alerts: Alerts,
     pub(crate) follow: Follow,
+    pub(crate) lists: Lists,
     /// The page is hidden and lets go of everything but what its alerts need (see
     /// `browser::background`).
     pub(crate) background: RwSignal<bool>,
@@ -199,6 +201,7 @@ impl Dashboard {
             },
             alerts: Alerts::new(),
             follow: Follow::new(),
+            lists: Lists::new(),
             background: RwSignal::new(false),
             link: RwSignal::new(Link::Connecting),
             via_sse: RwSignal::new(false),
@@ -389,7 +392,8 @@ impl Dashboard {
         symbols: Vec<String>,
         mut sparks: BTreeMap<String, Sparkline>,
     ) {
-        if view != GRID_VIEW {
+        if view != GRID_VIEW || self.lists.only.get_untracked() {
+            // A late window after the grid switched to the watchlist only.
             return;
         }
         let mut created = Vec::new();
@@ -669,6 +673,64 @@ impl Dashboard {
                 let extra = s.len().saturating_sub(SPARK_POINTS);
                 s.drain(..extra);
             });
+        }
+    }
+
+    /// Makes the list `name` current: its symbols are the stars from now on.
+    pub(crate) fn switch_list(&self, name: &str) {
+        if let Some(symbols) = self.lists.switch(name) {
+            crate::ui::rows::set_if_changed(self.prefs.watch, symbols);
+        }
+    }
+
+    /// The grid shows the current list only: its rows that have arrived, filtered by the
+    /// grid's filter and ranked by its column (the listing order is the list's own). Held
+    /// while the pointer is over the rows, as the server holds a window.
+    pub(crate) fn show_watched(&self) {
+        let spec = self.grid.spec.get_untracked();
+        if spec.hold && !self.grid.order.with_untracked(Vec::is_empty) {
+            return;
+        }
+        let filter = spec.filter.trim().to_ascii_uppercase();
+        let listed: Vec<String> = {
+            let current = self.lists.current.get_untracked();
+            self.lists.lists.with_untracked(|l| {
+                l.iter()
+                    .find(|l| l.name == current)
+                    .map(|l| l.symbols.clone())
+                    .unwrap_or_default()
+            })
+        };
+        let mut rows: Vec<QuoteRow> = self.index.with_untracked(|i| {
+            listed
+                .iter()
+                .filter(|s| filter.is_empty() || s.to_ascii_uppercase().contains(&filter))
+                .filter_map(|s| i.get(s.as_str()).cloned())
+                .collect()
+        });
+        let value = |r: &QuoteRow| -> f64 {
+            match spec.sort {
+                SortKey::Bid => r.bid.get_untracked(),
+                SortKey::Ask => r.ask.get_untracked(),
+                SortKey::Last => r.last.get_untracked(),
+                SortKey::Change => r.last.get_untracked() - r.open.get_untracked(),
+                SortKey::ChangePct => pct(r.last.get_untracked(), r.open.get_untracked()),
+                SortKey::Volume => r.volume.get_untracked() as f64,
+                SortKey::Symbol | SortKey::Listing => 0.0,
+            }
+        };
+        match spec.sort {
+            SortKey::Listing => {}
+            SortKey::Symbol => rows.sort_by(|a, b| a.symbol.cmp(&b.symbol)),
+            _ => rows.sort_by(|a, b| value(a).total_cmp(&value(b)).then(a.symbol.cmp(&b.symbol))),
+        }
+        if spec.desc {
+            rows.reverse();
+        }
+        set_if_changed(self.grid.total, rows.len() as u32);
+        set_if_changed(self.grid.offset, 0);
+        if self.grid.order.with_untracked(|o| *o != rows) {
+            self.grid.order.set(rows);
         }
     }
 
