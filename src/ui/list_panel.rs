@@ -4,7 +4,9 @@
 
 #![cfg_attr(not(feature = "hydrate"), allow(dead_code))]
 
-use crate::ui::lists::{from_csv, import_name, to_csv, WatchList};
+#[cfg(feature = "hydrate")]
+use crate::ui::lists::{from_csv, import_name};
+use crate::ui::lists::{to_csv, WatchList};
 use crate::ui::store::Dashboard;
 use leptos::prelude::*;
 
