@@ -2,7 +2,7 @@
 
 use super::page_cache::{self, PageCache};
 use super::publish::{self, Publish};
-use super::{metrics, probes};
+use super::{candles, metrics, probes};
 use crate::server::feed::hub::Hub;
 use crate::server::health::Health;
 use crate::server::transport::admission::Gate;
@@ -41,6 +41,7 @@ pub(crate) fn router(state: AppState, with_metrics: bool) -> Router {
         .precompressed_gzip();
     let router = Router::new()
         .route("/", get(page_cache::page))
+        .route("/api/candles", get(candles::older))
         .fallback_service(site)
         // Compress the page and the bundle; the feed's routes are added after the layer: the
         // upgrade response is left alone, and an event stream must not wait in a compressor.
