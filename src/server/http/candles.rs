@@ -39,10 +39,17 @@ fn bad(message: String) -> Response {
         .into_response()
 }
 
+/// What a request asks for.
+#[derive(Debug, PartialEq)]
+struct Ask {
+    symbol: String,
+    interval: Interval,
+    before: Option<DateTime<Utc>>,
+    limit: usize,
+}
+
 /// The request's parameters, checked.
-fn parse(
-    query: &HashMap<String, String>,
-) -> Result<(String, Interval, Option<DateTime<Utc>>, usize), String> {
+fn parse(query: &HashMap<String, String>) -> Result<Ask, String> {
     let symbol = query
         .get("symbol")
         .filter(|s| !s.is_empty())
@@ -72,15 +79,25 @@ fn parse(
         })
         .transpose()?
         .unwrap_or(DEFAULT_LIMIT);
-    Ok((symbol, interval, before, limit))
+    Ok(Ask {
+        symbol,
+        interval,
+        before,
+        limit,
+    })
 }
 
 pub(crate) async fn older(
     State(hub): State<Arc<Hub>>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let (symbol, interval, before, limit) = match parse(&query) {
-        Ok(p) => p,
+    let Ask {
+        symbol,
+        interval,
+        before,
+        limit,
+    } = match parse(&query) {
+        Ok(ask) => ask,
         Err(message) => return bad(message),
     };
     let channel = Channel::Candles(symbol.clone(), interval);
@@ -117,21 +134,25 @@ mod tests {
     #[test]
     fn parameters_are_checked_and_named() {
         assert_eq!(parse(&q(&[])).unwrap_err(), "symbol: required");
-        let (s, i, b, l) = parse(&q(&[("symbol", "AAPL")])).unwrap();
         assert_eq!(
-            (s.as_str(), i, b, l),
-            ("AAPL", Interval::OneSecond, None, DEFAULT_LIMIT)
+            parse(&q(&[("symbol", "AAPL")])).unwrap(),
+            Ask {
+                symbol: "AAPL".into(),
+                interval: Interval::OneSecond,
+                before: None,
+                limit: DEFAULT_LIMIT
+            }
         );
-        let (_, i, b, l) = parse(&q(&[
+        let ask = parse(&q(&[
             ("symbol", "AAPL"),
             ("interval", "1m"),
             ("before", "1000000"),
             ("limit", "300"),
         ]))
         .unwrap();
-        assert_eq!(i, Interval::OneMinute);
-        assert_eq!(b, DateTime::<Utc>::from_timestamp(1, 0));
-        assert_eq!(l, 300);
+        assert_eq!(ask.interval, Interval::OneMinute);
+        assert_eq!(ask.before, DateTime::<Utc>::from_timestamp(1, 0));
+        assert_eq!(ask.limit, 300);
         assert!(parse(&q(&[("symbol", "A"), ("interval", "5m")]))
             .unwrap_err()
             .starts_with("interval:"));
