@@ -30,7 +30,7 @@ test.describe('without JavaScript', () => {
     );
     await expect(page.getByText('Connecting…')).toBeHidden();
     // No control that cannot work: pause, alerts, theme, sorting, filtering, stars, intervals.
-    for (const name of ['Pause', 'Alerts', /^Theme/, /^Watch /, /^Chart /, /^Symbol/, '1s', '1m']) {
+    for (const name of ['Pause', 'Alerts', /^Theme/, /^Watch /, /^Chart /, /^Symbol/, '1s', '1m', 'Times in UTC', 'Add alert', 'Manage lists', 'This list only', /^Follow /, 'Back to live']) {
       await expect(page.getByRole('button', { name })).toHaveCount(0);
     }
     await expect(page.getByRole('searchbox')).toHaveCount(0);

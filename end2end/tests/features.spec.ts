@@ -110,8 +110,57 @@ test('selecting a symbol backfills its candle chart and trades; intervals switch
   await expect(chart).toHaveAttribute('aria-label', /^MSFT candles, \d+ shown, last close [\d,]+\.\d\d$/);
   await expect(page.locator('table.trades tbody tr').first()).toBeAttached({ timeout: 5_000 });
   await page.getByRole('group', { name: 'Candle interval' }).getByRole('button', { name: '1m' }).click();
-  await expect(page.getByRole('button', { name: '1m' })).toHaveAttribute('aria-pressed', 'true');
+  await expect(page.getByRole('group', { name: 'Candle interval' }).getByRole('button', { name: '1m' })).toHaveAttribute('aria-pressed', 'true');
   await expect.poll(async () => Number(await chart.getAttribute('data-count')), { timeout: 5_000 }).toBeGreaterThan(0);
+  await expect(page.locator('.gaps')).toHaveText('0');
+});
+
+test('the chart: zoom, pan into older candles fetched from the server, crosshair legend, volume, averages; live goes on', async ({ page }) => {
+  await live(page);
+  const chart = page.locator('svg.candles');
+  const held = async () => Number(await chart.getAttribute('data-held'));
+  // The page carries the last 60 one-second candles; the server keeps more.
+  await expect.poll(held).toBeGreaterThanOrEqual(60);
+  await expect(chart).toHaveAttribute('data-count', '60');
+  await expect(chart.locator('rect.vol')).toHaveCount(60);
+  // Range presets zoom.
+  await page.getByRole('group', { name: 'Chart range' }).getByRole('button', { name: '30s' }).click();
+  await expect(chart).toHaveAttribute('data-count', '30');
+  // Keyboard: pan into the past until older candles are fetched from the server.
+  const older = page.waitForRequest((r) => r.url().includes('/api/candles?'));
+  await page.locator('.chart-box').focus();
+  for (let i = 0; i < 5; i++) await page.keyboard.press('Shift+ArrowLeft');
+  const request = await older;
+  expect(new URL(request.url()).searchParams.get('interval')).toBe('1s');
+  const before = await held();
+  await expect.poll(held, { timeout: 5_000 }).toBeGreaterThan(before);
+  await expect(chart).toHaveAttribute('data-live', 'false');
+  await expect(page.getByRole('button', { name: 'Back to live' })).toBeVisible();
+  // In the past, the window stays put while the live candle goes on forming.
+  const legend = page.locator('.chart .legend');
+  const past = await legend.innerText();
+  expect(past).toMatch(/^\d\d:\d\d:\d\d O [\d,.]+ H [\d,.]+ L [\d,.]+ C [\d,.]+ V [\d,]+$/);
+  const heldNow = await held();
+  await expect.poll(held, { timeout: 5_000 }).toBeGreaterThan(heldNow);
+  await expect(legend).toHaveText(past);
+  // Mouse: the crosshair's legend follows the pointer; a drag pans; the wheel zooms.
+  const box = (await chart.boundingBox())!;
+  await page.mouse.move(box.x + box.width * 0.1, box.y + box.height * 0.4);
+  await expect(chart.locator('.crosshair')).toHaveCount(1);
+  await expect(legend).not.toHaveText(past);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width * 0.6, box.y + box.height * 0.4, { steps: 5 });
+  await page.mouse.up();
+  await page.mouse.wheel(0, 300);
+  await expect.poll(async () => Number(await chart.getAttribute('data-count'))).toBeGreaterThan(30);
+  // Moving averages.
+  await page.locator('.ma-fast').check();
+  await expect(chart.locator('path.ma.fast')).toHaveAttribute('d', /^M[\d.]+,[\d.]+(L[\d.]+,[\d.]+)+$/);
+  // End: back to the live edge.
+  await page.locator('.chart-box').focus();
+  await page.keyboard.press('End');
+  await expect(chart).toHaveAttribute('data-live', 'true');
+  await page.screenshot({ path: 'test-results/chart.png' });
   await expect(page.locator('.gaps')).toHaveText('0');
 });
 

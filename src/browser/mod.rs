@@ -13,6 +13,7 @@
 //!   the parts above it ask the stream for a new connection without importing it.
 //! - `transport`: one connection (a `WebSocket` or an `EventSource`) behind one interface.
 //! - `background`: a hidden page lets go of all but what its alerts need, and comes back.
+//! - `history`: older candles fetched as the chart is panned into the past.
 //! - `notify`: alerts as desktop notifications and tones, paced; toasts aged.
 //! - `prefs`: the preferences saved in the browser (and synced across its tabs).
 //! - `address`: the page's address, kept on the view it shows (a link reopens it).
@@ -20,6 +21,7 @@
 mod address;
 mod apply;
 mod background;
+mod history;
 mod notify;
 mod prefs;
 mod requests;

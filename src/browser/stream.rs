@@ -56,6 +56,7 @@ pub(crate) fn start(dash: Dashboard, page_tick: u64) {
     crate::browser::prefs::restore_and_persist(dash);
     crate::browser::address::follow(dash);
     crate::browser::background::follow(dash);
+    crate::browser::history::follow(dash);
     crate::browser::notify::watch_permission(dash);
     let forced = transport_forced();
     STATE.with_borrow_mut(|s| {

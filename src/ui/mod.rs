@@ -12,11 +12,12 @@
 //!   `alerts`: the user's alert rules, what fires them, the toasts. `follow`: followed teams
 //!   and leagues, the league filter, the spoiler switch. `lists`: named watchlists, CSV.
 //! - Components: `status` (the connection and controls), `ticker` (the watchlist tape),
-//!   `market` (the virtualised grid), `breadth` (the market at a glance), `detail` (the chart
-//!   and trades of the selected symbol), `scoreboard`, `announcer` (the screen readers' live
-//!   region), `alert_panel` (the alerts' settings, the price alert form, the toasts),
-//!   `list_panel` (the watchlists' bar and their management), `sparkline`. `format`: how numbers and times are written, in the reader's `locale`
-//!   (separators, time zone).
+//!   `market` (the virtualised grid), `breadth` (the market at a glance), `detail` (the
+//!   selected symbol's panel), `chart` (its candles: zoom, pan, crosshair, volume, moving
+//!   averages), `scoreboard`, `announcer` (the screen readers' live region), `alert_panel`
+//!   (the alerts' settings, the price alert form, the toasts), `list_panel` (the watchlists'
+//!   bar and their management), `sparkline`. `format`: how numbers and times are written, in
+//!   the reader's `locale` (separators, time zone).
 
 #![cfg_attr(not(feature = "hydrate"), allow(dead_code))]
 
@@ -25,6 +26,7 @@ pub(crate) mod alert_panel;
 pub(crate) mod alerts;
 pub(crate) mod announcer;
 pub(crate) mod breadth;
+pub(crate) mod chart;
 pub(crate) mod detail;
 pub(crate) mod follow;
 pub(crate) mod format;

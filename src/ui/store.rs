@@ -18,6 +18,7 @@ use crate::protocol::{
     Snapshot, SortKey, Sparkline, Trade,
 };
 use crate::ui::alerts::{Alerts, Fired, Price, Tone};
+use crate::ui::chart::ChartView;
 use crate::ui::follow::Follow;
 use crate::ui::grid::Grid;
 use crate::ui::lists::Lists;
@@ -32,8 +33,10 @@ use std::sync::Arc;
 /// Sparkline samples kept per row (one every `SPARK_STEP_SECS` of server time).
 pub(crate) const SPARK_POINTS: usize = 30;
 pub(crate) const SPARK_STEP_SECS: i64 = 2;
-/// Candles the detail chart draws and keeps.
+/// Candles the detail chart draws at first (and the page carries).
 pub(crate) const CHART_CANDLES: usize = 60;
+/// Candles the page keeps for the chart to pan over (older ones come from the server).
+pub(crate) const CANDLES_KEPT: usize = 900;
 /// Trades the detail panel lists.
 pub(crate) const TAPE_TRADES: usize = 20;
 /// A watched symbol's day change crossing this (in percent, either way) is announced.
@@ -83,6 +86,8 @@ pub(crate) struct Detail {
     pub(crate) interval: RwSignal<Interval>,
     pub(crate) candles: RwSignal<Vec<Candle>>,
     pub(crate) trades: RwSignal<Vec<Trade>>,
+    /// How the chart shows them.
+    pub(crate) chart: ChartView,
 }
 
 impl Detail {
@@ -192,6 +197,7 @@ impl Dashboard {
                 interval: RwSignal::new(page.interval.unwrap_or(Interval::OneSecond)),
                 candles: RwSignal::new(Vec::new()),
                 trades: RwSignal::new(Vec::new()),
+                chart: ChartView::new(),
             },
             prefs: Prefs {
                 watch: RwSignal::new(BTreeSet::new()),
@@ -356,6 +362,7 @@ impl Dashboard {
         self.detail.interval.set(interval);
         self.detail.candles.set(Vec::new());
         self.detail.trades.set(Vec::new());
+        self.detail.chart.reset();
         self.release(&old);
         (old, self.detail.channels())
     }
@@ -530,7 +537,7 @@ impl Dashboard {
                         None => v.push(c),
                     }
                 }
-                let extra = v.len().saturating_sub(CHART_CANDLES);
+                let extra = v.len().saturating_sub(CANDLES_KEPT);
                 v.drain(..extra);
             }),
             Data::Trades(trades) => self.detail.trades.update(|v| {
@@ -674,6 +681,32 @@ impl Dashboard {
                 s.drain(..extra);
             });
         }
+    }
+
+    /// Puts candles older than the chart's first in front of it (fetched from the server as
+    /// the reader pans into the past), if they are for what the chart shows now.
+    pub(crate) fn prepend_candles(
+        &self,
+        symbol: &str,
+        interval: Interval,
+        older: Vec<Candle>,
+        complete: bool,
+    ) {
+        let same = self.detail.symbol.with_untracked(|s| s == symbol)
+            && self.detail.interval.get_untracked() == interval;
+        if !same {
+            return;
+        }
+        self.detail.candles.update(|v| {
+            let first = v.first().map(|c| c.start);
+            let older: Vec<Candle> = older
+                .into_iter()
+                .filter(|c| first.is_none_or(|f| c.start < f))
+                .collect();
+            // The server keeps a bounded history: this stays bounded too.
+            v.splice(0..0, older);
+        });
+        self.detail.chart.complete.set(complete);
     }
 
     /// Makes the list `name` current: its symbols are the stars from now on.
