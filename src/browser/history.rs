@@ -4,7 +4,7 @@
 //! or interval drops what was on its way (`Dashboard::prepend_candles` checks).
 
 use crate::protocol::{Candle, Interval};
-use crate::ui::chart::window as chart_window;
+use crate::ui::chart_view::window as chart_window;
 use crate::ui::store::Dashboard;
 use leptos::prelude::*;
 use wasm_bindgen::prelude::*;

@@ -12,6 +12,7 @@
 #![cfg_attr(not(feature = "hydrate"), allow(dead_code))]
 
 use crate::protocol::{Candle, Interval};
+use crate::ui::chart_view::{panned, window, MAX_ZOOM, MIN_ZOOM};
 use crate::ui::format::{grouped, price, time_of_day};
 use crate::ui::store::Dashboard;
 use chrono::{DateTime, Utc};
@@ -22,79 +23,9 @@ pub(crate) const H: f64 = 220.0;
 /// The candles' part of the box; volume bars fill the rest.
 pub(crate) const PRICE_H: f64 = 176.0;
 pub(crate) const PAD: f64 = 6.0;
-/// Candles shown at least and at most.
-pub(crate) const MIN_ZOOM: usize = 15;
-pub(crate) const MAX_ZOOM: usize = 300;
 /// The moving averages' lengths, in candles.
 pub(crate) const MA_FAST: usize = 20;
 pub(crate) const MA_SLOW: usize = 50;
-
-/// What the chart shows: how many candles, which is the newest, and the switches.
-#[derive(Clone, Copy)]
-pub(crate) struct ChartView {
-    pub(crate) zoom: RwSignal<usize>,
-    /// The start of the newest candle shown; `None`: the live edge.
-    pub(crate) end: RwSignal<Option<DateTime<Utc>>>,
-    /// The candle under the pointer (an index into the window) and the pointer's height.
-    pub(crate) hover: RwSignal<Option<(usize, f64)>>,
-    pub(crate) ma_fast: RwSignal<bool>,
-    pub(crate) ma_slow: RwSignal<bool>,
-    /// The server has nothing older than the first candle held.
-    pub(crate) complete: RwSignal<bool>,
-    /// A request for older candles is on its way.
-    pub(crate) loading: RwSignal<bool>,
-}
-
-impl ChartView {
-    pub(crate) fn new() -> Self {
-        ChartView {
-            zoom: RwSignal::new(crate::ui::store::CHART_CANDLES),
-            end: RwSignal::new(None),
-            hover: RwSignal::new(None),
-            ma_fast: RwSignal::new(false),
-            ma_slow: RwSignal::new(false),
-            complete: RwSignal::new(false),
-            loading: RwSignal::new(false),
-        }
-    }
-
-    /// Back to the live edge at the default zoom (a new symbol or interval).
-    pub(crate) fn reset(&self) {
-        self.end.set(None);
-        self.hover.set(None);
-        self.complete.set(false);
-        self.loading.set(false);
-    }
-}
-
-/// The window `[start, end)` of `candles` shown for `end_at` and `zoom`.
-pub(crate) fn window(
-    candles: &[Candle],
-    end_at: Option<DateTime<Utc>>,
-    zoom: usize,
-) -> (usize, usize) {
-    let end = end_at.map_or(candles.len(), |t| candles.partition_point(|c| c.start <= t));
-    let end = end.max(zoom.min(candles.len()));
-    (end.saturating_sub(zoom), end)
-}
-
-/// The window moved by `by` candles (negative: into the past), as the newest start shown
-/// (`None` once it reaches the live edge).
-pub(crate) fn panned(
-    candles: &[Candle],
-    end_at: Option<DateTime<Utc>>,
-    zoom: usize,
-    by: isize,
-) -> Option<DateTime<Utc>> {
-    let (_, end) = window(candles, end_at, zoom);
-    let min_end = zoom.min(candles.len());
-    let end = (end as isize + by).clamp(min_end as isize, candles.len() as isize) as usize;
-    if end >= candles.len() || end == 0 {
-        None
-    } else {
-        Some(candles[end - 1].start)
-    }
-}
 
 /// One candle's drawing: wick from high to low, body from open to close, its volume bar.
 #[derive(Clone, Debug, PartialEq)]
@@ -498,37 +429,6 @@ mod tests {
         assert!(d.shapes[0].volume.1 > d.shapes[1].volume.1);
         assert!((d.shapes[0].volume.0 + d.shapes[0].volume.1 - H).abs() < 1e-9);
         assert_eq!(draw(&[], (0, 0), 60, (true, true)), Drawing::default());
-    }
-
-    #[test]
-    fn the_window_is_anchored_by_time_and_pans_within_what_is_held() {
-        let c = series(100);
-        assert_eq!(window(&c, None, 30), (70, 100), "live: the newest 30");
-        let past = panned(&c, None, 30, -10);
-        assert_eq!(past, Some(c[89].start));
-        assert_eq!(window(&c, past, 30), (60, 90));
-        // A new candle arrives: the past window stays where it is.
-        let mut more = c.clone();
-        more.push(candle(100, 1.0, 1.0, 1.0, 1.0, 1));
-        assert_eq!(window(&more, past, 30), (60, 90));
-        // Panning stops at the oldest, and back at the live edge.
-        let oldest = panned(&c, past, 30, -1000);
-        assert_eq!(window(&c, oldest, 30), (0, 30));
-        assert_eq!(panned(&c, oldest, 30, 1000), None);
-        assert_eq!(
-            window(&c, None, 500),
-            (0, 100),
-            "zoomed out past what is held"
-        );
-        // Older candles fetched and put in front: the window shows the same candles.
-        let mut earlier = series(100);
-        for x in earlier.iter_mut() {
-            x.start -= chrono::Duration::seconds(100);
-        }
-        earlier.extend(c.clone());
-        let (s, e) = window(&earlier, past, 30);
-        assert_eq!(earlier[s].start, c[60].start);
-        assert_eq!(earlier[e - 1].start, c[89].start);
     }
 
     #[test]

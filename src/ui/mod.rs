@@ -11,6 +11,7 @@
 //!   for hydration. `address`: a view's address (the query the server renders a page from).
 //!   `alerts`: the user's alert rules, what fires them, the toasts. `follow`: followed teams
 //!   and leagues, the league filter, the spoiler switch. `lists`: named watchlists, CSV.
+//!   `chart_view`: what the chart shows (zoom, the newest candle shown) and its arithmetic.
 //! - Components: `status` (the connection and controls), `ticker` (the watchlist tape),
 //!   `market` (the virtualised grid), `breadth` (the market at a glance), `detail` (the
 //!   selected symbol's panel), `chart` (its candles: zoom, pan, crosshair, volume, moving
@@ -27,6 +28,7 @@ pub(crate) mod alerts;
 pub(crate) mod announcer;
 pub(crate) mod breadth;
 pub(crate) mod chart;
+pub(crate) mod chart_view;
 pub(crate) mod detail;
 pub(crate) mod follow;
 pub(crate) mod format;

@@ -18,7 +18,7 @@ use crate::protocol::{
     Snapshot, SortKey, Sparkline, Trade,
 };
 use crate::ui::alerts::{Alerts, Fired, Price, Tone};
-use crate::ui::chart::ChartView;
+use crate::ui::chart_view::ChartView;
 use crate::ui::follow::Follow;
 use crate::ui::grid::Grid;
 use crate::ui::lists::Lists;
@@ -33,8 +33,6 @@ use std::sync::Arc;
 /// Sparkline samples kept per row (one every `SPARK_STEP_SECS` of server time).
 pub(crate) const SPARK_POINTS: usize = 30;
 pub(crate) const SPARK_STEP_SECS: i64 = 2;
-/// Candles the detail chart draws at first (and the page carries).
-pub(crate) const CHART_CANDLES: usize = 60;
 /// Candles the page keeps for the chart to pan over (older ones come from the server).
 pub(crate) const CANDLES_KEPT: usize = 900;
 /// Trades the detail panel lists.

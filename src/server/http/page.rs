@@ -9,9 +9,9 @@ use crate::protocol::{Channel, Epoch, Interval, League, SnapshotReason, SortKey,
 use crate::server::feed::ranking::RankKey;
 use crate::server::feed::tick::TickNo;
 use crate::server::transport::feed_view::FeedView;
+use crate::ui::chart_view::CHART_CANDLES;
 use crate::ui::grid::FIRST_ROWS;
 use crate::ui::page_state::PageState;
-use crate::ui::store::CHART_CANDLES;
 use std::collections::HashMap;
 
 /// What a page request asks for (from its address).
