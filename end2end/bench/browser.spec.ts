@@ -122,6 +122,32 @@ test('dashboard with 500 symbols at 10 updates/s each: frames, long tasks, scrip
   await page.screenshot({ path: path.join(out, 'browser-500.png') });
   // The page really was updating (the rows it shows, 10 times a second each).
   expect(result.updates_per_sec).toBeGreaterThan(100);
+
+  // The same with what a user keeps open all day: ten watched symbols, each with a 0.05% move
+  // alert (they fire, are rested, grouped into toasts and said to screen readers), both
+  // moving averages over 120 candles, and a followed league.
+  await page.evaluate(() => {
+    const symbols = [...document.querySelectorAll('table.quotes tbody tr[data-symbol]')]
+      .slice(0, 10)
+      .map((r) => r.getAttribute('data-symbol'));
+    localStorage.setItem('livetape.alerts', 'true');
+    localStorage.setItem('livetape.watch', JSON.stringify(symbols));
+    localStorage.setItem('livetape.lists', JSON.stringify([{ name: 'Watchlist', symbols }]));
+    localStorage.setItem('livetape.alert_rules', JSON.stringify(symbols.map((symbol) => ({ kind: 'move', symbol, pct: 0.05 }))));
+    localStorage.setItem('livetape.leagues', JSON.stringify(['basketball']));
+  });
+  await page.reload();
+  await expect(page.locator('.pill')).toHaveAttribute('data-state', 'live', { timeout: 30_000 });
+  await page.locator('.ma-fast').check();
+  await page.locator('.ma-slow').check();
+  await page.getByRole('group', { name: 'Chart range' }).getByRole('button', { name: '2m' }).click();
+  await page.waitForTimeout(2_000);
+  const kept = await measure(page, cdp, false);
+  const toasts = await page.locator('.toast').count();
+  write('browser-alerts', { ...kept, toasts });
+  await page.screenshot({ path: path.join(out, 'browser-alerts.png') });
+  expect(kept.updates_per_sec).toBeGreaterThan(100);
+  expect(toasts).toBeGreaterThan(0);
 });
 
 test('a whole market, 10,000 symbols: page bytes, time to Live, heap, frames while scrolling and while the sort reorders', async ({

@@ -26,12 +26,13 @@ pub(crate) fn AlertsPanel() -> impl IntoView {
     let leagues = move || follow.leagues.get().into_iter().collect::<Vec<_>>();
     let checkbox =
         |signal: RwSignal<bool>| move |ev: leptos::ev::Event| signal.set(event_target_checked(&ev));
+    // Rendered only while open: nothing of it to render on the server or to hydrate.
     view! {
+        <Show when=move || open.get()>
         <section
             id="alerts-panel"
             class="panel alerts-panel js-only"
             aria-labelledby="alerts-title"
-            hidden=move || !open.get()
         >
             <header class="panel-head">
                 <h2 id="alerts-title">"Alerts"</h2>
@@ -93,6 +94,7 @@ pub(crate) fn AlertsPanel() -> impl IntoView {
                 "Star a team or a league on the scoreboard to follow it: its games come first, and its start, scores and final alert."
             </p>
         </section>
+        </Show>
     }
 }
 

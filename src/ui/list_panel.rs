@@ -106,8 +106,10 @@ fn ListManager(open: RwSignal<bool>) -> impl IntoView {
         let _ = ev;
     };
     let all = move || lists.lists.get();
+    // Rendered only while open: nothing of it to render on the server or to hydrate.
     view! {
-        <section id="list-manage" class="list-manage js-only" aria-label="Manage lists" hidden=move || !open.get()>
+        <Show when=move || open.get()>
+        <section id="list-manage" class="list-manage js-only" aria-label="Manage lists">
             <ul class="lists">
                 <For each=all key=|l| l.name.clone() let:list>
                     <ListRow list error/>
@@ -129,6 +131,7 @@ fn ListManager(open: RwSignal<bool>) -> impl IntoView {
             </label>
             <span class="form-error" role="alert">{move || error.get()}</span>
         </section>
+        </Show>
     }
 }
 
