@@ -277,7 +277,7 @@ test('over the event stream too: hidden, the stream carries only the alerts; bac
   await expect(page.locator('table.quotes tr[data-symbol="ACME"] td.last')).toContainText('98.00');
 });
 
-test('named watchlists: create, switch, this list only, export and import as CSV, rename, reorder, delete; other tabs follow', async ({ context }) => {
+test('named watchlists: create, switch, this list only, export and import as CSV, rename, reorder, delete; other tabs follow', async ({ context, browser }) => {
   await publish([quote('ACME', 100), quote('BETA', 50, 50), quote('GAMMA', 20, 20), quote('DELTA', 12, 10)]);
   const page = await context.newPage();
   await open(page);
@@ -303,6 +303,24 @@ test('named watchlists: create, switch, this list only, export and import as CSV
   await publish([quote('DELTA', 13, 10)]);
   await expect(page.locator('table.quotes tr[data-symbol="DELTA"] td.last')).toContainText('13.00');
   await page.screenshot({ path: 'test-results/lists.png' });
+  // The address names the list with its symbols: another browser, which has no such list,
+  // opens the same view, rendered by the server from the first byte.
+  await expect.poll(() => page.url()).toContain('list=Tech&watch=DELTA,BETA');
+  const link = page.url();
+  const html = await (await fetch(link)).text();
+  expect(html).toContain('data-symbol="BETA"');
+  expect(html).not.toContain('data-symbol="GAMMA"');
+  expect(html.indexOf('data-symbol="BETA"')).toBeLessThan(html.indexOf('data-symbol="DELTA"'));
+  const elsewhere = await browser.newContext();
+  const shared = await elsewhere.newPage();
+  await shared.goto(link);
+  await expect(shared.locator('table.quotes tbody tr[data-symbol]')).toHaveCount(2);
+  await expect(shared.locator('table.quotes tbody tr[data-symbol]').first()).toHaveAttribute('data-symbol', 'BETA');
+  await expect(shared.locator('.pill')).toHaveAttribute('data-state', /live|stale/);
+  await expect(shared.locator('.market .count')).toHaveText('2 in Tech');
+  await expect(shared.locator('select.list-pick')).toHaveValue('Tech');
+  await expect(shared.locator('table.quotes tbody tr[data-symbol]')).toHaveCount(2);
+  await elsewhere.close();
   // Switch back: the first list's stars; the whole market again.
   await page.locator('select.list-pick').selectOption('Watchlist');
   await expect(rows).toHaveCount(1);

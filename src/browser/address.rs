@@ -9,7 +9,9 @@ use wasm_bindgen::JsValue;
 
 /// Whether the address the page was opened with names a view (any of its parameters).
 pub(crate) fn names_a_view() -> bool {
-    const VIEW: [&str; 6] = ["sort", "desc", "filter", "offset", "symbol", "interval"];
+    const VIEW: [&str; 7] = [
+        "sort", "desc", "filter", "offset", "symbol", "interval", "list",
+    ];
     window().location().search().is_ok_and(|q| {
         q.trim_start_matches('?')
             .split('&')
@@ -33,10 +35,22 @@ pub(crate) fn follow(dash: Dashboard) {
     let view = Memo::new(move |_| {
         let symbol = dash.detail.symbol.get();
         let interval = dash.detail.interval.get();
+        // While the grid shows a list only, the list is part of the view.
+        let list = dash.lists.only.get().then(|| {
+            let name = dash.lists.current.get();
+            let symbols = dash.lists.lists.with(|l| {
+                l.iter()
+                    .find(|l| l.name == name)
+                    .map(|l| l.symbols.clone())
+                    .unwrap_or_default()
+            });
+            (name, symbols)
+        });
         dash.grid.spec.with(|spec| {
             Address {
                 symbol: Some(&symbol),
                 interval,
+                list: list.as_ref().map(|(n, s)| (n.as_str(), s.as_slice())),
                 ..Address::of(spec)
             }
             .query()

@@ -130,8 +130,20 @@ fn browser_style(utc: bool) -> Style {
 /// Restores saved choices into the dashboard, then keeps saving them.
 pub(crate) fn restore_and_persist(dash: Dashboard) {
     let p = dash.prefs;
+    // A link to a watchlist only (`?list=&watch=`, as the server rendered it): taken before
+    // the saved lists replace the page's, then shown again among them.
+    let linked_list = dash.lists.only.get_untracked().then(|| {
+        let name = dash.lists.current.get_untracked();
+        (name, dash.lists.current_symbols_in_order())
+    });
     for key in SHARED {
         shared(dash, key);
+    }
+    restore("livetape.only", dash.lists.only);
+    if let Some((name, symbols)) = linked_list {
+        if let Some(shown) = dash.lists.adopt(&name, symbols) {
+            dash.switch_list(&shown);
+        }
     }
     // Not synced between open tabs: turning notifications on asks that tab's permission
     // (and every tab's notification carries one tag, so two tabs never stack them).
@@ -159,7 +171,6 @@ pub(crate) fn restore_and_persist(dash: Dashboard) {
     persist("livetape.lists", dash.lists.lists);
     persist("livetape.list", dash.lists.current);
     persist("livetape.only", dash.lists.only);
-    restore("livetape.only", dash.lists.only);
     // The stars are the current list's symbols.
     Effect::new(move |_| p.watch.with(|w| dash.lists.store(w)));
     persist("livetape.utc", p.utc);

@@ -1,5 +1,6 @@
 //! A view's address: the query string the server renders a page from (`sort`, `desc`,
-//! `filter`, `offset`, `symbol`, `interval`; see `server::http::page`). The browser keeps the
+//! `filter`, `offset`, `symbol`, `interval`, and `list` with its `watch` symbols while the
+//! grid shows a watchlist only; see `server::http::page`). The browser keeps the
 //! page's address on the view it shows, so a copied link reopens the same view, rendered by
 //! the server from the first byte; the page without JavaScript pages through the grid with it.
 
@@ -17,6 +18,9 @@ pub(crate) struct Address<'a> {
     pub(crate) offset: usize,
     pub(crate) symbol: Option<&'a str>,
     pub(crate) interval: Interval,
+    /// The grid shows this list only: its name and symbols (a link carries both, so that a
+    /// browser that does not have the list shows it too).
+    pub(crate) list: Option<(&'a str, &'a [String])>,
 }
 
 impl<'a> Address<'a> {
@@ -50,6 +54,10 @@ impl<'a> Address<'a> {
         }
         if self.interval != Interval::default() {
             parts.push(format!("interval={}", name(&self.interval)));
+        }
+        if let Some((list, symbols)) = self.list {
+            let symbols: Vec<String> = symbols.iter().map(|s| encode(s)).collect();
+            parts.push(format!("list={}&watch={}", encode(list), symbols.join(",")));
         }
         if parts.is_empty() {
             String::new()
@@ -109,5 +117,11 @@ mod tests {
             ..Address::default()
         };
         assert_eq!(page.query(), "?offset=40");
+        let symbols = vec!["DELTA".to_string(), "BRK.B".to_string()];
+        let list = Address {
+            list: Some(("My tech", &symbols)),
+            ..Address::default()
+        };
+        assert_eq!(list.query(), "?list=My%20tech&watch=DELTA,BRK.B");
     }
 }

@@ -78,6 +78,17 @@ impl Lists {
         })
     }
 
+    /// The current list's symbols in the list's order.
+    pub(crate) fn current_symbols_in_order(&self) -> Vec<String> {
+        let current = self.current.get_untracked();
+        self.lists.with_untracked(|l| {
+            l.iter()
+                .find(|l| l.name == current)
+                .map(|l| l.symbols.clone())
+                .unwrap_or_default()
+        })
+    }
+
     /// Keeps the current list's symbols equal to `watch` (the stars): those it had in their
     /// order, new ones after them.
     pub(crate) fn store(&self, watch: &BTreeSet<String>) {
@@ -185,6 +196,38 @@ impl Lists {
         });
     }
 
+    /// Shows the list a link names: the same list if this browser has it (same name, same
+    /// symbols), else a new one with the link's symbols (named apart if the name is taken).
+    /// Returns the name shown.
+    pub(crate) fn adopt(&self, name: &str, symbols: Vec<String>) -> Option<String> {
+        let name = check_name(name).ok()?;
+        let symbols: Vec<String> = symbols
+            .into_iter()
+            .filter(|s| symbol_like(s))
+            .take(MAX_SYMBOLS)
+            .collect();
+        let same = self.lists.with_untracked(|l| {
+            l.iter()
+                .find(|l| l.name == name)
+                .map(|l| l.symbols == symbols)
+        });
+        let shown = match same {
+            Some(true) => name,
+            Some(false) => {
+                let other = self.lists.with_untracked(|l| unique_name(l, &name));
+                self.add(&other, symbols).ok()?;
+                other
+            }
+            None => {
+                self.add(&name, symbols).ok()?;
+                name
+            }
+        };
+        self.current.set(shown.clone());
+        self.only.set(true);
+        Some(shown)
+    }
+
     /// Brings the lists back to their invariants after loading (saved by an older page, or
     /// edited by hand): unique names, at least one list, a current one that exists.
     pub(crate) fn repair(&self) {
@@ -262,10 +305,12 @@ pub(crate) fn from_csv(text: &str) -> Result<Vec<String>, String> {
 /// A name for an imported list: the file's name without its extension, made unique.
 pub(crate) fn import_name(lists: &[WatchList], file: &str) -> String {
     let stem = file.rsplit_once('.').map_or(file, |(s, _)| s).trim();
-    let stem: String = if stem.is_empty() { "Imported" } else { stem }
-        .chars()
-        .take(MAX_NAME - 4)
-        .collect();
+    unique_name(lists, if stem.is_empty() { "Imported" } else { stem })
+}
+
+/// `stem`, or `stem 2`, `stem 3`... whichever no list has.
+fn unique_name(lists: &[WatchList], stem: &str) -> String {
+    let stem: String = stem.chars().take(MAX_NAME - 4).collect();
     let mut name = stem.clone();
     let mut n = 2;
     while lists.iter().any(|l| l.name == name) {
@@ -331,6 +376,18 @@ mod tests {
         l.lists.set(vec![]);
         l.repair();
         assert_eq!(l.lists.get_untracked()[0].name, FIRST);
+        // A link's list: the same one is shown as is, another under a name of its own.
+        l.create("Tech").unwrap();
+        l.store(&BTreeSet::from(["A".to_string()]));
+        assert_eq!(l.adopt("Tech", vec!["A".into()]), Some("Tech".into()));
+        assert_eq!(l.lists.get_untracked().len(), 2);
+        assert_eq!(
+            l.adopt("Tech", vec!["B".into(), "bad one".into()]),
+            Some("Tech 2".into())
+        );
+        assert_eq!(l.current_symbols(), BTreeSet::from(["B".to_string()]));
+        assert!(l.only.get_untracked());
+        assert_eq!(l.adopt("  ", vec![]), None);
     }
 
     #[test]

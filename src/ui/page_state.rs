@@ -31,6 +31,9 @@ pub struct PageState {
     /// Symbols the server lists: what the filter searches.
     #[serde(default)]
     pub universe: u32,
+    /// The grid shows this watchlist only (its name and symbols, from a link: `?list=&watch=`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list: Option<(String, Vec<String>)>,
 }
 
 /// Sparklines in the page as one string per row (see [`crate::protocol::sparkline`]).

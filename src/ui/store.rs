@@ -223,6 +223,17 @@ impl Dashboard {
             announcement: RwSignal::new(String::new()),
             pending: StoredValue::new(Vec::new()),
         };
+        if let Some((name, symbols)) = &page.list {
+            // A link to a watchlist only: the page shows it from the first paint (the
+            // browser's own lists are merged in when its choices are restored).
+            dash.lists.lists.set(vec![crate::ui::lists::WatchList {
+                name: name.clone(),
+                symbols: symbols.clone(),
+            }]);
+            dash.lists.current.set(name.clone());
+            dash.lists.only.set(true);
+            dash.prefs.watch.set(symbols.iter().cloned().collect());
+        }
         dash.apply_snapshot(page.snapshot.clone());
         dash
     }
@@ -863,6 +874,7 @@ mod tests {
             rows: vec!["A".into(), "B".into()],
             total: 3_000,
             universe: 3_000,
+            list: None,
         }
     }
 

@@ -21,6 +21,8 @@ pub(crate) struct PageRequest {
     pub(crate) symbol: Option<String>,
     /// The chart's candle width (`interval=1m`); one second by default.
     pub(crate) interval: Interval,
+    /// The grid shows this watchlist only (`list=NAME&watch=A,B`): its name and symbols.
+    pub(crate) list: Option<(String, Vec<String>)>,
 }
 
 impl PageRequest {
@@ -60,6 +62,23 @@ impl PageRequest {
             },
             symbol: query.get("symbol").filter(|s| !s.is_empty()).cloned(),
             interval: named(query, "interval"),
+            list: query
+                .get("list")
+                .map(|name| name.trim().chars().take(40).collect::<String>())
+                .filter(|name| !name.is_empty())
+                .map(|name| {
+                    let symbols = query
+                        .get("watch")
+                        .map(|w| {
+                            w.split(',')
+                                .filter(|s| !s.is_empty() && s.len() <= 16)
+                                .take(crate::ui::lists::MAX_SYMBOLS)
+                                .map(str::to_string)
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    (name, symbols)
+                }),
         }
     }
 }
@@ -75,11 +94,50 @@ pub(crate) fn page_state(feed: &FeedView, request: &PageRequest) -> (PageState, 
     let ranking = feed
         .rankings
         .get(hub, &RankKey::new(spec.sort, spec.desc, &spec.filter));
-    let rows: Vec<String> = ranking
-        .window(spec.offset as usize, spec.limit as usize)
-        .iter()
-        .map(|&i| catalog.symbols()[i as usize].clone())
-        .collect();
+    let (rows, total) = match &request.list {
+        // A watchlist only: its symbols the server lists and the filter matches, in the
+        // ranking's order (the list's own for the listing order), as the browser ranks them.
+        Some((_, symbols)) => {
+            let listed: Vec<u32> = symbols
+                .iter()
+                .filter_map(|s| catalog.symbol_index(s))
+                .collect();
+            let ranked: Vec<u32> = if spec.sort == SortKey::Listing {
+                let matching: std::collections::HashSet<u32> =
+                    ranking.order.iter().copied().collect();
+                let mut own: Vec<u32> = listed
+                    .into_iter()
+                    .filter(|i| matching.contains(i))
+                    .collect();
+                if spec.desc {
+                    own.reverse();
+                }
+                own
+            } else {
+                let wanted: std::collections::HashSet<u32> = listed.into_iter().collect();
+                ranking
+                    .order
+                    .iter()
+                    .copied()
+                    .filter(|i| wanted.contains(i))
+                    .collect()
+            };
+            let rows: Vec<String> = ranked
+                .iter()
+                .take(spec.limit as usize)
+                .map(|&i| catalog.symbols()[i as usize].clone())
+                .collect();
+            (rows, ranked.len() as u32)
+        }
+        None => (
+            ranking
+                .window(spec.offset as usize, spec.limit as usize)
+                .iter()
+                .map(|&i| catalog.symbols()[i as usize].clone())
+                .collect(),
+            ranking.order.len() as u32,
+        ),
+    };
     let selected = request
         .symbol
         .clone()
@@ -109,8 +167,51 @@ pub(crate) fn page_state(feed: &FeedView, request: &PageRequest) -> (PageState, 
         interval: Some(interval),
         view: spec.clone(),
         rows,
-        total: ranking.order.len() as u32,
+        total,
         universe: catalog.len() as u32,
+        list: request.list.clone(),
     };
     (page, key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_names_a_view_and_a_list_with_its_symbols() {
+        let query = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let r = PageRequest::from_query(&query(&[
+            ("sort", "change_pct"),
+            ("desc", "1"),
+            ("list", " Tech "),
+            ("watch", "DELTA,,BETA"),
+        ]));
+        assert_eq!(r.view.sort, SortKey::ChangePct);
+        assert!(r.view.desc);
+        assert_eq!(
+            r.list,
+            Some(("Tech".to_string(), vec!["DELTA".into(), "BETA".into()]))
+        );
+        assert_eq!(
+            PageRequest::from_query(&query(&[("list", "  ")])).list,
+            None
+        );
+        assert_eq!(
+            PageRequest::from_query(&query(&[("sort", "nonsense")])),
+            PageRequest {
+                view: ViewSpec {
+                    limit: FIRST_ROWS,
+                    ..ViewSpec::default()
+                },
+                ..PageRequest::default()
+            },
+            "what does not parse is the default"
+        );
+    }
 }
