@@ -36,16 +36,7 @@ pub(crate) fn follow(dash: Dashboard) {
         let symbol = dash.detail.symbol.get();
         let interval = dash.detail.interval.get();
         // While the grid shows a list only, the list is part of the view.
-        let list = dash.lists.only.get().then(|| {
-            let name = dash.lists.current.get();
-            let symbols = dash.lists.lists.with(|l| {
-                l.iter()
-                    .find(|l| l.name == name)
-                    .map(|l| l.symbols.clone())
-                    .unwrap_or_default()
-            });
-            (name, symbols)
-        });
+        let list = dash.lists.only.get().then(|| dash.lists.current_list());
         dash.grid.spec.with(|spec| {
             Address {
                 symbol: Some(&symbol),

@@ -3,7 +3,8 @@
 //! once every [`NOTIFY_EVERY`], as one notification and one tone, so a busy market never
 //! floods the desktop. Toasts age here too (they wait while the page is hidden).
 //!
-//! [`flush`] runs after every message from the server as well as on the status timer: a
+//! [`flush`] runs after every message from the server as well as on the status timer (which
+//! also ages the toasts, [`age`]): a
 //! hidden tab's timers are throttled (to once a minute after a while in Chrome), its socket's
 //! messages are not, so an alert in a hidden tab reaches the desktop when it fires.
 
@@ -74,11 +75,21 @@ fn refused(dash: Dashboard) {
     );
 }
 
-/// Ages the toasts, and gives what fired to the desktop and the speakers, if it is time.
+/// Ages the toasts (on the status timer: a toast lives seconds).
+pub(crate) fn age(dash: Dashboard) {
+    if !dash.alerts.toasts.with_untracked(Vec::is_empty) {
+        dash.alerts.age_toasts(Utc::now(), page_visible());
+    }
+}
+
+/// Gives what fired to the desktop and the speakers, if it is time. Runs after every message:
+/// with nothing fired (nearly always) it returns at once.
 pub(crate) fn flush(dash: Dashboard) {
-    let now = Utc::now();
     let alerts = dash.alerts;
-    alerts.age_toasts(now, page_visible());
+    if !alerts.fired_waiting() {
+        return;
+    }
+    let now = Utc::now();
     let due = LAST.with(|l| l.get().is_none_or(|t| now - t >= NOTIFY_EVERY));
     if !due {
         return;

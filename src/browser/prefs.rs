@@ -132,10 +132,11 @@ pub(crate) fn restore_and_persist(dash: Dashboard) {
     let p = dash.prefs;
     // A link to a watchlist only (`?list=&watch=`, as the server rendered it): taken before
     // the saved lists replace the page's, then shown again among them.
-    let linked_list = dash.lists.only.get_untracked().then(|| {
-        let name = dash.lists.current.get_untracked();
-        (name, dash.lists.current_symbols_in_order())
-    });
+    let linked_list = dash
+        .lists
+        .only
+        .get_untracked()
+        .then(|| untrack(|| dash.lists.current_list()));
     for key in SHARED {
         shared(dash, key);
     }

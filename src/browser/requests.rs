@@ -155,14 +155,7 @@ pub(crate) fn go_to_background(dash: Dashboard) {
         reopen_sse(dash);
         return;
     }
-    send(
-        Via::Main,
-        &ClientMsg::CloseView {
-            id: next_id(),
-            view: GRID_VIEW,
-        },
-    );
-    STATE.with_borrow_mut(|s| s.view_sent = None);
+    close_grid_view();
     sync_channels(dash);
 }
 
@@ -190,16 +183,23 @@ pub(crate) fn only_changed(dash: Dashboard, only: bool) {
         return;
     }
     if only {
-        send(
-            Via::Main,
-            &ClientMsg::CloseView {
-                id: next_id(),
-                view: GRID_VIEW,
-            },
-        );
+        close_grid_view();
     } else {
         send_view(dash, Via::Main);
     }
+}
+
+/// Closes the grid's view on the server (its rows stop unless subscribed otherwise); the
+/// next `send_view` opens it again.
+fn close_grid_view() {
+    send(
+        Via::Main,
+        &ClientMsg::CloseView {
+            id: next_id(),
+            view: GRID_VIEW,
+        },
+    );
+    STATE.with_borrow_mut(|s| s.view_sent = None);
 }
 
 /// Sends the grid's view as it is, with the positions of the rows the page holds. Nothing

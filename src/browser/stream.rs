@@ -364,6 +364,7 @@ fn on_timer(dash: Dashboard) {
             STATE.with_borrow_mut(|s| s.announced_at = Some(now));
         }
     }
+    crate::browser::notify::age(dash);
     crate::browser::notify::flush(dash);
     let link = dash.link.get_untracked();
     // Re-measure the clock offset now and then, when the connection is quiet enough to give

@@ -300,6 +300,11 @@ impl Alerts {
         true
     }
 
+    /// Whether something fired waits for the notifier.
+    pub(crate) fn fired_waiting(&self) -> bool {
+        self.outbox.with_value(|o| !o.is_empty())
+    }
+
     /// Takes what waits for the notifier.
     pub(crate) fn take_outbox(&self) -> Vec<Fired> {
         self.outbox

@@ -48,10 +48,7 @@ impl Follow {
 
     /// Whether a team of `game` is followed (tracked).
     pub(crate) fn follows_team_in(&self, game: &Game) -> bool {
-        self.teams.with(|t| {
-            t.contains(&team_key(game.league, &game.home.code))
-                || t.contains(&team_key(game.league, &game.away.code))
-        })
+        self.teams.with(|t| plays(t, game))
     }
 
     /// Whether `game` goes first on the board: a followed team or league plays (tracked).
@@ -63,10 +60,7 @@ impl Follow {
     /// started, and the fan has not revealed it (tracked).
     pub(crate) fn hides_score(&self, game: &Game) -> bool {
         game.status != GameStatus::Scheduled
-            && self.spoilers.with(|s| {
-                s.contains(&team_key(game.league, &game.home.code))
-                    || s.contains(&team_key(game.league, &game.away.code))
-            })
+            && self.spoilers.with(|s| plays(s, game))
             && !self.revealed.with(|r| r.contains(&game.id))
     }
 
@@ -97,10 +91,13 @@ impl Follow {
     /// What a followed team's game did between `old` and `new` (the same game): its start,
     /// a score, its final. The score is left out for a spoiler team's game.
     pub(crate) fn game_alerts(&self, old: &Game, new: &Game) -> Vec<Fired> {
-        if old.id != new.id || !self.follows_team_in_untracked(new) {
+        // Called as the feed is applied, outside any view: nothing here tracks.
+        if old.id != new.id || !self.teams.with_untracked(|t| plays(t, new)) {
             return Vec::new();
         }
-        let hidden = self.hides_score_untracked(new);
+        let hidden = new.status != GameStatus::Scheduled
+            && self.spoilers.with_untracked(|s| plays(s, new))
+            && !self.revealed.with_untracked(|r| r.contains(&new.id));
         let teams = format!("{} at {}", new.away.name, new.home.name);
         let score = if hidden {
             "score hidden".to_string()
@@ -145,22 +142,12 @@ impl Follow {
         }
         out
     }
+}
 
-    fn follows_team_in_untracked(&self, game: &Game) -> bool {
-        self.teams.with_untracked(|t| {
-            t.contains(&team_key(game.league, &game.home.code))
-                || t.contains(&team_key(game.league, &game.away.code))
-        })
-    }
-
-    fn hides_score_untracked(&self, game: &Game) -> bool {
-        game.status != GameStatus::Scheduled
-            && self.spoilers.with_untracked(|s| {
-                s.contains(&team_key(game.league, &game.home.code))
-                    || s.contains(&team_key(game.league, &game.away.code))
-            })
-            && !self.revealed.with_untracked(|r| r.contains(&game.id))
-    }
+/// Whether one of `game`'s teams is in `teams` (keys as [`team_key`] makes them).
+fn plays(teams: &BTreeSet<String>, game: &Game) -> bool {
+    teams.contains(&team_key(game.league, &game.home.code))
+        || teams.contains(&team_key(game.league, &game.away.code))
 }
 
 #[cfg(test)]

@@ -67,26 +67,27 @@ impl Lists {
         }
     }
 
-    /// The current list's symbols.
+    /// The current list's symbols, as a set.
     pub(crate) fn current_symbols(&self) -> BTreeSet<String> {
-        let current = self.current.get_untracked();
-        self.lists.with_untracked(|l| {
-            l.iter()
-                .find(|l| l.name == current)
-                .map(|l| l.symbols.iter().cloned().collect())
-                .unwrap_or_default()
-        })
+        self.current_symbols_in_order().into_iter().collect()
     }
 
-    /// The current list's symbols in the list's order.
-    pub(crate) fn current_symbols_in_order(&self) -> Vec<String> {
-        let current = self.current.get_untracked();
-        self.lists.with_untracked(|l| {
+    /// The current list's name and symbols in the list's order (tracked: a view that shows
+    /// them follows a switch or an edit).
+    pub(crate) fn current_list(&self) -> (String, Vec<String>) {
+        let current = self.current.get();
+        let symbols = self.lists.with(|l| {
             l.iter()
                 .find(|l| l.name == current)
                 .map(|l| l.symbols.clone())
                 .unwrap_or_default()
-        })
+        });
+        (current, symbols)
+    }
+
+    /// The current list's symbols in the list's order.
+    pub(crate) fn current_symbols_in_order(&self) -> Vec<String> {
+        untrack(|| self.current_list().1)
     }
 
     /// Keeps the current list's symbols equal to `watch` (the stars): those it had in their

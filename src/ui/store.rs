@@ -734,15 +734,7 @@ impl Dashboard {
             return;
         }
         let filter = spec.filter.trim().to_ascii_uppercase();
-        let listed: Vec<String> = {
-            let current = self.lists.current.get_untracked();
-            self.lists.lists.with_untracked(|l| {
-                l.iter()
-                    .find(|l| l.name == current)
-                    .map(|l| l.symbols.clone())
-                    .unwrap_or_default()
-            })
-        };
+        let listed = self.lists.current_symbols_in_order();
         let mut rows: Vec<QuoteRow> = self.index.with_untracked(|i| {
             listed
                 .iter()
