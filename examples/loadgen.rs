@@ -535,10 +535,13 @@ async fn connect(i: usize, args: &Args, small_receive_buffer: bool) -> Option<(W
         return Some((Ws::Raw(Box::new(ws)), 0));
     }
     let url = format!("ws://{server}{path}");
-    // tungstenite zero-fills up to `read_buffer_size` before every read: its 128 KiB default
-    // made memset 29% of the load generator's profile (perf, 1,000 clients), time that showed
-    // up as latency for every server measured. Frames here are a few KiB at most.
-    let config = WebSocketConfig::default().read_buffer_size(16 * 1024);
+    // tungstenite zero-fills up to `read_buffer_size` before every read, the one that finds
+    // nothing included: its 128 KiB default made memset 29% of the load generator's profile
+    // (perf, 1,000 clients), time that showed up as latency for every server measured. Frames
+    // are a few KiB at most where every client watches every symbol; a watchlist's are a few
+    // hundred bytes, and 16 KiB still made memset 7% of the profile at 10,000 clients.
+    let read_buffer = if args.watch > 0 { 4 } else { 16 } * 1024;
+    let config = WebSocketConfig::default().read_buffer_size(read_buffer);
     if args.kind == Kind::Livetape {
         // The connection reads the welcome; its answer, the request for the symbols, follows.
         let open = Connection::open_on(tcp, &url, Duration::from_secs(10), Some(config));
@@ -705,6 +708,8 @@ async fn client(i: usize, args: Arc<Args>, stats: Arc<Stats>, stop: Arc<AtomicBo
         let watching = watchlist(i, args.watch, &universe);
         Churn::new(universe, watching)
     });
+    let wake = tokio::time::sleep(Duration::from_millis(500));
+    tokio::pin!(wake);
     while !stop.load(Ordering::Relaxed) {
         if let Some(c) = churn.as_mut().filter(|c| Instant::now() >= c.next) {
             for r in c.requests(args.kind, i, args.churn_symbols) {
@@ -714,11 +719,21 @@ async fn client(i: usize, args: Arc<Args>, stats: Arc<Stats>, stop: Arc<AtomicBo
                 }
             }
         }
-        let next = tokio::time::timeout(Duration::from_millis(500), ws.next_text()).await;
+        // One timer per client, re-armed only when it fires: a `timeout` per message put a
+        // timer wheel entry in and took it out for every frame (4% of the load generator's
+        // profile at 10,000 clients, perf).
+        let next = tokio::select! {
+            biased;
+            next = ws.next_text() => next,
+            () = &mut wake => {
+                wake.as_mut().reset(tokio::time::Instant::now() + Duration::from_millis(500));
+                continue;
+            }
+        };
         let msg = match next {
-            Ok(Ok(Some(msg))) => msg,
-            Ok(Ok(None)) | Err(_) => continue,
-            Ok(Err(())) => {
+            Ok(Some(msg)) => msg,
+            Ok(None) => continue,
+            Err(()) => {
                 stats.errors.fetch_add(1, Ordering::Relaxed);
                 return;
             }
