@@ -56,9 +56,11 @@ pub mod testing;
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
+    // Where the page's own script starts (see `browser::timing`).
+    browser::timing::mark("livetape-script");
     app::load_page_state();
     leptos::prelude::set_timeout(
-        || leptos::mount::hydrate_body(app::App),
+        || browser::timing::timed("livetape-hydrate", || leptos::mount::hydrate_body(app::App)),
         std::time::Duration::ZERO,
     );
 }

@@ -91,12 +91,36 @@ async function measure(page: Page, cdp: any, scroll: boolean) {
   };
 }
 
-/** Long tasks from navigation until `t` (load and hydration). */
+/**
+ * Long tasks from navigation until `t` (load and hydration); of those, the ones that ended after
+ * the page's script started (the `livetape-script` mark): hydration's, not the browser's
+ * parse and first layout of the server's HTML; and how long hydration's roots took (the page,
+ * then each part hydrated in a task of its own: `src/app.rs`).
+ */
 async function longTasksBefore(page: Page, t: number) {
-  const before = await page.evaluate((t) => (window as any).__long.filter((l: any) => l.start < t), t);
+  const { before, script, hydrate_ms, hydrate_parts_ms } = await page.evaluate((t) => {
+    const before = (window as any).__long.filter((l: any) => l.start < t);
+    const mark = performance.getEntriesByName('livetape-script')[0]?.startTime ?? 0;
+    const took = (name: string) =>
+      performance.getEntriesByName(name).find((e) => e.entryType === 'measure')?.duration ?? null;
+    return {
+      before,
+      script: before.filter((l: any) => l.start + l.ms > mark),
+      hydrate_ms: took('livetape-hydrate'),
+      hydrate_parts_ms: performance
+        .getEntriesByType('measure')
+        .filter((e) => e.name.startsWith('livetape-hydrate-'))
+        .map((e) => Math.round(e.duration)),
+    };
+  }, t);
+  const max = (tasks: any[]) => Math.max(0, ...tasks.map((l: any) => l.ms));
   return {
     long_tasks_before_live: before.length,
-    long_task_before_live_max_ms: Math.max(0, ...before.map((l: any) => l.ms)),
+    long_task_before_live_max_ms: max(before),
+    long_tasks_hydrating: script.length,
+    long_task_hydrating_max_ms: max(script),
+    hydrate_ms,
+    hydrate_parts_ms,
   };
 }
 

@@ -17,6 +17,7 @@
 //! - `notify`: alerts as desktop notifications and tones, paced; toasts aged.
 //! - `prefs`: the preferences saved in the browser (and synced across its tabs).
 //! - `address`: the page's address, kept on the view it shows (a link reopens it).
+//! - `timing`: the page's own work marked on the browser's timeline (User Timing).
 
 mod address;
 mod apply;
@@ -27,6 +28,7 @@ mod prefs;
 mod requests;
 mod state;
 mod stream;
+pub(crate) mod timing;
 mod transport;
 
 pub(crate) use stream::start;
