@@ -117,14 +117,66 @@ pub(crate) fn App() -> impl IntoView {
         <AlertsPanel/>
         <TickerTape/>
         <main class="layout">
-            <MarketTable/>
-            <div class="side">
-                <DetailPanel/>
-                <BreadthPanel/>
-                <Scoreboard/>
-            </div>
+            {hydrated_later(dash, "main-col", || view! { <MarketTable/> })}
+            {hydrated_later(dash, "side", || view! { <SidePanels/> })}
         </main>
         <Toasts/>
         <Announcer/>
     }
+}
+
+/// The side column's panels: the selected symbol, the market's breadth, the scores.
+#[component]
+fn SidePanels() -> impl IntoView {
+    view! {
+        <DetailPanel/>
+        <BreadthPanel/>
+        <Scoreboard/>
+    }
+}
+
+/// `contents` in a `<div class=class>`: rendered with the page on the server (and shown by a
+/// page without scripts), hydrated in a task of its own in the browser.
+#[cfg(not(feature = "hydrate"))]
+fn hydrated_later<V: IntoView + 'static>(
+    _dash: Dashboard,
+    class: &'static str,
+    contents: impl FnOnce() -> V + 'static,
+) -> impl IntoView {
+    view! { <div class=class>{contents()}</div> }
+}
+
+/// `contents` in a `<div class=class>`, hydrated as a root of its own in a task after the
+/// page's.
+///
+/// Hydration runs in one task per root, and the whole page in one was a long task (60-100 ms,
+/// the page unresponsive meanwhile) on a 2-core machine (`docs/benchmarks.md`). The page's root
+/// leaves this div's HTML as the server wrote it (hydration does not touch an element's inner
+/// HTML), and a timer, queued before the feed starts, hydrates its contents with the same
+/// dashboard: the same page, in shorter tasks (each is timed: `browser::timing`).
+#[cfg(feature = "hydrate")]
+fn hydrated_later<V: IntoView + 'static>(
+    dash: Dashboard,
+    class: &'static str,
+    contents: impl FnOnce() -> V + 'static,
+) -> impl IntoView {
+    let part = NodeRef::<leptos::html::Div>::new();
+    set_timeout(
+        move || {
+            let Some(el) = part.get_untracked() else {
+                return;
+            };
+            let name = format!("livetape-hydrate-{class}");
+            let root = crate::browser::timing::timed(&name, || {
+                leptos::mount::hydrate_from(el.into(), move || {
+                    provide_context(dash);
+                    contents()
+                })
+            });
+            // The part lives as long as the page.
+            root.forget();
+        },
+        std::time::Duration::ZERO,
+    );
+    view! { <div class=class node_ref=part inner_html=""></div> }
 }
