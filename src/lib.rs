@@ -51,7 +51,8 @@ pub mod testing;
 /// The WASM entry point: hydrates the server-rendered page. The page's state is decoded
 /// first and hydration runs in the next task, so that neither is a long task on its own (the
 /// browser compiles WASM functions on their first call, so decoding also warms up code that
-/// hydration would otherwise compile).
+/// hydration would otherwise compile); the grid's column and the side column then hydrate in
+/// tasks of their own (`app::hydrated_later`).
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
