@@ -92,12 +92,10 @@ impl Follow {
     /// a score, its final. The score is left out for a spoiler team's game.
     pub(crate) fn game_alerts(&self, old: &Game, new: &Game) -> Vec<Fired> {
         // Called as the feed is applied, outside any view: nothing here tracks.
-        if old.id != new.id || !self.teams.with_untracked(|t| plays(t, new)) {
+        if old.id != new.id || !untrack(|| self.follows_team_in(new)) {
             return Vec::new();
         }
-        let hidden = new.status != GameStatus::Scheduled
-            && self.spoilers.with_untracked(|s| plays(s, new))
-            && !self.revealed.with_untracked(|r| r.contains(&new.id));
+        let hidden = untrack(|| self.hides_score(new));
         let teams = format!("{} at {}", new.away.name, new.home.name);
         let score = if hidden {
             "score hidden".to_string()
