@@ -108,15 +108,17 @@ pub(crate) fn draw(
         })
         .collect();
     let path = |n: usize| {
+        use std::fmt::Write;
         let mut d = String::new();
         for (i, v) in moving_average(candles, window, n).into_iter().enumerate() {
             if let Some(v) = v {
                 let cmd = if d.is_empty() { 'M' } else { 'L' };
-                d.push_str(&format!(
+                let _ = write!(
+                    d,
                     "{cmd}{:.1},{:.1}",
                     x_of(i) + slot / 2.0,
                     y(v).clamp(0.0, PRICE_H)
-                ));
+                );
             }
         }
         d
@@ -234,17 +236,17 @@ pub(crate) fn CandleChart() -> impl IntoView {
         let Some((x, y)) = at_pointer(&ev) else {
             return;
         };
-        let d = drawing.get_untracked();
-        if d.slot > 0.0 {
+        let slot = drawing.with_untracked(|d| d.slot);
+        if slot > 0.0 {
             let (start, end) = win.get_untracked();
             let first = view.zoom.get_untracked().saturating_sub(end - start);
-            let i = (x / d.slot).floor() as isize - first as isize;
+            let i = (x / slot).floor() as isize - first as isize;
             view.hover
                 .set((i >= 0 && (i as usize) < end - start).then_some((i as usize, y)));
         }
         if let Some((x0, end0)) = drag.get_value() {
-            if d.slot > 0.0 {
-                let by = ((x0 - x) / d.slot).round() as isize;
+            if slot > 0.0 {
+                let by = ((x0 - x) / slot).round() as isize;
                 let zoom = view.zoom.get_untracked();
                 view.end
                     .set(candles.with_untracked(|c| panned(c, end0, zoom, by)));
@@ -268,11 +270,12 @@ pub(crate) fn CandleChart() -> impl IntoView {
     };
     let crosshair = move || {
         let (i, y) = view.hover.get()?;
-        let d = drawing.get();
-        let s = d.shapes.get(i)?;
-        let x = s.x + s.width / 2.0;
         let y = y.clamp(0.0, PRICE_H);
-        let value = d.hi - (y - PAD) / (PRICE_H - 2.0 * PAD) * (d.hi - d.lo);
+        let (x, value) = drawing.with(|d| {
+            let s = d.shapes.get(i)?;
+            let value = d.hi - (y - PAD) / (PRICE_H - 2.0 * PAD) * (d.hi - d.lo);
+            Some((s.x + s.width / 2.0, value))
+        })?;
         Some(view! {
             <g class="crosshair" aria-hidden="true">
                 <line x1=x x2=x y1=0 y2=H/>
@@ -337,24 +340,9 @@ pub(crate) fn CandleChart() -> impl IntoView {
                     }
                     on:wheel=on_wheel
                 >
-                    {move || {
-                        drawing
-                            .get()
-                            .shapes
-                            .into_iter()
-                            .map(|s| {
-                                let class = if s.up { "candle up" } else { "candle down" };
-                                let mid = s.x + s.width / 2.0;
-                                view! {
-                                    <g class=class>
-                                        <rect class="vol" x=s.x y=s.volume.0 width=s.width height=s.volume.1/>
-                                        <line x1=mid x2=mid y1=s.wick.0 y2=s.wick.1/>
-                                        <rect x=s.x y=s.body.0 width=s.width height=s.body.1/>
-                                    </g>
-                                }
-                            })
-                            .collect_view()
-                    }}
+                    <For each=move || 0..drawing.with(|d| d.shapes.len()) key=|i| *i let:i>
+                        <CandleSlot i drawing/>
+                    </For>
                     <path class="ma fast" d=move || drawing.with(|d| d.fast.clone())/>
                     <path class="ma slow" d=move || drawing.with(|d| d.slow.clone())/>
                     {crosshair}
@@ -375,6 +363,27 @@ pub(crate) fn CandleChart() -> impl IntoView {
                 </span>
             </figcaption>
         </figure>
+    }
+}
+
+/// The `i`th candle of the drawing, in elements that stay: a trade moves the live candle's
+/// attributes (and, when the range changes, every candle's), not the elements, so a chart of
+/// 300 candles is not built again on every trade.
+#[component]
+fn CandleSlot(i: usize, drawing: Memo<Drawing>) -> impl IntoView {
+    let shape = Memo::new(move |_| drawing.with(|d| d.shapes.get(i).cloned()));
+    let at = move |f: fn(&CandleShape) -> f64| move || shape.with(|s| s.as_ref().map_or(0.0, f));
+    let class = move || match shape.with(|s| s.as_ref().map(|s| s.up)) {
+        Some(false) => "candle down",
+        _ => "candle up",
+    };
+    let mid = at(|s| s.x + s.width / 2.0);
+    view! {
+        <g class=class>
+            <rect class="vol" x=at(|s| s.x) y=at(|s| s.volume.0) width=at(|s| s.width) height=at(|s| s.volume.1)/>
+            <line x1=mid x2=mid y1=at(|s| s.wick.0) y2=at(|s| s.wick.1)/>
+            <rect x=at(|s| s.x) y=at(|s| s.body.0) width=at(|s| s.width) height=at(|s| s.body.1)/>
+        </g>
     }
 }
 
