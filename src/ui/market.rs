@@ -79,23 +79,6 @@ fn SortHeader(
     }
 }
 
-/// One rendered line of the grid: a row of the window, or a place whose row has not arrived
-/// (the window is on its way after a fast scroll).
-#[derive(Clone, PartialEq)]
-enum Line {
-    Row(usize, QuoteRow),
-    Waiting(usize),
-}
-
-impl Line {
-    fn key(&self) -> String {
-        match self {
-            Line::Row(_, row) => row.symbol.to_string(),
-            Line::Waiting(i) => format!("#{i}"),
-        }
-    }
-}
-
 /// The panel's title, the filter over the whole universe and the count of what it matches.
 #[component]
 fn MarketHead() -> impl IntoView {
@@ -232,7 +215,11 @@ pub(crate) fn MarketTable() -> impl IntoView {
 }
 
 /// The rendered rows `range` of the ranking between two spacers as tall as the rows above and
-/// below them (`row_px` each).
+/// below them (`row_px` each). The server's window is one run of the ranking, so the rendered
+/// places it does not hold yet (after a fast scroll) are at most two runs, one above its rows
+/// and one below; each is one line as tall as its places that says what is on its way. A
+/// run's line stays while it grows and shrinks with the scroll, so scrolling ahead of the
+/// window builds nothing: rows are built once, when they arrive.
 #[component]
 fn GridRows(
     body: NodeRef<leptos::html::Tbody>,
@@ -240,15 +227,30 @@ fn GridRows(
     row_px: RwSignal<f64>,
 ) -> impl IntoView {
     let grid = expect_context::<Dashboard>().grid;
-    let lines = Memo::new(move |_| {
+    // The rendered places `[start, end)` and, within them, those the window holds.
+    let places = Memo::new(move |_| {
         let (start, end) = range.get();
         let end = end.min(grid.total.get() as usize);
-        (start..end)
-            .map(|i| {
-                grid.row(i)
-                    .map_or(Line::Waiting(i), |row| Line::Row(i, row))
-            })
+        let start = start.min(end);
+        let offset = grid.offset.get() as usize;
+        let held = offset + grid.order.with(Vec::len);
+        let first = offset.clamp(start, end);
+        let last = held.clamp(first, end);
+        (start, first, last, end)
+    });
+    let rows = Memo::new(move |_| {
+        let (_, first, last, _) = places.get();
+        (first..last)
+            .filter_map(|i| grid.row(i).map(|row| (i, row)))
             .collect::<Vec<_>>()
+    });
+    let above = Signal::derive(move || {
+        let (start, first, _, _) = places.get();
+        (start, first)
+    });
+    let below = Signal::derive(move || {
+        let (_, _, last, end) = places.get();
+        (last, end)
     });
     let pad_top = move || range.get().0 as f64 * row_px.get();
     let pad_bottom = move || {
@@ -265,6 +267,10 @@ fn GridRows(
     view! {
         <tbody
             node_ref=body
+            aria-busy=move || {
+                let (start, first, last, end) = places.get();
+                if start < first || last < end { "true" } else { "false" }
+            }
             on:pointerenter=move |_| hold(true)
             on:pointerleave=move |_| hold(false)
             on:focusin=move |_| hold(true)
@@ -273,16 +279,41 @@ fn GridRows(
             <tr class="spacer" aria-hidden="true" class:hidden=move || pad_top() == 0.0>
                 <td colspan="10" style:height=move || format!("{}px", pad_top())></td>
             </tr>
-            <For each=move || lines.get() key=Line::key let:line>
-                {match line {
-                    Line::Row(i, row) => view! { <QuoteLine row position=i/> }.into_any(),
-                    Line::Waiting(i) => view! { <WaitingLine position=i/> }.into_any(),
-                }}
+            <WaitingRun run=above row_px/>
+            <For each=move || rows.get() key=|(_, row)| row.symbol.clone() let:((i, row))>
+                <QuoteLine row position=i/>
             </For>
+            <WaitingRun run=below row_px/>
             <tr class="spacer" aria-hidden="true" class:hidden=move || pad_bottom() == 0.0>
                 <td colspan="10" style:height=move || format!("{}px", pad_bottom())></td>
             </tr>
         </tbody>
+    }
+}
+
+/// Places `[from, to)` of the ranking whose rows are on their way (the window follows a fast
+/// scroll): one line as tall as they are, saying so (the body is `aria-busy` meanwhile).
+#[component]
+fn WaitingRun(run: Signal<(usize, usize)>, row_px: RwSignal<f64>) -> impl IntoView {
+    let rows = move || run.with(|(from, to)| to.saturating_sub(*from));
+    let text = move || {
+        let (from, to) = run.get();
+        match to.saturating_sub(from) {
+            0 => String::new(),
+            1 => format!("Loading row {}", grouped(from as u64 + 1)),
+            _ => format!(
+                "Loading rows {}–{}",
+                grouped(from as u64 + 1),
+                grouped(to as u64)
+            ),
+        }
+    };
+    view! {
+        <tr class="waiting" aria-hidden="true" class:hidden=move || rows() == 0>
+            <td colspan="10" style:height=move || format!("{}px", rows() as f64 * row_px.get())>
+                <span class="muted">{text}</span>
+            </td>
+        </tr>
     }
 }
 
@@ -470,18 +501,6 @@ fn snapshot_line(row: QuoteRow) -> impl IntoView {
                     <polyline fill="none" stroke-width="1.5" points=crate::ui::sparkline::points(&spark)/>
                 </svg>
             </td>
-        </tr>
-    }
-}
-
-/// A place in the ranking whose row is on its way.
-#[component]
-fn WaitingLine(position: usize) -> impl IntoView {
-    view! {
-        <tr class="waiting" data-row=position aria-rowindex=position + 2 aria-busy="true">
-            <td class="star-col"></td>
-            <th scope="row" class="sym muted">"…"</th>
-            <td colspan="8" class="muted">"Loading"</td>
         </tr>
     }
 }
