@@ -28,11 +28,13 @@ const updatesShown = (page: Page) =>
   page.evaluate(() => Number(document.querySelector('.feed-facts .updates')?.textContent?.replace(/\D/g, '') ?? 0));
 
 /**
- * Measures `secs` seconds of frames, long tasks and DevTools metrics. `scroll`: the grid is
- * scrolled from its top to its bottom over the window, a step per frame, as a user dragging
- * the scrollbar through the whole universe would.
+ * Measures `secs` seconds of frames, long tasks and DevTools metrics. `scroll`: how the grid is
+ * scrolled over the window, a step per frame: not at all, from its top to its bottom (as a
+ * user dragging the scrollbar through the whole universe would), or at so many rows a second
+ * from where it is (as a user reading down the list would). While it scrolls, how many of the
+ * places in view showed their row (not "Loading") in each frame, on average.
  */
-async function measure(page: Page, cdp: any, scroll: boolean) {
+async function measure(page: Page, cdp: any, scroll: 'none' | 'all' | number) {
   const metrics = async () =>
     Object.fromEntries((await cdp.send('Performance.getMetrics')).metrics.map((m: any) => [m.name, m.value]));
   const m0 = await metrics();
@@ -41,19 +43,39 @@ async function measure(page: Page, cdp: any, scroll: boolean) {
     async ({ secs, scroll }) => {
       const w = window as any;
       const grid = document.querySelector('.table-wrap') as HTMLElement;
+      // Fractional heights: a rounded one would drift by rows over thousands of them.
+      const headPx = document.querySelector('table.quotes thead')!.getBoundingClientRect().height;
+      const rowPx = document.querySelector('table.quotes tbody tr[data-row]')!.getBoundingClientRect().height;
+      const from = grid.scrollTop;
       const start = performance.now();
       const gaps: number[] = [];
       let frames = 0;
       let last = start;
       let maxRows = 0;
+      let inView = 0;
+      let shown = 0;
       await new Promise<void>((done) => {
         const tick = (t: number) => {
           frames += 1;
           gaps.push(t - last);
           last = t;
-          if (scroll) {
+          if (scroll !== 'none') {
             const f = Math.min(1, (t - start) / (secs * 1000));
-            grid.scrollTop = f * (grid.scrollHeight - grid.clientHeight);
+            grid.scrollTop =
+              scroll === 'all'
+                ? f * (grid.scrollHeight - grid.clientHeight)
+                : from + ((t - start) / 1000) * scroll * rowPx;
+            // What the frame painted: the rows in the DOM once its scripts have run (a task
+            // after it), against the places its scroll position shows.
+            setTimeout(() => {
+              const top = Math.floor(grid.scrollTop / rowPx);
+              const bottom = Math.ceil((grid.scrollTop + grid.clientHeight - headPx) / rowPx);
+              inView += bottom - top;
+              for (const r of document.querySelectorAll('table.quotes tbody tr[data-row]')) {
+                const p = Number((r as HTMLElement).dataset.row);
+                if (p >= top && p < bottom) shown += 1;
+              }
+            }, 0);
           }
           maxRows = Math.max(maxRows, document.querySelectorAll('table.quotes tbody tr[data-row]').length);
           if (t - start < secs * 1000) requestAnimationFrame(tick);
@@ -73,6 +95,8 @@ async function measure(page: Page, cdp: any, scroll: boolean) {
         long_task_max_ms: Math.max(0, ...long.map((l) => l.ms)),
         max_rows_in_dom: maxRows,
         scrolled_to: grid.scrollTop,
+        rows_scrolled: (grid.scrollTop - from) / rowPx,
+        shown_in_view: inView > 0 ? shown / inView : null,
       };
     },
     { secs, scroll },
@@ -140,7 +164,7 @@ test('dashboard with 500 symbols at 10 updates/s each: frames, long tasks, scrip
   const hydrated = await page.evaluate(() => performance.now());
   // Let the first batches and snapshot settle, then measure a window.
   await page.waitForTimeout(2_000);
-  const live = await measure(page, cdp, false);
+  const live = await measure(page, cdp, 'none');
   const result = { ...live, ...(await longTasksBefore(page, hydrated)) };
   write('browser', result);
   await page.screenshot({ path: path.join(out, 'browser-500.png') });
@@ -166,7 +190,7 @@ test('dashboard with 500 symbols at 10 updates/s each: frames, long tasks, scrip
   await page.locator('.ma-slow').check();
   await page.getByRole('group', { name: 'Chart range' }).getByRole('button', { name: '2m' }).click();
   await page.waitForTimeout(2_000);
-  const kept = await measure(page, cdp, false);
+  const kept = await measure(page, cdp, 'none');
   const toasts = await page.locator('.toast').count();
   write('browser-alerts', { ...kept, toasts });
   await page.screenshot({ path: path.join(out, 'browser-alerts.png') });
@@ -191,9 +215,15 @@ test('a whole market, 10,000 symbols: page bytes, time to Live, heap, frames whi
   await page.waitForTimeout(2_000);
 
   // Scrolling from the first symbol to the last.
-  const scrolling = await measure(page, cdp, true);
+  const scrolling = await measure(page, cdp, 'all');
   expect(scrolling.scrolled_to).toBeGreaterThan(100_000);
   await page.screenshot({ path: path.join(out, 'browser-10k-scrolled.png') });
+
+  // Reading down the list from the top: a row a frame.
+  await page.locator('.table-wrap').evaluate((el) => el.scrollTo(0, 0));
+  await page.waitForTimeout(1_000);
+  const reading = await measure(page, cdp, 60);
+  expect(reading.rows_scrolled).toBeGreaterThan(300);
 
   // Sorted by % change, largest first, back at the top: the order moves with the market.
   await page.locator('.table-wrap').evaluate((el) => el.scrollTo(0, 0));
@@ -208,7 +238,7 @@ test('a whole market, 10,000 symbols: page bytes, time to Live, heap, frames whi
       rows.slice(0, 10).map((r) => r.getAttribute('data-symbol')),
     );
   const before = await firstRows();
-  const sorted = await measure(page, cdp, false);
+  const sorted = await measure(page, cdp, 'none');
   const after = await firstRows();
   await page.screenshot({ path: path.join(out, 'browser-10k-sorted.png') });
   expect(after).not.toEqual(before);
@@ -219,6 +249,7 @@ test('a whole market, 10,000 symbols: page bytes, time to Live, heap, frames whi
     live_ms,
     ...(await longTasksBefore(page, live_ms)),
     scrolling,
+    reading,
     sorted,
   };
   write('browser-10k', result);
