@@ -10,6 +10,8 @@ import { sentBytes } from './livetape';
 // what the page already holds.
 
 const UNIVERSE = 10_000;
+/** Rows rendered beyond those in view, above and below (`OVERSCAN` in src/ui/grid.rs). */
+const OVERSCAN = 4;
 const rowsOf = (page: Page) => page.locator('table.quotes tbody tr[data-row]');
 const quoteRows = (page: Page) => page.locator('table.quotes tbody tr[data-symbol]');
 const shot = (page: Page, name: string) => page.screenshot({ path: `test-results/market-10k-${name}.png` });
@@ -97,7 +99,7 @@ test('the grid goes live, scrolls through all 10,000 symbols with a bounded DOM,
     await page.waitForTimeout(60);
     most = Math.max(most, await rowsOf(page).count());
   }
-  expect(most).toBeLessThan(Math.ceil(height / rowPx) + 2 * 12 + 4);
+  expect(most).toBeLessThan(Math.ceil(height / rowPx) + 2 * OVERSCAN + 4);
 
   // At the bottom: the last symbol of the universe, in view, its quote live.
   await wrap.evaluate((w) => (w.scrollTop = w.scrollHeight));
@@ -106,9 +108,13 @@ test('the grid goes live, scrolls through all 10,000 symbols with a bounded DOM,
   const [lastSymbol] = await serverSymbols(page, UNIVERSE - 1, 1);
   await expect(last).toHaveAttribute('data-symbol', lastSymbol);
   await expect(last.locator('td.bid')).not.toHaveText('…');
+  // Its sparkline is the server's history of it (a point every 2 s since the server started,
+  // warmed up 5 s), not one started when its row arrived.
+  const sparkPoints = await last.locator('polyline').evaluate((p) => p.getAttribute('points')!.split(' ').length);
+  expect(sparkPoints).toBeGreaterThanOrEqual(3);
   const bid = await last.locator('td.bid').innerText();
   await expect.poll(() => last.locator('td.bid').innerText(), { timeout: 15_000 }).not.toBe(bid);
-  expect(await rowsOf(page).count()).toBeLessThan(Math.ceil(height / rowPx) + 2 * 12 + 4);
+  expect(await rowsOf(page).count()).toBeLessThan(Math.ceil(height / rowPx) + 2 * OVERSCAN + 4);
   await shot(page, 'bottom');
 
   // The keyboard scrolls the universe: Home to the first row, End to the last.

@@ -114,8 +114,11 @@ impl QuoteRow {
     /// Applies a quote: each cell whose value changed, the direction and the flash.
     pub(crate) fn apply(&self, q: &Quote) {
         if !self.loaded.get_untracked() {
-            // The first quote: no direction, no flash, a sparkline from here.
-            self.spark.set(vec![q.last]);
+            // The first quote: no direction, no flash; a sparkline from here unless the
+            // window brought the symbol's with its row.
+            if self.spark.with_untracked(Vec::is_empty) {
+                self.spark.set(vec![q.last]);
+            }
             self.loaded.set(true);
         } else {
             let before = self.last.get_untracked();

@@ -1004,6 +1004,11 @@ mod tests {
         assert!(c.loaded.get_untracked());
         assert_eq!(c.last.get_untracked(), 3.0);
         assert_eq!(c.flash.get_untracked(), 0, "a first quote does not flash");
+        assert_eq!(
+            c.spark.get_untracked(),
+            [2.5, 2.75],
+            "the sparkline the window brought stays"
+        );
         // B unwatched and not in the window: gone, with its position.
         dash.prefs.watch.update(|w| {
             w.remove("B");
