@@ -242,9 +242,10 @@ fn GridRows(
     });
     // Of those, the places built as rows: as many as this frame's budget allows (see
     // `rows_to_build`); the budget is refilled each frame while some are still to build.
-    let frame = RwSignal::new(0_u32);
+    let frame = Trigger::new();
     let budget = StoredValue::new(NEW_ROWS_PER_FRAME);
-    let built = Memo::new(move |before: Option<&(u32, (usize, usize))>| {
+    let built = Memo::new(move |before: Option<&(usize, usize)>| {
+        frame.track();
         let (start, first, last, end) = places.get();
         let total = grid.total.get() as usize;
         let top = if start == 0 { 0 } else { start + OVERSCAN };
@@ -255,22 +256,22 @@ fn GridRows(
         };
         let (built, spent) = rows_to_build(
             (first, last),
-            before.map(|(_, b)| *b),
+            before.copied(),
             (top, bottom.max(top)),
             budget.get_value(),
         );
         budget.update_value(|b| *b -= spent);
-        (frame.get(), built)
+        built
     });
     build_more_each_frame(places, built, frame, budget);
     let rows = Memo::new(move |_| {
-        let (_, (a, b)) = built.get();
+        let (a, b) = built.get();
         (a..b)
             .filter_map(|i| grid.row(i).map(|row| (i, row)))
             .collect::<Vec<_>>()
     });
-    let above = Signal::derive(move || (places.get().0, built.get().1 .0));
-    let below = Signal::derive(move || (built.get().1 .1, places.get().3));
+    let above = Signal::derive(move || (places.get().0, built.get().0));
+    let below = Signal::derive(move || (built.get().1, places.get().3));
     let pad_top = move || range.get().0 as f64 * row_px.get();
     let pad_bottom = move || {
         let end = range.get().1.min(grid.total.get() as usize);
@@ -288,7 +289,7 @@ fn GridRows(
             node_ref=body
             aria-busy=move || {
                 let (start, _, _, end) = places.get();
-                if built.get().1 != (start, end) { "true" } else { "false" }
+                if built.get() != (start, end) { "true" } else { "false" }
             }
             on:pointerenter=move |_| hold(true)
             on:pointerleave=move |_| hold(false)
@@ -313,8 +314,8 @@ fn GridRows(
 /// Until every held place is built, refills the budget at the next frame and builds again.
 fn build_more_each_frame(
     places: Memo<(usize, usize, usize, usize)>,
-    built: Memo<(u32, (usize, usize))>,
-    frame: RwSignal<u32>,
+    built: Memo<(usize, usize)>,
+    frame: Trigger,
     budget: StoredValue<usize>,
 ) {
     #[cfg(feature = "hydrate")]
@@ -322,13 +323,12 @@ fn build_more_each_frame(
         let asked = StoredValue::new(false);
         Effect::new(move |_| {
             let (_, first, last, _) = places.get();
-            let (_, built) = built.get();
-            if built != (first, last) && !asked.get_value() {
+            if built.get() != (first, last) && !asked.get_value() {
                 asked.set_value(true);
                 request_animation_frame(move || {
                     asked.set_value(false);
                     budget.set_value(NEW_ROWS_PER_FRAME);
-                    frame.update(|n| *n = n.wrapping_add(1));
+                    frame.notify();
                 });
             }
         });
