@@ -118,7 +118,12 @@ def hydrating(b):
         words += f"; hydrating the page took {b['hydrate_ms']:.0f} ms"
         parts = b.get("hydrate_parts_ms") or []
         if parts:
-            words += ", then its parts " + " and ".join(f"{p:.0f} ms" for p in parts) + ", each in a task of its own"
+            words += ", then its parts " + ", ".join(f"{p:.0f} ms" for p in parts) + ", each in a task of its own"
+    tasks = b.get("page_tasks_ms") or {}
+    if tasks:
+        longest = max(tasks, key=tasks.get)
+        words += (f"; the page's own {len(tasks)} start-up tasks (decode, prepare, hydrate, its parts, "
+                  f"the feed's start) took {tasks[longest]:.0f} ms at most ({longest})")
     return words
 
 

@@ -59,11 +59,13 @@ fn script_json<T: serde::Serialize>(value: Option<T>) -> String {
 #[cfg(feature = "hydrate")]
 thread_local! {
     /// The page's state, decoded before hydration starts (see `hydrate` in lib.rs).
-    static PAGE: std::cell::RefCell<Option<PageState>> = const { std::cell::RefCell::new(None) };
+    static STATE: std::cell::RefCell<Option<PageState>> = const { std::cell::RefCell::new(None) };
+    /// The dashboard built from it, and the tick the page shows.
+    static PAGE: std::cell::RefCell<Option<(Dashboard, u64)>> = const { std::cell::RefCell::new(None) };
 }
 
-/// Reads and decodes the state the server embedded in the page (`#page-state`). Called in a
-/// task of its own before hydration, so that hydration's task is only hydration.
+/// Reads and decodes the state the server embedded in the page (`#page-state`). The first of
+/// the tasks that hydrate the page (see `hydrate` in lib.rs).
 #[cfg(feature = "hydrate")]
 pub(crate) fn load_page_state() {
     let state = web_sys::window()
@@ -77,7 +79,18 @@ pub(crate) fn load_page_state() {
                 None
             }
         });
-    PAGE.with_borrow_mut(|p| *p = state);
+    STATE.with_borrow_mut(|s| *s = state);
+}
+
+/// Builds the dashboard from the page's state: its rows' signals, the snapshot applied. In a
+/// task of its own before hydration's, so that hydration's is only hydration (building the
+/// dashboard was about 40% of the page root's hydration, which took 54-55 ms when the machine
+/// was slow). Its signals belong to no owner: the dashboard lives as long as the page.
+#[cfg(feature = "hydrate")]
+pub(crate) fn prepare_dashboard() {
+    let page = STATE.with_borrow_mut(Option::take).unwrap_or_default();
+    let dash = Dashboard::new(&page);
+    PAGE.with_borrow_mut(|p| *p = Some((dash, page.tick)));
 }
 
 /// The dashboard. On the server the live snapshot comes from the request's context; the
@@ -86,20 +99,26 @@ pub(crate) fn load_page_state() {
 #[component]
 pub(crate) fn App() -> impl IntoView {
     #[cfg(feature = "hydrate")]
-    let page = PAGE.with_borrow_mut(Option::take).unwrap_or_default();
+    let (dash, page_tick) = PAGE.with_borrow_mut(Option::take).unwrap_or_else(|| {
+        let page = PageState::default();
+        (Dashboard::new(&page), page.tick)
+    });
     #[cfg(not(feature = "hydrate"))]
     let page = use_context::<PageState>().unwrap_or_default();
+    #[cfg(not(feature = "hydrate"))]
     let dash = Dashboard::new(&page);
     provide_context(dash);
 
     // After hydration, in a task of its own (an effect would run in hydration's task):
-    // preferences, timers, then the feed.
-    #[cfg(feature = "hydrate")]
-    let page_tick = page.tick;
+    // preferences, timers, then the feed (timed as `livetape-start`).
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| {
         set_timeout(
-            move || crate::browser::start(dash, page_tick),
+            move || {
+                crate::browser::timing::timed("livetape-start", || {
+                    crate::browser::start(dash, page_tick)
+                })
+            },
             std::time::Duration::ZERO,
         )
     });
@@ -114,23 +133,18 @@ pub(crate) fn App() -> impl IntoView {
         <a class="skip" href="#market-title">"Skip to the market"</a>
         <StatusBar/>
         <AlertsPanel/>
-        <TickerTape/>
+        {hydrated_later(dash, "ticker", || view! { <TickerTape/> })}
         <main class="layout">
             {hydrated_later(dash, "main-col", || view! { <MarketTable/> })}
-            {hydrated_later(dash, "side", || view! { <SidePanels/> })}
+            // The side column's panels: the selected symbol, the market's breadth, the scores.
+            <div class="side">
+                {hydrated_later(dash, "side-detail", || view! { <DetailPanel/> })}
+                {hydrated_later(dash, "side-breadth", || view! { <BreadthPanel/> })}
+                {hydrated_later(dash, "side-scores", || view! { <Scoreboard/> })}
+            </div>
         </main>
         <Toasts/>
         <Announcer/>
-    }
-}
-
-/// The side column's panels: the selected symbol, the market's breadth, the scores.
-#[component]
-fn SidePanels() -> impl IntoView {
-    view! {
-        <DetailPanel/>
-        <BreadthPanel/>
-        <Scoreboard/>
     }
 }
 
@@ -149,10 +163,12 @@ fn hydrated_later<V: IntoView + 'static>(
 /// page's.
 ///
 /// Hydration runs in one task per root, and the whole page in one was a long task (60-100 ms,
-/// the page unresponsive meanwhile) on a 2-core machine (`docs/benchmarks.md`). The page's root
-/// leaves this div's HTML as the server wrote it (hydration does not touch an element's inner
-/// HTML), and a timer, queued before the feed starts, hydrates its contents with the same
-/// dashboard: the same page, in shorter tasks (each is timed: `browser::timing`).
+/// the page unresponsive meanwhile) on a 2-core machine (`docs/benchmarks.md`); in three
+/// (the page, the grid's column, the side column) each still took 20-45 ms, and a slower
+/// moment of the machine tipped one over 50. The page's root leaves this div's HTML as the
+/// server wrote it (hydration does not touch an element's inner HTML), and a timer, queued
+/// before the feed starts, hydrates its contents with the same dashboard: the same page, in
+/// shorter tasks (each is timed: `browser::timing`).
 #[cfg(feature = "hydrate")]
 fn hydrated_later<V: IntoView + 'static>(
     dash: Dashboard,

@@ -48,20 +48,32 @@ mod browser;
 #[cfg(all(feature = "ssr", feature = "test-support"))]
 pub mod testing;
 
-/// The WASM entry point: hydrates the server-rendered page. The page's state is decoded
-/// first and hydration runs in the next task, so that neither is a long task on its own (the
-/// browser compiles WASM functions on their first call, so decoding also warms up code that
-/// hydration would otherwise compile); the grid's column and the side column then hydrate in
-/// tasks of their own (`app::hydrated_later`).
+/// The WASM entry point: hydrates the server-rendered page in tasks short enough to keep the
+/// page responsive, each timed on the browser's timeline (`browser::timing`): the page's state
+/// is decoded (`livetape-decode`), the dashboard built from it (`livetape-prepare`), the page
+/// hydrated (`livetape-hydrate`), then its parts, the tape, the grid's column and each side
+/// panel, in tasks of their own (`app::hydrated_later`). None runs in this task: it follows
+/// the WASM module's compilation. The browser compiles WASM functions on their first call, so
+/// each task also warms up code that the next would otherwise compile.
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
+    use browser::timing::timed;
+    use leptos::prelude::set_timeout;
+    use std::time::Duration;
     console_error_panic_hook::set_once();
     // Where the page's own script starts (see `browser::timing`).
     browser::timing::mark("livetape-script");
-    app::load_page_state();
-    leptos::prelude::set_timeout(
-        || browser::timing::timed("livetape-hydrate", || leptos::mount::hydrate_body(app::App)),
-        std::time::Duration::ZERO,
+    set_timeout(
+        || timed("livetape-decode", app::load_page_state),
+        Duration::ZERO,
+    );
+    set_timeout(
+        || timed("livetape-prepare", app::prepare_dashboard),
+        Duration::ZERO,
+    );
+    set_timeout(
+        || timed("livetape-hydrate", || leptos::mount::hydrate_body(app::App)),
+        Duration::ZERO,
     );
 }

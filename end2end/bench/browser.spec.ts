@@ -122,7 +122,7 @@ async function measure(page: Page, cdp: any, scroll: 'none' | 'all' | number) {
  * then each part hydrated in a task of its own: `src/app.rs`).
  */
 async function longTasksBefore(page: Page, t: number) {
-  const { before, script, hydrate_ms, hydrate_parts_ms } = await page.evaluate((t) => {
+  const { before, script, hydrate_ms, hydrate_parts_ms, page_tasks_ms } = await page.evaluate((t) => {
     const before = (window as any).__long.filter((l: any) => l.start < t);
     const mark = performance.getEntriesByName('livetape-script')[0]?.startTime ?? 0;
     const took = (name: string) =>
@@ -135,6 +135,14 @@ async function longTasksBefore(page: Page, t: number) {
         .getEntriesByType('measure')
         .filter((e) => e.name.startsWith('livetape-hydrate-'))
         .map((e) => Math.round(e.duration)),
+      // Every task of the page's own start, as timed in its code (src/lib.rs): decoding the
+      // page's state, building the dashboard, hydrating, each part, the feed's start.
+      page_tasks_ms: Object.fromEntries(
+        performance
+          .getEntriesByType('measure')
+          .filter((e) => e.name.startsWith('livetape-') && e.startTime < t)
+          .map((e) => [e.name.slice('livetape-'.length), Math.round(e.duration)]),
+      ),
     };
   }, t);
   const max = (tasks: any[]) => Math.max(0, ...tasks.map((l: any) => l.ms));
@@ -145,6 +153,7 @@ async function longTasksBefore(page: Page, t: number) {
     long_task_hydrating_max_ms: max(script),
     hydrate_ms,
     hydrate_parts_ms,
+    page_tasks_ms,
   };
 }
 

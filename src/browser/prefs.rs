@@ -181,7 +181,11 @@ pub(crate) fn restore_and_persist(dash: Dashboard) {
     Effect::new(move |_| {
         let utc = p.utc.get();
         set_timeout(
-            move || crate::ui::locale::set(browser_style(utc)),
+            move || {
+                crate::browser::timing::timed("livetape-locale", || {
+                    crate::ui::locale::set(browser_style(utc))
+                })
+            },
             std::time::Duration::ZERO,
         );
     });
