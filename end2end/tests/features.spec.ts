@@ -122,7 +122,7 @@ test('the chart: zoom, pan into older candles fetched from the server, crosshair
   // The page carries the last 60 one-second candles; the server keeps more.
   await expect.poll(held).toBeGreaterThanOrEqual(60);
   await expect(chart).toHaveAttribute('data-count', '60');
-  await expect(chart.locator('rect.vol')).toHaveCount(60);
+  await expect(chart.locator('path.vol')).toHaveCount(60);
   // Range presets zoom.
   await page.getByRole('group', { name: 'Chart range' }).getByRole('button', { name: '30s' }).click();
   await expect(chart).toHaveAttribute('data-count', '30');

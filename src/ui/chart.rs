@@ -39,6 +39,33 @@ pub(crate) struct CandleShape {
     pub(crate) up: bool,
 }
 
+impl CandleShape {
+    /// The candle as one filled SVG path: the wick (one unit wide, as a stroke of 1 was) and
+    /// the body. One `d` instead of eight coordinates: a chart of 60 candles hydrates and
+    /// redraws 120 attributes, not 600.
+    pub(crate) fn candle_path(&self) -> String {
+        let mid = self.x + self.width / 2.0;
+        let (top, bottom) = self.wick;
+        let (body, height) = self.body;
+        format!(
+            "M{:.2},{top:.2}h1V{bottom:.2}h-1ZM{:.2},{body:.2}h{w:.2}v{height:.2}h-{w:.2}Z",
+            mid - 0.5,
+            self.x,
+            w = self.width,
+        )
+    }
+
+    /// The volume bar as an SVG path.
+    pub(crate) fn volume_path(&self) -> String {
+        let (top, height) = self.volume;
+        format!(
+            "M{:.2},{top:.2}h{w:.2}v{height:.2}h-{w:.2}Z",
+            self.x,
+            w = self.width
+        )
+    }
+}
+
 /// The chart's drawing for a window.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct Drawing {
@@ -367,22 +394,22 @@ pub(crate) fn CandleChart() -> impl IntoView {
 }
 
 /// The `i`th candle of the drawing, in elements that stay: a trade moves the live candle's
-/// attributes (and, when the range changes, every candle's), not the elements, so a chart of
-/// 300 candles is not built again on every trade.
+/// paths (and, when the range changes, every candle's), not the elements, so a chart of 300
+/// candles is not built again on every trade.
 #[component]
 fn CandleSlot(i: usize, drawing: Memo<Drawing>) -> impl IntoView {
     let shape = Memo::new(move |_| drawing.with(|d| d.shapes.get(i).cloned()));
-    let at = move |f: fn(&CandleShape) -> f64| move || shape.with(|s| s.as_ref().map_or(0.0, f));
     let class = move || match shape.with(|s| s.as_ref().map(|s| s.up)) {
         Some(false) => "candle down",
         _ => "candle up",
     };
-    let mid = at(|s| s.x + s.width / 2.0);
+    let path = move |of: fn(&CandleShape) -> String| {
+        move || shape.with(|s| s.as_ref().map(of).unwrap_or_default())
+    };
     view! {
         <g class=class>
-            <rect class="vol" x=at(|s| s.x) y=at(|s| s.volume.0) width=at(|s| s.width) height=at(|s| s.volume.1)/>
-            <line x1=mid x2=mid y1=at(|s| s.wick.0) y2=at(|s| s.wick.1)/>
-            <rect x=at(|s| s.x) y=at(|s| s.body.0) width=at(|s| s.width) height=at(|s| s.body.1)/>
+            <path class="vol" d=path(CandleShape::volume_path)/>
+            <path class="bar" d=path(CandleShape::candle_path)/>
         </g>
     }
 }
@@ -437,6 +464,20 @@ mod tests {
         // The larger volume is the taller bar, both standing on the bottom.
         assert!(d.shapes[0].volume.1 > d.shapes[1].volume.1);
         assert!((d.shapes[0].volume.0 + d.shapes[0].volume.1 - H).abs() < 1e-9);
+        // Drawn as paths: the wick a unit wide around the candle's middle, then the body.
+        let s = CandleShape {
+            x: 10.0,
+            width: 7.0,
+            wick: (20.0, 80.0),
+            body: (30.0, 40.0),
+            volume: (200.0, 20.0),
+            up: true,
+        };
+        assert_eq!(
+            s.candle_path(),
+            "M13.00,20.00h1V80.00h-1ZM10.00,30.00h7.00v40.00h-7.00Z"
+        );
+        assert_eq!(s.volume_path(), "M10.00,200.00h7.00v20.00h-7.00Z");
         assert_eq!(draw(&[], (0, 0), 60, (true, true)), Drawing::default());
     }
 
