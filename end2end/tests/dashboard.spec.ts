@@ -37,8 +37,8 @@ test.describe('without JavaScript', () => {
     await expect(page.locator('.feed-facts .gaps')).toBeHidden();
     // A page of the market (a screenful and some), and plain links through the rest.
     const rows = page.locator('.snapshot table.quotes tbody tr[data-symbol]');
-    await expect(rows).toHaveCount(40);
-    await expect(page.locator('.snapshot .pages')).toContainText('Rows 1–40 of 60 symbols.');
+    await expect(rows).toHaveCount(30);
+    await expect(page.locator('.snapshot .pages')).toContainText('Rows 1–30 of 60 symbols.');
     // Real tickers at the levels a trader knows (2025, broadly).
     const last = async (sym: string) =>
       Number((await rows.filter({ has: page.locator(`th:text-is("${sym}")`) }).locator('td.last').innerText()).replace(/,/g, ''));
@@ -63,11 +63,11 @@ test.describe('without JavaScript', () => {
     await page.screenshot({ path: 'test-results/dashboard-no-js.png', fullPage: false });
     await page.setViewportSize({ width: 360, height: 760 });
     await page.screenshot({ path: 'test-results/dashboard-no-js-mobile.png' });
-    await page.getByRole('link', { name: 'Rows 41–60 →' }).click();
-    await expect(page).toHaveURL(/\?offset=40$/);
-    await expect(rows).toHaveCount(20);
+    await page.getByRole('link', { name: 'Rows 31–60 →' }).click();
+    await expect(page).toHaveURL(/\?offset=30$/);
+    await expect(rows).toHaveCount(30);
     await expect(rows.first().locator('th')).not.toHaveText('AAPL');
-    await expect(page.getByRole('link', { name: '← Rows 1–40' })).toBeVisible();
+    await expect(page.getByRole('link', { name: '← Rows 1–30' })).toBeVisible();
   });
 });
 

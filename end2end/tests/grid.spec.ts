@@ -66,7 +66,7 @@ test('the first page of a 10,000-symbol market is light and renders a screenful 
   const live = html.replace(/<noscript>[\s\S]*?<\/noscript>/g, '');
   const count = (part: string) => (part.match(/<tr\b[^>]*\bdata-symbol="/g) ?? []).length;
   // A screenful and some (src/ui/grid.rs, FIRST_ROWS), never the universe.
-  expect(count(live)).toBe(40);
+  expect(count(live)).toBe(30);
   expect(html).toContain('10,000 symbols');
   const br = await sentBytes(bigMarket, 'br');
   expect(br.encoding).toBe('br');

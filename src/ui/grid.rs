@@ -23,8 +23,11 @@ use leptos::prelude::*;
 pub(crate) const OVERSCAN: usize = 4;
 /// Rows streamed beyond the visible ones, above and below (at least the overscan).
 pub(crate) const MARGIN: usize = 30;
-/// Rows the server renders in the page: a screenful and some.
-pub(crate) const FIRST_ROWS: u32 = 40;
+/// Rows the server renders in the page: a screenful (a browser window of up to about 1,100
+/// pixels; a taller one shows the rest as on their way until the feed brings them). Every
+/// one costs the page's hydration about half a millisecond on a 2-core machine, and the
+/// grid's column hydrates in one task (40 rows: 15-43 ms; `docs/benchmarks.md`).
+pub(crate) const FIRST_ROWS: u32 = 30;
 /// The most rows one view may hold (the server's limit).
 pub(crate) const MAX_ROWS: u32 = 500;
 
@@ -173,8 +176,9 @@ mod tests {
 
     #[test]
     fn without_a_row_height_the_first_rows_are_rendered() {
-        assert_eq!(window_of(10_000, 0.0, 0.0, 0.0, 800.0), (0, 40));
-        assert_eq!(window_of(10_000, f64::NAN, 0.0, 0.0, 800.0), (0, 40));
+        let first = FIRST_ROWS as usize;
+        assert_eq!(window_of(10_000, 0.0, 0.0, 0.0, 800.0), (0, first));
+        assert_eq!(window_of(10_000, f64::NAN, 0.0, 0.0, 800.0), (0, first));
         assert_eq!(window_of(0, 37.0, 0.0, 0.0, 800.0), (0, 0));
         // A body far below the view: nothing of it is visible, only the overscan from row 0.
         assert_eq!(window_of(500, 37.0, 5000.0, 0.0, 800.0), (0, 1 + OVERSCAN));
