@@ -35,6 +35,9 @@ pub use crate::server::net::serve::{serve, HttpLimits};
 /// The rules of a session (defaults as the server's).
 pub use crate::server::transport::admission::Limits;
 
+/// Rows of the grid the server renders in the page (the browser streams the rest of its window).
+pub const FIRST_ROWS: u32 = crate::ui::grid::FIRST_ROWS;
+
 /// The simulated market, for tools that produce livetape's own frames.
 pub use crate::server::sources::simulator::Market;
 

@@ -289,8 +289,9 @@ async fn the_page_is_rendered_from_live_state_with_channel_positions() {
         "{}",
         &page[..page.len().min(300)]
     );
-    // The grid's first screenful (40 rows, in listing order) and every game; not the rest
-    // of the universe, which the browser streams as the user scrolls.
+    // The grid's first screenful (`FIRST_ROWS`, in listing order) and every game; not the
+    // rest of the universe, which the browser streams as the user scrolls.
+    let first = livetape::testing::FIRST_ROWS as usize;
     let state = server.dashboard_snapshot();
     let mut quotes = 0;
     for c in &state.channels {
@@ -299,7 +300,7 @@ async fn the_page_is_rendered_from_live_state_with_channel_positions() {
                 quotes += 1;
                 assert_eq!(
                     page.contains(&format!("data-symbol=\"{}\"", q.symbol)),
-                    quotes <= 40,
+                    quotes <= first,
                     "row {quotes} ({}) in the page or not",
                     q.symbol
                 );
@@ -312,7 +313,7 @@ async fn the_page_is_rendered_from_live_state_with_channel_positions() {
             _ => {}
         }
     }
-    assert!(quotes > 40, "the universe is larger than the page");
+    assert!(quotes > first, "the universe is larger than the page");
     // The embedded snapshot carries each channel's seq for the client to resume from.
     assert!(
         page.contains("quotes:AAPL"),
