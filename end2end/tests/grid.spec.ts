@@ -117,6 +117,22 @@ test('the grid goes live, scrolls through all 10,000 symbols with a bounded DOM,
   expect(await rowsOf(page).count()).toBeLessThan(Math.ceil(height / rowPx) + 2 * OVERSCAN + 4);
   await shot(page, 'bottom');
 
+  // With no watchlist, the tape is the market's movers as the breadth panel lists them (most
+  // active, gainers, losers, each once), wherever the grid is scrolled: not its rows.
+  const tapeAndMovers = () =>
+    page.evaluate(() => {
+      const text = (sel: string) => [...document.querySelectorAll(sel)].map((e) => e.textContent!.trim());
+      const tape = text('.tape-list:not([aria-hidden]) .tape-sym');
+      const movers = [...new Set(['active', 'gainers', 'losers'].flatMap((c) => text(`.breadth .movers.${c} li button.pick`)))];
+      return { tape, movers, rows: text('table.quotes tbody tr[data-symbol] .pick') };
+    });
+  await expect.poll(async () => {
+    const { tape, movers } = await tapeAndMovers();
+    return tape.length > 5 && JSON.stringify(tape) === JSON.stringify(movers);
+  }).toBe(true);
+  const { tape, rows } = await tapeAndMovers();
+  expect(tape.filter((s) => rows.includes(s)).length).toBeLessThan(tape.length);
+
   // The keyboard scrolls the universe: Home to the first row, End to the last.
   await wrap.focus();
   await page.keyboard.press('Home');
