@@ -41,8 +41,9 @@ pub(crate) struct CandleShape {
 
 impl CandleShape {
     /// The candle as one filled SVG path: the wick (one unit wide, as a stroke of 1 was) and
-    /// the body. One `d` instead of eight coordinates: a chart of 60 candles hydrates and
-    /// redraws 120 attributes, not 600.
+    /// the body. With the volume bar's path, a candle is a class and two `d`s instead of a
+    /// class and twelve coordinates: a chart of 60 candles hydrates and redraws 180 reactive
+    /// attributes, not 780.
     pub(crate) fn candle_path(&self) -> String {
         let mid = self.x + self.width / 2.0;
         let (top, bottom) = self.wick;

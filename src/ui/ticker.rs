@@ -33,11 +33,15 @@ impl Source {
     }
 }
 
-/// The movers the tape shows while the watchlist is empty: the most active, then the top
-/// gainers and losers, each symbol once.
+/// The breadth's movers in the tape's order: the most active, then the top gainers and losers.
+fn in_order(b: &Breadth) -> impl Iterator<Item = &Mover> {
+    b.active.iter().chain(&b.gainers).chain(&b.losers)
+}
+
+/// The movers the tape shows while the watchlist is empty, each symbol once.
 fn movers(b: &Breadth) -> Vec<String> {
     let mut seen = Vec::new();
-    for m in b.active.iter().chain(&b.gainers).chain(&b.losers) {
+    for m in in_order(b) {
         if !seen.contains(&m.symbol) {
             seen.push(m.symbol.clone());
         }
@@ -45,13 +49,10 @@ fn movers(b: &Breadth) -> Vec<String> {
     seen
 }
 
-/// The breadth's figures for `symbol`, if it is still among its movers.
+/// The breadth's figures for `symbol` (last, change in percent), if it is still a mover.
 fn mover(b: &Breadth, symbol: &str) -> Option<(f64, f64)> {
-    b.active
-        .iter()
-        .chain(&b.gainers)
-        .chain(&b.losers)
-        .find(|m: &&Mover| m.symbol == symbol)
+    in_order(b)
+        .find(|m| m.symbol == symbol)
         .map(|m| (m.last, m.change_pct))
 }
 

@@ -2,8 +2,8 @@
 //! grid's first screenful of the view the address asks for (`?sort=change_pct&desc=1`,
 //! `filter`, `offset`, `symbol`; by default the listing from its first row), the selected
 //! symbol's quote, candles and trades, the scores and the breadth. Not the universe: at 10,000
-//! symbols the page carries 30 rows (`FIRST_ROWS`), and the browser asks for the rest of its window once it
-//! runs.
+//! symbols the page carries 30 rows (`FIRST_ROWS`), and the browser asks for the rest of its
+//! window once it runs.
 
 use crate::protocol::{Channel, Epoch, Interval, League, SnapshotReason, SortKey, ViewSpec};
 use crate::server::feed::ranking::RankKey;
